@@ -1,0 +1,7 @@
+"""``python -m latentlapse`` is the ``latentlapse`` command."""
+
+import sys
+
+from latentlapse.cli import main
+
+sys.exit(main())

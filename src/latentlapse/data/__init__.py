@@ -1,0 +1,1 @@
+"""The data layer: class schemes, the Dataset container, readers, the simulator, balancing."""

@@ -1,0 +1,52 @@
+"""What the training loop hands to the worker: plain numpy copies, nothing that references torch.
+
+A :class:`TimelapseSpec` is sent once per run; a :class:`Snapshot` per visualised epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TimelapseSpec:
+    """The run-wide facts every frame needs: where to write, the classes, the fixed sample."""
+
+    run_dir: str
+    class_names: tuple[str, ...]
+    colors: tuple[str, ...]
+    markers: tuple[str, ...]
+    method: str
+    total_epochs: int
+    seed: int
+    train_ids: np.ndarray
+    val_ids: np.ndarray
+    train_labels: np.ndarray
+    val_labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One visualised epoch: latent features of the fixed sample and the epoch's numbers.
+
+    Attributes
+    ----------
+    epoch : 1-based epoch number.
+    train_features, val_features : (n, d) float32 penultimate-layer features of the fixed
+        training and validation samples, rows in the order of the spec's ids.
+    val_pred : (n_val_sample,) int predicted class of each validation sample point.
+    val_true_all, val_pred_all : true and predicted class of every validation source (the
+        error count and per-class recall use the full split, not the sample).
+    scores : the epoch's numbers: ``train_acc``, ``val_acc``, ``train_loss``, ``val_loss``,
+        ``val_balanced_acc``, ``val_macro_f1``, ``lr``.
+    """
+
+    epoch: int
+    train_features: np.ndarray
+    val_features: np.ndarray
+    val_pred: np.ndarray
+    val_true_all: np.ndarray
+    val_pred_all: np.ndarray
+    scores: dict[str, float] = field(default_factory=dict)
