@@ -170,11 +170,16 @@ def run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
             )
         from latentlapse import pipeline
 
-        return pipeline.resume(args.resume).exit_code
+        return pipeline.resume(args.resume, announce=_announce).exit_code
     config = config_from_args(args)
     from latentlapse import pipeline
 
-    return pipeline.train(config).exit_code
+    return pipeline.train(config, announce=_announce).exit_code
+
+
+def _announce(line: str) -> None:
+    """Lines a script may parse (the run folder comes first) go to stdout, flushed at once."""
+    print(line, flush=True)
 
 
 # -------------------------------------------------------------------------------------- simulate
@@ -303,12 +308,24 @@ def command_parser(command: str, prog: str) -> argparse.ArgumentParser:
 
 def _configure_logging(debug: bool, quiet: bool) -> None:
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _ProgressAwareHandler(sys.stderr)
     handler.setFormatter(_MessageFormatter())
     root = logging.getLogger("latentlapse")
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+class _ProgressAwareHandler(logging.StreamHandler):
+    """Writes log lines above a running tqdm progress bar instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # logging must never take the program down
+            self.handleError(record)
 
 
 class _MessageFormatter(logging.Formatter):

@@ -6,10 +6,19 @@ the palette on purpose: it marks misclassified points.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from latentlapse.errors import InputError
+
+if TYPE_CHECKING:  # dataset.py imports this module
+    from latentlapse.data.dataset import Dataset
+
+log = logging.getLogger(__name__)
 
 FINE_LABELS = ("AGN", "CV", "HM-STAR", "HMXB", "LM-STAR", "LMXB", "NS", "NS_BIN", "YSO")
 
@@ -17,6 +26,11 @@ FINE_LABELS = ("AGN", "CV", "HM-STAR", "HMXB", "LM-STAR", "LMXB", "NS", "NS_BIN"
 _ALIASES = {re.sub(r"[\s_\-/]", "", label).upper(): label for label in FINE_LABELS}
 
 UNLABELLED = ""
+
+
+def safe_name(name: str) -> str:
+    """A file- and column-safe version of a class name (``HM/LM`` -> ``HM_LM``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,7 @@ class ClassScheme:
     @property
     def short_names(self) -> tuple[str, ...]:
         """File- and column-safe versions of the display names (``HM/LM`` -> ``HM_LM``)."""
-        return tuple(re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") for name in self.names)
+        return tuple(safe_name(name) for name in self.names)
 
 
 _COLORS = {
@@ -61,6 +75,10 @@ _COLORS = {
     "YSO": "#2ca02c",
 }
 _MARKERS = ("o", "s", "^", "D", "v", "P", "h", "*")
+
+# The colour of each fine label, for pictures drawn per fine label (class-mean spectra).
+# NS_BIN has no class of its own in any scheme, so it gets a grey of its own.
+FINE_COLORS = {label: _COLORS.get(label, "#7f7f7f") for label in FINE_LABELS}
 
 _SCHEMES = {
     2: (("AGN", ("AGN",)), ("HM/LM", ("HM-STAR", "LM-STAR"))),
@@ -114,3 +132,71 @@ def canonical_label(raw: str) -> str | None:
     """
     key = re.sub(r"[\s_\-/]", "", str(raw)).upper()
     return _ALIASES.get(key)
+
+
+def apply_scheme(dataset: "Dataset", n_classes: int) -> tuple["Dataset", np.ndarray]:
+    """The labelled rows whose fine label belongs to the ``n_classes`` scheme, and their classes.
+
+    Returns the kept rows and their int64 class indices. Data that cannot train a classifier
+    is refused with a one-line :class:`InputError`: no labelled source at all, fewer than two
+    classes left, or a class with a single source (it cannot be split into training and
+    validation). Fine labels the scheme leaves out are named in an info line.
+    """
+    chosen = scheme(n_classes)
+    source = dataset.source or "the data"
+    labelled = dataset.is_labelled
+    if not labelled.any():
+        raise InputError(
+            f"{source}: no labelled sources; the file has {len(dataset)} rows but none carries a "
+            f"label; add labels or use 'latentlapse predict' for unlabelled data"
+        )
+    codes = chosen.encode(dataset.labels)
+    _log_left_out(dataset.labels[labelled & (codes < 0)], n_classes, source)
+    keep = np.flatnonzero(codes >= 0)
+    sizes = np.bincount(codes[keep], minlength=n_classes)
+    _check_classes(dataset, chosen, codes, sizes, source)
+    return dataset.subset(keep), codes[keep]
+
+
+def _log_left_out(labels: np.ndarray, n_classes: int, source: str) -> None:
+    """One info line naming the fine labels a scheme leaves out, most frequent first."""
+    if labels.size:
+        values, counts = np.unique(labels, return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        listed = ", ".join(f"{values[i]} ({counts[i]})" for i in order)
+        log.info("--classes %d leaves out %s of the labelled sources in %s", n_classes, listed, source)
+
+
+def _check_classes(
+    dataset: "Dataset", chosen: ClassScheme, codes: np.ndarray, sizes: np.ndarray, source: str
+) -> None:
+    """At least two classes, each with at least two sources; an empty class is only warned about."""
+    n = chosen.n_classes
+    present = np.flatnonzero(sizes)
+    if present.size < 2:
+        kept = ", ".join(f"{chosen.names[i]}: {sizes[i]} source{'s' if sizes[i] > 1 else ''}" for i in present)
+        absent = [chosen.names[i] for i in range(n) if sizes[i] == 0]
+        others = [m for m in SCHEME_SIZES if m != n and _n_present(scheme(m), dataset.labels) >= 2]
+        alternative = f", or use --classes {others[0]}" if others else ""
+        left = f"only 1 class ({kept})" if kept else "no class"
+        raise InputError(
+            f"--classes {n} leaves {left} in {source}; a classifier needs at least two: add "
+            f"labelled sources of {', '.join(absent)}{alternative}"
+        )
+    single = present[sizes[present] < 2]
+    if single.size:
+        index = int(single[0])
+        coarser = [m for m in SCHEME_SIZES if m < n]
+        fix = f"add sources or use --classes {coarser[-1]}" if coarser else "add sources"
+        raise InputError(
+            f"class {chosen.names[index]} has 1 source ({dataset.ids[codes == index][0]}) in {source}; "
+            f"a class needs at least 2 to be split into training and validation; {fix}"
+        )
+    for index in np.flatnonzero(sizes == 0):
+        log.warning("class %s has no sources in %s; the model will never learn it", chosen.names[index], source)
+
+
+def _n_present(chosen: ClassScheme, labels: np.ndarray) -> int:
+    """How many of a scheme's classes have at least one source among ``labels``."""
+    codes = chosen.encode(labels)
+    return int(np.unique(codes[codes >= 0]).size)

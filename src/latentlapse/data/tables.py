@@ -1,0 +1,409 @@
+"""Tables of spectra or catalogue features: CSV (no extra needed), ECSV, FITS and VOTable.
+
+Every table becomes a :class:`Table` of named columns first, then a Dataset. A table holds
+spectra when it has a vector column, or a net-counts column beside at least 50 other numeric
+columns (or beside bin-named ones only: v1…, E0.5125…, as ``write_dataset`` writes them);
+otherwise it is a catalogue: fluxes, hardness ratios, magnitudes, with their quoted
+errors kept apart and missing values handled by an explicit policy recorded in the notes.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from latentlapse.data.dataset import Dataset
+from latentlapse.data.readers import Rows, canonical_labels, require_astropy, spectra_dataset, warn_duplicate_ids
+from latentlapse.data.taxonomy import UNLABELLED
+from latentlapse.errors import InputError, UsageError
+
+log = logging.getLogger(__name__)
+
+LABEL_NAMES = ("true_class", "label", "class")
+COUNTS_NAMES = ("net_counts", "netcounts", "net_cts", "counts", "cts")
+_ID_TOKENS = {"id", "name", "src", "source", "designation"} | {
+    a + b for a in ("src", "source", "obj", "object") for b in ("id", "name")
+}
+_MISSING_TOKENS = {"", "nan", "na", "n/a", "null", "none", "--"}
+MIN_SPECTRAL_COLUMNS = 50
+_BIN_NAME = re.compile(r"v\d+|E\d+(\.\d+)?")
+_ASTROPY_FORMATS = {"ecsv": "ascii.ecsv", "votable": "votable", "fits": "fits"}
+
+
+@dataclass
+class Table:
+    """Named columns read from a file, with enough bookkeeping for precise messages.
+
+    ``numbers`` holds every column that is mostly numeric (float64, NaN where missing; 2-D for
+    vector columns); ``text`` holds the strings of the other columns, and of all columns for
+    CSV; ``bad`` the first non-numeric token (row index, token) of a mostly numeric column.
+    """
+
+    path: Path
+    names: list[str]
+    numbers: dict[str, np.ndarray]
+    text: dict[str, Sequence[str]]
+    rows: Rows
+    positions: dict[str, str]
+    bad: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows.numbers)
+
+    def strings(self, name: str) -> np.ndarray:
+        """The column as stripped strings, ``""`` where a value is missing."""
+        if name in self.text:
+            return np.array([value.strip() for value in self.text[name]], dtype=str)
+        values = self.numbers[name]
+        return np.array([_number_text(v) for v in values], dtype=str)
+
+    def numeric(self, name: str, purpose: str) -> np.ndarray:
+        """A numeric 1-D column, or the error that says which cell is not a number."""
+        if name in self.bad:
+            index, token = self.bad[name]
+            raise InputError(
+                f"{self.path}: {self.rows.at(index)}, {self.positions[name]}: '{token}' is not a "
+                f"number; {purpose} must be numeric"
+            )
+        if name not in self.numbers:
+            raise InputError(
+                f"{self.path}: {self.positions[name]} holds text, not numbers; {purpose} must be "
+                f"numeric, choose other columns"
+            )
+        return self.numbers[name]
+
+
+def read_csv(path: Path) -> Table:
+    """Read a CSV file with a header row; blank lines and leading ``#`` comments are skipped."""
+    header, header_line, records, line_numbers = _csv_records(path)
+    numbers, text, bad = {}, {}, {}
+    for name, values in zip(header, zip(*records)):
+        text[name] = values
+        parsed, first_bad = _parse_numbers(values)
+        if parsed is not None:
+            numbers[name] = parsed
+            if first_bad is not None:
+                bad[name] = first_bad
+    positions = {name: f"column {i + 1} ({name})" for i, name in enumerate(header)}
+    return Table(path, header, numbers, text, Rows("line", np.asarray(line_numbers)), positions, bad)
+
+
+def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int]]:
+    """Header, its line number, the data records and their line numbers."""
+    header: list[str] | None = None
+    header_line = 0
+    records: list[list[str]] = []
+    line_numbers: list[int] = []
+    # utf-8-sig drops a byte-order mark; the csv module handles CRLF itself with newline="".
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            for fields in reader:
+                if not any(value.strip() for value in fields):
+                    continue
+                if header is None:
+                    if not fields[0].lstrip().startswith("#"):
+                        header, header_line = _checked_header(path, fields, reader.line_num), reader.line_num
+                    continue
+                if len(fields) != len(header):
+                    raise InputError(
+                        f"{path}: line {reader.line_num} has {len(fields)} fields, expected "
+                        f"{len(header)} as set by the header on line {header_line}; fix or remove that row"
+                    )
+                records.append(fields)
+                line_numbers.append(reader.line_num)
+        except csv.Error as exc:
+            raise InputError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); fix the quoting") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: line {reader.line_num + 1} is not UTF-8 text; save the file as UTF-8") from None
+    if header is None:
+        raise InputError(f"{path}: no header row (only blank lines or comments); add a header and one source per row")
+    if not records:
+        raise InputError(f"{path}: only a header (line {header_line}), no data rows; add one source per row")
+    return header, header_line, records, line_numbers
+
+
+def _checked_header(path: Path, fields: list[str], line_no: int) -> list[str]:
+    """Column names, stripped; empty or repeated names are refused."""
+    names = [value.strip() for value in fields]
+    for i, name in enumerate(names):
+        if not name:
+            raise InputError(f"{path}: line {line_no}: column {i + 1} of the header has no name; name it")
+        if names.index(name) != i:
+            raise InputError(
+                f"{path}: line {line_no}: column name '{name}' appears twice (columns "
+                f"{names.index(name) + 1} and {i + 1}); rename one"
+            )
+    return names
+
+
+def _parse_numbers(values: Sequence[str]) -> tuple[np.ndarray | None, tuple[int, str] | None]:
+    """Floats (NaN where missing) of a column and its first non-numeric token.
+
+    A column where fewer than half of the present values are numbers is text (None).
+    """
+    try:
+        return np.fromiter(map(float, values), dtype=np.float64, count=len(values)), None
+    except ValueError:
+        pass  # empty cells or text: go value by value
+    parsed = np.full(len(values), np.nan)
+    first_bad, n_bad = None, 0
+    for i, value in enumerate(values):
+        try:
+            parsed[i] = float(value)
+        except ValueError:
+            if value.strip().lower() not in _MISSING_TOKENS:
+                n_bad += 1
+                first_bad = first_bad or (i, value.strip())
+    present = int((~np.isnan(parsed)).sum()) + n_bad
+    return (None if 2 * n_bad > present else parsed), first_bad
+
+
+def read_astropy(path: Path, kind: str) -> Table:
+    """Read an ECSV, VOTable or FITS table with astropy (the ``fits`` extra)."""
+    require_astropy(f"reading {kind.upper()} files")
+    from astropy.table import Table as AstropyTable
+    from astropy.utils.exceptions import AstropyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        try:
+            table = AstropyTable.read(path, format=_ASTROPY_FORMATS[kind])
+        except Exception as exc:  # astropy raises many types for malformed files
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"{path}: cannot be read as {kind.upper()} ({reason}); check the file") from None
+    if len(table) == 0:
+        raise InputError(f"{path}: the table has columns but no rows; add one source per row")
+    numbers, text = {}, {}
+    for name in table.colnames:
+        column = table[name]
+        data = np.ma.getdata(column)
+        mask = np.ma.getmaskarray(column)
+        if data.dtype.kind in "biuf":
+            values = data.astype(np.float64).reshape(len(table), -1)
+            values[mask.reshape(values.shape)] = np.nan
+            numbers[name] = values[:, 0] if values.shape[1] == 1 and data.ndim == 1 else values
+        else:
+            strings = np.char.strip(data.astype(str))
+            text[name] = np.where(mask, "", strings) if mask.shape == strings.shape else strings
+    names = list(table.colnames)
+    rows = Rows("row", np.arange(1, len(table) + 1))
+    return Table(path, names, numbers, text, rows, {name: f"column {name}" for name in names})
+
+
+def table_dataset(
+    table: Table, *, label_column: str | None, features: Sequence[str] | None, missing: str
+) -> Dataset:
+    """A spectra Dataset when the table holds spectra, else a catalogue Dataset."""
+    label = _label_column(table, label_column)
+    id_columns = [n for n in table.names if n != label and _looks_like_id(n)]
+    counts = next((n for n in table.names if n.lower() in COUNTS_NAMES and n != label), None)
+    vectors = [n for n, v in table.numbers.items() if v.ndim == 2]
+    others = [
+        n
+        for n in table.names
+        if n in table.numbers and n not in (label, counts, *id_columns, *vectors)
+    ]
+    if vectors or (counts is not None and _spectral(others)):
+        if features is not None:
+            raise UsageError(
+                f"{table.path}: --features applies to catalogue tables, but this table holds spectra; drop --features"
+            )
+        if counts is None:
+            raise InputError(
+                f"{table.path}: spectra in column {vectors[0]} but no net-counts column; add one named net_counts"
+            )
+        values = vectors[0] if vectors else others
+        return _spectra(table, values, counts, label, id_columns)
+    return _catalog(table, label, id_columns, features, missing)
+
+
+def _spectral(columns: list[str]) -> bool:
+    """Beside a counts column: at least 50 numeric columns, or only bin-named ones (v1, E0.5125)."""
+    return len(columns) >= MIN_SPECTRAL_COLUMNS or bool(columns) and all(_BIN_NAME.fullmatch(n) for n in columns)
+
+
+def _label_column(table: Table, requested: str | None) -> str | None:
+    """The label column: the one requested, else one named True_Class, label or class (in that order)."""
+    if requested is None:
+        by_name = {n.lower(): n for n in reversed(table.names)}
+        return next((by_name[name] for name in LABEL_NAMES if name in by_name), None)
+    if requested in table.names:
+        return requested
+    folded = [n for n in table.names if n.lower() == requested.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    raise InputError(
+        f"{table.path}: no column '{requested}' for --label_column; the columns are: {', '.join(table.names)}"
+    )
+
+
+def _looks_like_id(name: str) -> bool:
+    """Column names such as src_id, CSCv2_name, Source, ObjID (words split at _ and case changes)."""
+    words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name)
+    return bool({word.lower() for word in words} & _ID_TOKENS)
+
+
+def ids_and_labels(
+    table: Table, label: str | None, id_columns: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Source ids (from the first id column, else ``row<N>``), canonical labels, and notes."""
+    n = len(table)
+    text_ids = [c for c in id_columns if c in table.text and c not in table.numbers]
+    chosen = (text_ids or id_columns or [None])[0]
+    ids = table.strings(chosen) if chosen else np.array([f"row{i + 1}" for i in range(n)])
+    notes = []
+    if label is None:
+        notes.append(f"no label column ({', '.join(LABEL_NAMES)}): all {n} sources read as unlabelled")
+        return ids, np.full(n, UNLABELLED), notes
+    labels = canonical_labels(table.path, table.strings(label), table.rows)
+    if not (labels != UNLABELLED).any():
+        notes.append(f"label column {label} is empty in every row: all {n} sources read as unlabelled")
+    return ids, labels, notes
+
+
+def _spectra(
+    table: Table, values: str | list[str], counts: str, label: str | None, id_columns: list[str]
+) -> Dataset:
+    """Spectra from one vector column or from wide per-bin columns."""
+    ids, labels, notes = ids_and_labels(table, label, id_columns)
+    if isinstance(values, str):
+        matrix = table.numbers[values]
+        where = [f"element {j + 1} of column {values}" for j in range(matrix.shape[1])]
+        names = None
+    else:
+        matrix = np.column_stack([table.numeric(name, "spectra values") for name in values])
+        where, names = [table.positions[name] for name in values], values
+    net = table.numeric(counts, "net counts")
+    return spectra_dataset(
+        table.path, matrix, net, ids, labels, table.rows, where, feature_names=names, notes=notes
+    )
+
+
+def _number_text(value: float) -> str:
+    """A number as an id or label string: ``""`` when missing, integers without a decimal point."""
+    if np.isnan(value):
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _catalog(table: Table, label: str | None, id_columns: list[str], features, missing: str) -> Dataset:
+    """Catalogue features with their quoted errors; missing values handled by ``missing``."""
+    ids, labels, notes = ids_and_labels(table, label, id_columns)
+    candidates = [n for n in table.names if n in table.numbers and n != label and n not in id_columns]
+    ignored = [n for n in table.names if n not in table.numbers and n != label and n not in id_columns]
+    if ignored:
+        notes.append(f"text columns not used as features: {', '.join(ignored)}")
+    if len(candidates) >= MIN_SPECTRAL_COLUMNS:
+        notes.append(f"read as a catalogue of {len(candidates)} columns: a spectra table needs a net_counts column")
+    error_of = _error_columns(candidates)
+    names = _chosen_features(table, features, candidates, error_of)
+    X = np.column_stack([table.numeric(name, "catalogue features") for name in names])
+    _check_no_inf(table, X, names)
+    empty = np.isnan(X).all(axis=0)
+    if empty.any():
+        notes.append(f"columns empty in every row, dropped: {', '.join(np.array(names)[empty])}")
+        X, names = X[:, ~empty], [n for n, e in zip(names, empty) if not e]
+    if not names:
+        raise InputError(f"{table.path}: every feature column is empty; choose others with --features")
+    errors = np.column_stack(
+        [table.numbers[error_of[n]] if n in error_of else np.full(len(table), np.nan) for n in names]
+    )
+    X, names, errors, keep, missing_notes = _apply_missing(table.path, X, names, errors, missing)
+    warn_duplicate_ids(table.path, ids[keep])
+    return Dataset(
+        X=X.astype(np.float32),
+        labels=labels[keep],
+        ids=ids[keep],
+        counts=np.full(int(keep.sum()), np.nan),
+        kind="catalog",
+        feature_names=tuple(names),
+        errors=np.where(np.isfinite(errors), errors, np.nan).astype(np.float32) if error_of else None,
+        source=str(table.path),
+        notes=tuple(notes + missing_notes),
+    )
+
+
+def _error_columns(names: list[str]) -> dict[str, str]:
+    """Feature name -> its quoted-error column (``e_X``, ``err_X`` or ``X_err`` beside ``X``)."""
+    present = set(names)
+    error_of: dict[str, str] = {}
+    for name in names:
+        for pattern in (r"e_(.+)", r"err_(.+)", r"(.+)_err"):
+            match = re.fullmatch(pattern, name, flags=re.IGNORECASE)
+            if match and match.group(1) in present and match.group(1) not in error_of:
+                error_of[match.group(1)] = name
+                break
+    return error_of
+
+
+def _chosen_features(table: Table, features, candidates: list[str], error_of: dict[str, str]) -> list[str]:
+    """The requested features (checked), or every numeric column that is not an error column."""
+    if features is None:
+        chosen = [n for n in candidates if n not in error_of.values()]
+        if not chosen:
+            raise InputError(
+                f"{table.path}: no numeric feature columns; the columns are: {', '.join(table.names)}"
+            )
+        return chosen
+    if isinstance(features, str):  # "a,b,c" as typed after --features
+        features = [name.strip() for name in features.split(",") if name.strip()]
+    chosen = list(dict.fromkeys(features))
+    unknown = [n for n in chosen if n not in table.names]
+    if unknown:
+        raise InputError(
+            f"{table.path}: unknown feature {', '.join(repr(n) for n in unknown)} in --features; "
+            f"available: {', '.join(candidates)}"
+        )
+    return chosen
+
+
+def _check_no_inf(table: Table, X: np.ndarray, names: list[str]) -> None:
+    """Infinite feature values are refused; an empty cell is how a value is marked missing."""
+    where = np.argwhere(np.isinf(X))
+    if where.size:
+        i, j = where[0]
+        raise InputError(
+            f"{table.path}: {table.rows.at(i)}, {table.positions[names[j]]}: {X[i, j]} is not a "
+            f"usable value; leave the cell empty to mark it missing"
+        )
+
+
+def _apply_missing(path: Path, X: np.ndarray, names: list[str], errors: np.ndarray, missing: str):
+    """Apply the missing-value policy; returns X, names, errors, kept-row mask and notes.
+
+    ``indicator`` fills with the column median and adds a 0/1 ``<name>_missing`` column per
+    column that had gaps; ``median`` only fills; ``drop`` removes rows with any gap.
+    """
+    gaps = np.isnan(X)
+    per_column = gaps.sum(axis=0)
+    keep = np.ones(len(X), dtype=bool)
+    if not per_column.any():
+        return X, names, errors, keep, []
+    listed = ", ".join(f"{n} {int(c)}" for n, c in zip(names, per_column) if c)
+    if missing == "drop":
+        keep = ~gaps.any(axis=1)
+        if not keep.any():
+            raise InputError(
+                f"{path}: every row misses at least one feature value (missing per column: "
+                f"{listed}); use --missing indicator or median, or fewer --features"
+            )
+        dropped = int((~keep).sum())
+        note = f"missing values, policy 'drop': {dropped} of {len(X)} rows dropped (missing per column: {listed})"
+        return X[keep], names, errors[keep], keep, [note]
+    X = np.where(gaps, np.nanmedian(X, axis=0), X)
+    note = f"missing values, policy '{missing}': filled with the column median (missing per column: {listed})"
+    if missing == "indicator":
+        flagged = per_column > 0
+        X = np.hstack([X, gaps[:, flagged].astype(np.float64)])
+        errors = np.hstack([errors, np.full((len(X), int(flagged.sum())), np.nan)])
+        names = names + [f"{n}_missing" for n, f in zip(names, flagged) if f]
+        note += "; a 0/1 column <name>_missing added for each"
+    return X, names, errors, keep, [note]

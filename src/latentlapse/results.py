@@ -1,0 +1,94 @@
+"""End-of-run results: final metrics, the classification report and per-source predictions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from latentlapse import atomic, evaluation
+
+log = logging.getLogger(__name__)
+
+FINAL_METRICS = "final_metrics.json"
+REPORT = "classification_report.txt"
+
+
+def write_results(
+    run_dir: Path,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    best_epoch: int,
+    last_scores: dict[str, float],
+    epochs_run: int,
+) -> dict[str, object]:
+    """Write ``final_metrics.json`` and ``classification_report.txt`` for the best checkpoint."""
+    metrics = evaluation.report(y_true, y_pred, class_names)
+    metrics.update(
+        {
+            "evaluated": "best checkpoint (highest validation balanced accuracy) on the validation split",
+            "best_epoch": best_epoch,
+            "epochs_run": epochs_run,
+            "last_epoch_scores": last_scores,
+            "note": "the validation split also chose the best epoch, so these numbers are slightly "
+                    "optimistic; cross-validate for a publishable estimate",
+        }
+    )
+    atomic.write_json(run_dir / FINAL_METRICS, metrics)
+    header = (
+        f"Best checkpoint: epoch {best_epoch} of {epochs_run} (chosen by validation balanced accuracy)\n"
+        f"accuracy {metrics['acc']:.4f}   balanced accuracy {metrics['balanced_acc']:.4f}   "
+        f"macro-F1 {metrics['macro_f1']:.4f}\n\n"
+    )
+    atomic.write_text(run_dir / REPORT, header + evaluation.report_text(y_true, y_pred, class_names))
+    return metrics
+
+
+def write_predictions(
+    path: str | Path, ids: np.ndarray, y_true: np.ndarray | None, proba: np.ndarray, class_names: Sequence[str]
+) -> Path:
+    """One row per source: id, true class (if known), predicted class, class probabilities."""
+    path = Path(path)
+    pred = proba.argmax(axis=1)
+    rows = []
+    for i, source in enumerate(ids):
+        row = {"id": str(source)}
+        if y_true is not None:
+            row["true_class"] = class_names[int(y_true[i])]
+        row["predicted_class"] = class_names[int(pred[i])]
+        row.update({f"p_{name}": round(float(p), 6) for name, p in zip(class_names, proba[i])})
+        rows.append(row)
+    if path.suffix.lower() == ".json":
+        atomic.write_text(path, json.dumps(rows, indent=1) + "\n")
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic.write_text(path, buffer.getvalue())
+    return path
+
+
+def summary_text(metrics: dict[str, object]) -> str:
+    """The printed end-of-run summary: headline scores, per-class table, confusion matrix."""
+    names = metrics["class_names"]
+    width = max(len(n) for n in names) + 2
+    lines = [
+        f"best epoch {metrics['best_epoch']}: accuracy {metrics['acc']:.4f}, balanced accuracy "
+        f"{metrics['balanced_acc']:.4f}, macro-F1 {metrics['macro_f1']:.4f} (validation split)",
+        f"{'class':<{width}}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>9}",
+    ]
+    for name in names:
+        row = metrics["per_class"][name]
+        lines.append(f"{name:<{width}}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>9d}")
+    lines.append("confusion matrix (rows true, columns predicted):")
+    for name, counts in zip(names, metrics["confusion_matrix"]):
+        lines.append(f"  {name:<{width}}" + "".join(f"{c:>6d}" for c in counts))
+    return "\n".join(lines)

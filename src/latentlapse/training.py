@@ -1,0 +1,336 @@
+"""The training loop: Adam, ReduceLROnPlateau on validation loss, evaluation every epoch.
+
+It reads top to bottom: shuffle, step through batches, evaluate the unaugmented training split
+and the validation split in eval mode, step the schedule, save checkpoints, call the callbacks.
+Side effects beyond checkpoints and ``history.csv`` (pictures, reports) hang off callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from latentlapse import evaluation
+from latentlapse.errors import RunFailed
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH = 256
+LR_FACTOR = 0.5
+LR_PATIENCE = 5
+
+
+@dataclass(frozen=True)
+class FitData:
+    """Arrays for one fit: the (oversampled) rows trained on, the original training split
+    evaluated unaugmented, and the validation split."""
+
+    train_X: np.ndarray
+    train_y: np.ndarray
+    eval_X: np.ndarray
+    eval_y: np.ndarray
+    val_X: np.ndarray
+    val_y: np.ndarray
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    epochs: int
+    batch_size: int
+    n_classes: int
+    class_names: tuple[str, ...]
+    sampler: str = "shuffle"
+    patience: int | None = None
+    sample_weights: np.ndarray | None = None
+
+
+@dataclass
+class EpochResult:
+    """What callbacks see after each epoch (arrays are the loop's own; copy before keeping)."""
+
+    epoch: int
+    total_epochs: int
+    scores: dict[str, float]
+    train_features: np.ndarray
+    train_pred: np.ndarray
+    val_features: np.ndarray
+    val_pred: np.ndarray
+    val_proba: np.ndarray
+    is_last: bool
+
+
+class Callback:
+    """No-op hooks; a callback overrides the ones it needs."""
+
+    def on_train_start(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_epoch_end(self, trainer: "Trainer", result: EpochResult) -> None:
+        pass
+
+    def on_train_end(self, trainer: "Trainer", status: str) -> None:
+        pass
+
+
+@dataclass
+class History:
+    """One row of numbers per epoch, written to ``history.csv``."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def to_csv(self) -> str:
+        if not self.rows:
+            return ""
+        columns = list(self.rows[0])
+        lines = [",".join(columns)]
+        for row in self.rows:
+            lines.append(",".join(_format_number(row[c]) for c in columns))
+        return "\n".join(lines) + "\n"
+
+
+def _format_number(value: float) -> str:
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+class Trainer:
+    """Holds everything a training run mutates, so it can be checkpointed and resumed exactly."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: torch.nn.Module,
+        data: FitData,
+        options: FitOptions,
+        *,
+        lr: float,
+        weight_decay: float,
+        device: torch.device,
+        loader_generator: torch.Generator,
+        dropout_generator: torch.Generator,
+        save_checkpoint: Callable[["Trainer", str], None] | None = None,
+        write_history: Callable[[History], None] | None = None,
+        callbacks: Sequence[Callback] = (),
+    ):
+        self.model = model.to(device)
+        self.loss_fn = loss_fn.to(device)
+        self.options = options
+        self.device = device
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=LR_FACTOR, patience=LR_PATIENCE
+        )
+        self.loader_generator = loader_generator
+        self.dropout_generator = dropout_generator
+        model.set_dropout_generator(dropout_generator)
+        self.save_checkpoint = save_checkpoint
+        self.write_history = write_history
+        self.callbacks = list(callbacks)
+        self.epoch = 0
+        self.best_epoch = 0
+        self.best_score = -np.inf
+        self.epochs_without_improvement = 0
+        self.history = History()
+        self.callback_seconds = 0.0
+        self.loop_seconds = 0.0
+        self._tensors = {
+            name: torch.as_tensor(getattr(data, name)).to(device)
+            for name in ("train_X", "train_y", "eval_X", "eval_y", "val_X", "val_y")
+        }
+        self._eval_y = np.asarray(data.eval_y)
+        self._val_y = np.asarray(data.val_y)
+        self._weights = None if options.sample_weights is None else torch.as_tensor(options.sample_weights)
+
+    # ------------------------------------------------------------------ state for checkpoints
+    def state_dict(self) -> dict[str, object]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "loader_rng": self.loader_generator.get_state(),
+            "dropout_rng": self.dropout_generator.get_state(),
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+            "epochs_without_improvement": self.epochs_without_improvement,
+            "history": list(self.history.rows),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.loader_generator.set_state(state["loader_rng"])
+        self.dropout_generator.set_state(state["dropout_rng"])
+        self.epoch = int(state["epoch"])
+        self.best_epoch = int(state["best_epoch"])
+        self.best_score = float(state["best_score"])
+        self.epochs_without_improvement = int(state["epochs_without_improvement"])
+        self.history = History(rows=[dict(row) for row in state["history"]])
+
+    # ------------------------------------------------------------------------------- the loop
+    def fit(self) -> str:
+        """Train from the epoch after ``self.epoch`` to the last; returns ``completed`` or
+        ``stopped_early``. Exceptions (interrupts, NaN loss) propagate with checkpoints of the
+        last completed epoch on disk."""
+        from tqdm.auto import tqdm
+
+        opts = self.options
+        for callback in self.callbacks:
+            callback.on_train_start(self)
+        bar = tqdm(total=opts.epochs, initial=self.epoch, unit="epoch", desc="training", leave=False,
+                   dynamic_ncols=True, disable=None)
+        status = "completed"
+        try:
+            while self.epoch < opts.epochs:
+                started = time.perf_counter()
+                epoch = self.epoch + 1
+                train_loss = self._train_one_epoch(epoch)
+                result = self._evaluate(epoch, train_loss)
+                self.scheduler.step(result.scores["val_loss"])
+                self.epoch = epoch
+                improved, stop = self._track_best(result)
+                result.is_last = stop or epoch == opts.epochs
+                result.scores["seconds"] = time.perf_counter() - started
+                self.history.rows.append(self._history_row(result))
+                if self.write_history is not None:
+                    self.write_history(self.history)
+                if self.save_checkpoint is not None:
+                    self.save_checkpoint(self, "last")
+                    if improved:
+                        self.save_checkpoint(self, "best")
+                self.loop_seconds += time.perf_counter() - started
+                callback_started = time.perf_counter()
+                for callback in self.callbacks:
+                    callback.on_epoch_end(self, result)
+                spent = time.perf_counter() - callback_started
+                self.callback_seconds += spent
+                self.loop_seconds += spent
+                log.info(_epoch_line(result, opts.epochs))
+                bar.update(1)
+                if stop:
+                    status = "stopped_early"
+                    log.info("early stopping: validation balanced accuracy has not improved for %d epochs "
+                             "(best %.4f at epoch %d)", opts.patience, self.best_score, self.best_epoch)
+                    break
+        finally:
+            bar.close()
+        return status
+
+    def _train_one_epoch(self, epoch: int) -> float:
+        model, opts = self.model, self.options
+        model.train()
+        X, y = self._tensors["train_X"], self._tensors["train_y"]
+        n = X.shape[0]
+        if opts.sampler == "balanced":
+            order = torch.multinomial(self._weights, n, replacement=True, generator=self.loader_generator)
+        else:
+            order = torch.randperm(n, generator=self.loader_generator)
+        order = order.to(self.device)
+        total, seen = 0.0, 0
+        for batch, start in enumerate(range(0, n, opts.batch_size), start=1):
+            index = order[start:start + opts.batch_size]
+            if index.numel() < 2 and n >= 2:
+                continue  # batch norm cannot train on a single row
+            loss = self.loss_fn(model(X[index]), y[index])
+            if not torch.isfinite(loss):
+                raise RunFailed(
+                    f"the loss became {loss.item()} at epoch {epoch}, batch {batch}; the checkpoint of epoch "
+                    f"{epoch - 1} is kept; try a lower --lr or check the data for extreme values"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * index.numel()
+            seen += index.numel()
+        return total / max(seen, 1)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities of rows ``X`` with the current weights, in eval mode."""
+        tensor = torch.as_tensor(X).to(self.device)
+        return self._predict(tensor, tensor.new_zeros(0, dtype=torch.long))[1]
+
+    @torch.inference_mode()
+    def _predict(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
+        """Features, class probabilities and mean loss of ``X`` in eval mode."""
+        self.model.eval()
+        features, logits = [], []
+        for start in range(0, X.shape[0], EVAL_BATCH):
+            f, z = self.model.features_and_logits(X[start:start + EVAL_BATCH])
+            features.append(f)
+            logits.append(z)
+        f = torch.cat(features)
+        z = torch.cat(logits)
+        loss = float(self.loss_fn(z, y)) if len(y) else float("nan")
+        return f.cpu().numpy(), torch.softmax(z, dim=1).cpu().numpy(), loss
+
+    def _evaluate(self, epoch: int, train_loss: float) -> EpochResult:
+        opts = self.options
+        t = self._tensors
+        train_features, train_proba, train_eval_loss = self._predict(t["eval_X"], t["eval_y"])
+        val_features, val_proba, val_loss = self._predict(t["val_X"], t["val_y"])
+        train_pred = train_proba.argmax(axis=1)
+        val_pred = val_proba.argmax(axis=1)
+        train_scores = evaluation.scores(self._eval_y, train_pred, opts.n_classes)
+        val_scores = evaluation.scores(self._val_y, val_pred, opts.n_classes)
+        recall = evaluation.per_class(evaluation.confusion(self._val_y, val_pred, opts.n_classes))["recall"]
+        scores = {
+            "train_loss": train_loss,
+            "train_eval_loss": train_eval_loss,
+            "train_acc": train_scores["acc"],
+            "train_balanced_acc": train_scores["balanced_acc"],
+            "val_loss": val_loss,
+            "val_acc": val_scores["acc"],
+            "val_balanced_acc": val_scores["balanced_acc"],
+            "val_macro_f1": val_scores["macro_f1"],
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+        }
+        for name, value in zip(_safe_names(opts.class_names), recall):
+            scores[f"val_recall_{name}"] = float(value)
+        return EpochResult(
+            epoch=epoch, total_epochs=opts.epochs, scores=scores,
+            train_features=train_features, train_pred=train_pred,
+            val_features=val_features, val_pred=val_pred, val_proba=val_proba, is_last=False,
+        )
+
+    def _track_best(self, result: EpochResult) -> tuple[bool, bool]:
+        """(improved, stop): improvement of validation balanced accuracy, and patience used up."""
+        score = result.scores["val_balanced_acc"]
+        if score > self.best_score:
+            self.best_score, self.best_epoch = score, result.epoch
+            self.epochs_without_improvement = 0
+            return True, False
+        self.epochs_without_improvement += 1
+        patience = self.options.patience
+        return False, patience is not None and self.epochs_without_improvement >= patience
+
+    @staticmethod
+    def _history_row(result: EpochResult) -> dict[str, float]:
+        return {"epoch": result.epoch, **result.scores}
+
+
+def _safe_names(names: Sequence[str]) -> list[str]:
+    from latentlapse.data.taxonomy import safe_name
+
+    return [safe_name(name) for name in names]
+
+
+def _epoch_line(result: EpochResult, total: int) -> str:
+    s = result.scores
+    width = len(str(total))
+    return (
+        f"epoch {result.epoch:>{width}}/{total}  train loss {s['train_loss']:.4f} acc {s['train_acc']:.4f}  "
+        f"val loss {s['val_loss']:.4f} acc {s['val_acc']:.4f} bal.acc {s['val_balanced_acc']:.4f} "
+        f"macro-F1 {s['val_macro_f1']:.4f}  lr {s['lr']:.2g}  {s['seconds']:.2f}s"
+    )
+
+
+def history_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "history.csv"

@@ -1,0 +1,169 @@
+"""The training callback that films the latent space: a fixed sample, snapshots, a worker.
+
+At the start it chooses the sample once — stratified, every class present, from the original
+(never oversampled) training split and the validation split — and writes its ids to
+``viz_samples.csv``. At each epoch chosen by :func:`should_visualize` it copies the sample's
+penultimate-layer features (already computed by the loop's evaluation pass, so this costs
+training almost nothing) into a :class:`Snapshot` and hands it to the frame worker.
+
+To change the schedule or the colours, see ``latentlapse/timelapse/schedule.py``
+(``should_visualize``) and ``latentlapse/data/taxonomy.py`` (``CLASS_COLORS``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from latentlapse import atomic, rng
+from latentlapse.config import TrainConfig
+from latentlapse.data.taxonomy import CLASS_COLORS  # noqa: F401  (re-exported for the guide's "Advanced" section)
+from latentlapse.prepare import Prepared
+from latentlapse.timelapse.animate import write_animation_script
+from latentlapse.timelapse.schedule import should_visualize
+from latentlapse.timelapse.snapshot import Snapshot, TimelapseSpec
+from latentlapse.timelapse.worker import FrameWorker
+from latentlapse.training import Callback, EpochResult
+
+log = logging.getLogger(__name__)
+
+SAMPLES_FILE = "viz_samples.csv"
+
+
+def choose_sample(y: np.ndarray, budget: int, n_classes: int, generator: np.random.Generator) -> np.ndarray:
+    """Indices of at most ``budget`` rows of ``y``, stratified, every present class included.
+
+    Classes no larger than a minimum share (a third of an equal split, at least 10) are taken
+    in full; the rest of the budget is shared in proportion to class size (largest remainder).
+    """
+    counts = np.bincount(y, minlength=n_classes)
+    if counts.sum() <= budget:
+        return np.arange(len(y))
+    minimum = max(10, budget // (3 * max(int((counts > 0).sum()), 1)))
+    quota = np.minimum(counts, minimum)
+    left = budget - quota.sum()
+    if left > 0:
+        spare = counts - quota
+        share = left * spare / max(spare.sum(), 1)
+        extra = np.floor(share).astype(np.int64)
+        remainder = int(left - extra.sum())
+        extra[np.argsort(-(share - extra), kind="stable")[:remainder]] += 1
+        quota = np.minimum(counts, quota + extra)
+    chosen = [
+        np.sort(generator.choice(np.flatnonzero(y == c), size=int(quota[c]), replace=False))
+        for c in range(n_classes) if quota[c] > 0
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+class TrainingVisualizer(Callback):
+    """Snapshots the fixed sample at the scheduled epochs and feeds the frame worker."""
+
+    def __init__(self, run_dir: Path, config: TrainConfig, prepared: Prepared, method: str, *, resume: bool = False):
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.every = config.viz.every
+        self.method = method
+        self.resume = resume
+        p = prepared
+        generator = rng.generator(config.seed, "subsample")
+        y_train, y_val = p.y[p.split.train], p.y[p.split.val]
+        n = p.scheme.n_classes
+        self.train_pos = choose_sample(y_train, config.viz.train_samples, n, generator)
+        self.val_pos = choose_sample(y_val, config.viz.val_samples, n, generator)
+        self.y_val = y_val
+        ids = p.dataset.ids
+        self.spec = TimelapseSpec(
+            run_dir=str(self.run_dir),
+            class_names=p.scheme.names,
+            colors=p.scheme.colors,
+            markers=p.scheme.markers,
+            method=method,
+            total_epochs=config.epochs,
+            seed=rng.int_seed(config.seed, "projection") % (2**31),
+            train_ids=ids[p.split.train][self.train_pos],
+            val_ids=ids[p.split.val][self.val_pos],
+            train_labels=y_train[self.train_pos],
+            val_labels=y_val[self.val_pos],
+        )
+        self.worker: FrameWorker | None = None
+        self._abort = False
+        self.frames_written = 0
+
+    # ------------------------------------------------------------------------------ callbacks
+    def on_train_start(self, trainer) -> None:
+        if not (self.resume and (self.run_dir / SAMPLES_FILE).exists()):
+            atomic.write_text(self.run_dir / SAMPLES_FILE, self._samples_csv())
+        write_animation_script(self.run_dir)
+        self.worker = FrameWorker(self.spec)
+        log.info("latent-space time-lapse: %s of %d training + %d validation sources, frames at epochs %s",
+                 self.method, len(self.train_pos), len(self.val_pos), _epochs_text(self.config.epochs, self.every))
+
+    def on_epoch_end(self, trainer, result: EpochResult) -> None:
+        if should_visualize(result.epoch, result.total_epochs, self.every) or result.is_last:
+            self.worker.submit(self.snapshot(result))
+        for message in self.worker.poll():
+            self._report(message)
+
+    def on_train_end(self, trainer, status: str) -> None:
+        if self.worker is None:
+            return
+        waiting = self.worker.pending
+        if waiting:
+            log.info("drawing the last %d frame%s ...", waiting, "s" if waiting > 1 else "")
+        finished = self.worker.finish(status, self._report, lambda: self._abort)
+        if not finished:
+            log.warning("frame worker stopped before it finished; frames already written are complete")
+
+    def request_abort(self) -> None:
+        """Stop waiting for frames still queued (a second Ctrl-C during cleanup)."""
+        self._abort = True
+
+    # -------------------------------------------------------------------------------- helpers
+    def snapshot(self, result: EpochResult) -> Snapshot:
+        """Copies of the fixed sample's features and the epoch's numbers (fancy indexing copies)."""
+        return Snapshot(
+            epoch=result.epoch,
+            train_features=result.train_features[self.train_pos],
+            val_features=result.val_features[self.val_pos],
+            val_pred=result.val_pred[self.val_pos],
+            val_true_all=self.y_val.copy(),
+            val_pred_all=result.val_pred.copy(),
+            scores=dict(result.scores),
+        )
+
+    def _samples_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["id", "split", "class"])
+        names = self.spec.class_names
+        for ids, labels, split in ((self.spec.train_ids, self.spec.train_labels, "train"),
+                                   (self.spec.val_ids, self.spec.val_labels, "val")):
+            writer.writerows((str(i), split, names[int(c)]) for i, c in zip(ids, labels))
+        return buffer.getvalue()
+
+    def _report(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "frame":
+            _, epoch, path, metrics, timing = message
+            self.frames_written += 1
+            displacement = metrics.get("displacement", math.nan)
+            moved = "" if math.isnan(displacement) else f", points moved {displacement:.3f} of the map's spread"
+            log.info("frame: %s (silhouette %.3f, 5-NN acc %.3f%s; %.2fs)", Path(path).name,
+                     metrics.get("silhouette", math.nan), metrics.get("knn_acc", math.nan), moved, timing["total"])
+        elif kind == "skipped":
+            log.warning(message[2])
+        elif kind == "animation":
+            log.info("animation: %s", message[1])
+
+
+def _epochs_text(total: int, every: int) -> str:
+    from latentlapse.timelapse.schedule import visualized_epochs
+
+    epochs = visualized_epochs(total, every)
+    return ", ".join(map(str, epochs)) if len(epochs) <= 12 else ", ".join(map(str, epochs[:10])) + f", ... {epochs[-1]}"

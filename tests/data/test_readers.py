@@ -1,0 +1,500 @@
+"""load_dataset: every format reads clean data, and every kind of bad input gets one clear line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from latentlapse.data import grid
+from latentlapse.data.pha import rebin
+from latentlapse.data.readers import load_dataset
+from latentlapse.errors import InputError, MissingExtraError, UsageError
+
+# Three values per spectrum keep the literal fixtures readable: rows have 5 or 6 fields.
+CLEAN = "S1 1 2 1 100 AGN\nS2 2 1 1 200\nS3 1 1 2 300 yso\n"
+
+
+def write(tmp_path, text, name="spectra.txt"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+# --- the text format: good input -------------------------------------------------------------
+
+
+def test_text_mixes_labelled_and_unlabelled_rows(tmp_path):
+    data = load_dataset(write(tmp_path, CLEAN))
+    assert data.kind == "spectra" and data.X.dtype == np.float32
+    assert data.labels.tolist() == ["AGN", "", "YSO"]
+    assert data.ids.tolist() == ["S1", "S2", "S3"]
+    assert data.counts.tolist() == [100.0, 200.0, 300.0]
+    np.testing.assert_allclose(data.X[0], [0.25, 0.5, 0.25])
+
+
+def test_unnormalised_rows_are_divided_by_their_sum_and_noted(tmp_path):
+    data = load_dataset(write(tmp_path, CLEAN))
+    np.testing.assert_allclose(data.X.sum(axis=1), 1.0, rtol=1e-6)
+    assert any("3 of 3 spectra did not sum to 1" in note for note in data.notes)
+
+
+def test_crlf_and_byte_order_mark_read_like_clean_input(tmp_path):
+    clean = load_dataset(write(tmp_path, CLEAN, "clean.txt"))
+    path = tmp_path / "windows.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + CLEAN.replace("\n", "\r\n").encode())
+    windows = load_dataset(path)
+    np.testing.assert_array_equal(windows.X, clean.X)
+    assert windows.ids.tolist() == clean.ids.tolist()
+    assert windows.labels.tolist() == clean.labels.tolist()
+
+
+def test_comments_blank_lines_and_a_header_are_skipped(tmp_path):
+    text = "# written by hand\nsrc_id v1 v2 v3 net_counts label\n\n" + CLEAN
+    data = load_dataset(write(tmp_path, text))
+    assert len(data) == 3
+    assert any("line 2 read as a column header" in note for note in data.notes)
+
+
+def test_labels_with_other_spellings_and_case_are_canonical(tmp_path):
+    text = "S1 1 1 1 9 hmstar\nS2 1 1 1 9 NS-BIN\nS3 1 1 1 9 Lm_Star\n"
+    assert load_dataset(write(tmp_path, text)).labels.tolist() == ["HM-STAR", "NS_BIN", "LM-STAR"]
+
+
+def test_a_single_spectrum_loads(tmp_path):
+    data = load_dataset(write(tmp_path, "ONLY 1 2 3 4 5 60 AGN\n"))
+    assert data.X.shape == (1, 5) and data.labels.tolist() == ["AGN"]
+
+
+def test_duplicate_ids_give_one_warning(tmp_path, caplog):
+    text = "S1 1 1 1 9\nS1 1 1 1 9\nS2 1 1 1 9\nS2 1 1 1 9\nS3 1 1 1 9\n"
+    with caplog.at_level(logging.WARNING):
+        data = load_dataset(write(tmp_path, text))
+    assert len(data) == 5
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "2 source ids appear more than once (S1, S2)" in warnings[0]
+
+
+def test_380_bin_file_is_on_the_energy_grid(tmp_path):
+    row = "S1 " + " ".join(["1"] * grid.N_BINS) + " 380 AGN\n"
+    data = load_dataset(write(tmp_path, row))
+    np.testing.assert_array_equal(data.energy, grid.centres())
+    assert data.feature_names[0] == "E0.5125"
+
+
+# --- the text format: bad input --------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match=r"data\.txt: no such file; check the path \(current directory: "):
+        load_dataset(tmp_path / "data.txt")
+
+
+def test_empty_file(tmp_path):
+    with pytest.raises(InputError, match=r"spectra\.txt: the file is empty; expected one spectrum per line"):
+        load_dataset(write(tmp_path, ""))
+
+
+def test_comment_only_file(tmp_path):
+    with pytest.raises(InputError, match=r"spectra\.txt: no data rows \(only blank lines, comments or a header\)"):
+        load_dataset(write(tmp_path, "# nothing here\n\n   \n"))
+
+
+def test_header_only_file(tmp_path):
+    with pytest.raises(InputError, match=r"spectra\.txt: no data rows"):
+        load_dataset(write(tmp_path, "src_id v1 v2 v3 net_counts label\n"))
+
+
+def test_wrong_number_of_fields(tmp_path):
+    text = "# comment\n" + CLEAN + "S4 1 1 100\n"
+    expected = (
+        r"spectra\.txt: line 5 has 4 fields, expected 5 or 6 \(src_id, 3 values, net_counts\[, label\]\) "
+        r"as set by line 2; fix or remove that row"
+    )
+    with pytest.raises(InputError, match=expected):
+        load_dataset(write(tmp_path, text))
+
+
+def test_non_numeric_token(tmp_path):
+    text = CLEAN + "S4 1 abc 1 100\n"
+    with pytest.raises(InputError, match=r"spectra\.txt: line 4, column 3: 'abc' is not a number; spectra values must be numeric"):
+        load_dataset(write(tmp_path, text))
+
+
+def test_nan_in_a_spectrum(tmp_path):
+    with pytest.raises(InputError, match=r"line 2 \(S2\): spectrum contains NaN/inf at column 3; remove the row"):
+        load_dataset(write(tmp_path, "S1 1 1 1 9\nS2 1 nan 1 9\n"))
+
+
+def test_inf_in_a_spectrum(tmp_path):
+    with pytest.raises(InputError, match=r"line 1 \(S1\): spectrum contains NaN/inf at column 4"):
+        load_dataset(write(tmp_path, "S1 1 1 inf 9\n"))
+
+
+def test_unknown_labels_are_listed_with_the_known_ones(tmp_path):
+    text = "S1 1 1 1 9 AGN\nS2 1 1 1 9 QSO\nS3 1 1 1 9 BLAZAR\nS4 1 1 1 9 QSO\n"
+    expected = (
+        r"spectra\.txt: unknown labels 'QSO' \(lines 2, 4\), 'BLAZAR' \(line 3\); "
+        r"known labels: AGN, CV, HM-STAR, .*YSO \(spellings like HMSTAR, NS-BIN and any case are accepted\)"
+    )
+    with pytest.raises(InputError, match=expected):
+        load_dataset(write(tmp_path, text))
+
+
+def test_all_zero_spectrum(tmp_path):
+    with pytest.raises(InputError, match=r"spectra\.txt: line 2 \(S2\): all-zero spectrum; remove the row"):
+        load_dataset(write(tmp_path, "S1 1 1 1 9\nS2 0 0 0 9\n"))
+
+
+def test_spectrum_summing_to_a_negative_number(tmp_path):
+    with pytest.raises(InputError, match=r"line 1 \(S1\): spectrum sums to -1, so it cannot be normalised"):
+        load_dataset(write(tmp_path, "S1 1 -3 1 9\n"))
+
+
+def test_garbage_binary_file_fails_fast(tmp_path):
+    path = tmp_path / "junk.txt"
+    path.write_bytes(np.random.default_rng(0).bytes(2_000_000) + b"\0")
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=r"junk\.txt: not a text, CSV, FITS or VOTable file \(binary content at byte \d+\)"):
+        load_dataset(path)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_gzip_compressed_text_is_refused_with_the_fix(tmp_path):
+    import gzip
+
+    path = tmp_path / "spectra.txt.gz"
+    path.write_bytes(gzip.compress(CLEAN.encode()))
+    with pytest.raises(InputError, match=r"spectra\.txt\.gz: gzip-compressed, and only FITS files are read compressed; decompress it"):
+        load_dataset(path)
+
+
+def test_one_endless_line_is_refused_without_reading_it_all(tmp_path):
+    path = write(tmp_path, "S1 " + "1 " * 1_000_000)
+    with pytest.raises(InputError, match=r"line 1 is longer than 1048576 characters; this is not a spectra text file"):
+        load_dataset(path)
+
+
+def test_features_option_on_a_spectra_file_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match=r"--features applies to catalogue tables, but this is a spectra text file"):
+        load_dataset(write(tmp_path, CLEAN), features=["a"])
+
+
+def test_unknown_missing_policy(tmp_path):
+    with pytest.raises(UsageError, match=r"--missing must be one of indicator, median, drop, got 'zero'"):
+        load_dataset(write(tmp_path, CLEAN), missing="zero")
+
+
+# --- catalogue tables ------------------------------------------------------------------------
+
+CATALOG = """name,f1,e_f1,f2,label
+A,1.0,0.1,10,AGN
+B,,0.2,20,yso
+C,3.0,0.3,,AGN
+D,5.0,,40,  Yso  
+E,7.0,0.5,50,
+"""
+
+
+def test_catalog_missing_policy_indicator(tmp_path):
+    data = load_dataset(write(tmp_path, CATALOG, "cat.csv"), missing="indicator")
+    assert data.kind == "catalog" and data.feature_names == ("f1", "f2", "f1_missing", "f2_missing")
+    expected = [[1, 10, 0, 0], [4, 20, 1, 0], [3, 30, 0, 1], [5, 40, 0, 0], [7, 50, 0, 0]]
+    np.testing.assert_array_equal(data.X, np.array(expected, dtype=np.float32))
+    assert data.labels.tolist() == ["AGN", "YSO", "AGN", "YSO", ""]
+    assert data.ids.tolist() == ["A", "B", "C", "D", "E"]
+    assert np.isnan(data.counts).all()
+    assert any("policy 'indicator'" in note and "f1 1, f2 1" in note for note in data.notes)
+
+
+def test_catalog_quoted_errors_go_into_errors_aligned_with_features(tmp_path):
+    data = load_dataset(write(tmp_path, CATALOG, "cat.csv"), missing="median")
+    np.testing.assert_allclose(data.errors[:, 0], [0.1, 0.2, 0.3, np.nan, 0.5], rtol=1e-6)
+    assert np.isnan(data.errors[:, 1]).all()
+
+
+def test_catalog_missing_policy_median(tmp_path):
+    data = load_dataset(write(tmp_path, CATALOG, "cat.csv"), missing="median")
+    assert data.feature_names == ("f1", "f2")
+    np.testing.assert_array_equal(data.X, np.array([[1, 10], [4, 20], [3, 30], [5, 40], [7, 50]], dtype=np.float32))
+
+
+def test_catalog_missing_policy_drop(tmp_path):
+    data = load_dataset(write(tmp_path, CATALOG, "cat.csv"), missing="drop")
+    np.testing.assert_array_equal(data.X, np.array([[1, 10], [5, 40], [7, 50]], dtype=np.float32))
+    assert data.ids.tolist() == ["A", "D", "E"]
+    assert any("2 of 5 rows dropped" in note for note in data.notes)
+
+
+def test_catalog_drop_leaving_no_rows(tmp_path):
+    text = "name,f1,f2\nA,,1\nB,2,\n"
+    with pytest.raises(InputError, match=r"cat\.csv: every row misses at least one feature value .* use --missing indicator or median"):
+        load_dataset(write(tmp_path, text, "cat.csv"), missing="drop")
+
+
+def test_catalog_label_column_found_automatically(tmp_path):
+    text = "CSCv2_name,Fs,True_Class\nX1,1.5,AGN\nX2,2.5,CV\n"
+    data = load_dataset(write(tmp_path, text, "cat.csv"))
+    assert data.labels.tolist() == ["AGN", "CV"] and data.feature_names == ("Fs",)
+    assert data.ids.tolist() == ["X1", "X2"]
+
+
+def test_catalog_label_column_named_explicitly(tmp_path):
+    text = "src,Fs,kind\nX1,1.5,agn\nX2,2.5,cv\n"
+    data = load_dataset(write(tmp_path, text, "cat.csv"), label_column="kind")
+    assert data.labels.tolist() == ["AGN", "CV"]
+
+
+def test_catalog_named_label_column_missing(tmp_path):
+    with pytest.raises(InputError, match=r"cat\.csv: no column 'Type' for --label_column; the columns are: name, f1, e_f1, f2, label"):
+        load_dataset(write(tmp_path, CATALOG, "cat.csv"), label_column="Type")
+
+
+def test_catalog_features_chosen_explicitly(tmp_path):
+    data = load_dataset(write(tmp_path, CATALOG, "cat.csv"), features=("f2",), missing="median")
+    assert data.feature_names == ("f2",)
+    np.testing.assert_array_equal(data.X[:, 0], np.array([10, 20, 30, 40, 50], dtype=np.float32))
+
+
+def test_catalog_unknown_feature(tmp_path):
+    with pytest.raises(InputError, match=r"cat\.csv: unknown feature 'f9' in --features; available: f1, e_f1, f2"):
+        load_dataset(write(tmp_path, CATALOG, "cat.csv"), features=("f1", "f9"))
+
+
+def test_catalog_entirely_empty_label_column_means_unlabelled(tmp_path):
+    text = "name,f1,label\nA,1,\nB,2,\n"
+    data = load_dataset(write(tmp_path, text, "cat.csv"))
+    assert data.labels.tolist() == ["", ""]
+    assert any("label column label is empty in every row" in note for note in data.notes)
+
+
+def test_catalog_entirely_empty_column_is_dropped_with_a_note(tmp_path):
+    text = "name,f1,f2,label\nA,1,,AGN\nB,2,,CV\n"
+    data = load_dataset(write(tmp_path, text, "cat.csv"))
+    assert data.feature_names == ("f1",)
+    assert any("columns empty in every row, dropped: f2" in note for note in data.notes)
+
+
+def test_catalog_non_numeric_cell(tmp_path):
+    text = "name,f1,label\nA,1,AGN\nB,abc,CV\nC,3,CV\n"
+    with pytest.raises(InputError, match=r"cat\.csv: line 3, column 2 \(f1\): 'abc' is not a number; catalogue features must be numeric"):
+        load_dataset(write(tmp_path, text, "cat.csv"))
+
+
+def test_catalog_infinite_value(tmp_path):
+    text = "name,f1,label\nA,1,AGN\nB,inf,CV\n"
+    with pytest.raises(InputError, match=r"cat\.csv: line 3, column 2 \(f1\): inf is not a usable value; leave the cell empty"):
+        load_dataset(write(tmp_path, text, "cat.csv"))
+
+
+def test_csv_row_with_wrong_number_of_fields(tmp_path):
+    text = "name,f1,label\nA,1,AGN\nB,2\n"
+    with pytest.raises(InputError, match=r"cat\.csv: line 3 has 2 fields, expected 3 as set by the header on line 1"):
+        load_dataset(write(tmp_path, text, "cat.csv"))
+
+
+def test_csv_header_only(tmp_path):
+    with pytest.raises(InputError, match=r"cat\.csv: only a header \(line 1\), no data rows"):
+        load_dataset(write(tmp_path, "name,f1,label\n", "cat.csv"))
+
+
+def test_csv_unknown_label_names_its_line(tmp_path):
+    text = "name,f1,label\nA,1,AGN\nB,2,QSO\n"
+    with pytest.raises(InputError, match=r"cat\.csv: unknown labels 'QSO' \(line 3\); known labels"):
+        load_dataset(write(tmp_path, text, "cat.csv"))
+
+
+def test_csv_crlf_and_byte_order_mark_read_like_clean_input(tmp_path):
+    clean = load_dataset(write(tmp_path, CATALOG, "clean.csv"))
+    path = tmp_path / "windows.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + CATALOG.replace("\n", "\r\n").encode())
+    windows = load_dataset(path)
+    np.testing.assert_array_equal(windows.X, clean.X)
+    assert windows.feature_names == clean.feature_names and windows.labels.tolist() == clean.labels.tolist()
+
+
+def test_utf16_table_is_refused_with_the_fix(tmp_path):
+    path = tmp_path / "cat.csv"
+    path.write_bytes(CATALOG.encode("utf-16"))
+    with pytest.raises(InputError, match=r"cat\.csv: UTF-16 text \(as some spreadsheets export it\); save the file as UTF-8"):
+        load_dataset(path)
+
+
+def test_csv_without_csv_suffix_is_sniffed(tmp_path):
+    data = load_dataset(write(tmp_path, CATALOG, "cat.dat"), missing="median")
+    assert data.kind == "catalog" and len(data) == 5
+
+
+def test_votable_catalog(tmp_path):
+    table_module = pytest.importorskip("astropy.table")
+    table = table_module.Table(
+        {"name": ["A", "B", "C"], "Fs": [1.0, np.nan, 3.0], "True_Class": ["AGN", " hm-star", "cv"]}
+    )
+    path = tmp_path / "cat.xml"
+    table.write(path, format="votable")
+    data = load_dataset(path, missing="median")
+    assert data.kind == "catalog" and data.feature_names == ("Fs",)
+    np.testing.assert_array_equal(data.X[:, 0], np.array([1, 2, 3], dtype=np.float32))
+    assert data.labels.tolist() == ["AGN", "HM-STAR", "CV"]
+
+
+# --- spectra tables --------------------------------------------------------------------------
+
+
+def test_csv_spectra_with_nan_names_line_and_column(tmp_path):
+    header = "src_id," + ",".join(f"v{j}" for j in range(1, 4)) + ",net_counts,label\n"
+    text = header + "A,1,1,1,9,AGN\nB,1,,1,9,CV\n"
+    with pytest.raises(InputError, match=r"spectra\.csv: line 3 \(B\): spectrum contains NaN/inf at column 3 \(v2\)"):
+        load_dataset(write(tmp_path, text, "spectra.csv"))
+
+
+def test_fits_table_with_a_vector_column(tmp_path, make_spectra):
+    table_module = pytest.importorskip("astropy.table")
+    data = make_spectra(["AGN", "", "CV"])
+    table = table_module.Table({"src_id": data.ids, "SPECTRUM": data.X, "NET_COUNTS": data.counts, "CLASS": data.labels})
+    path = tmp_path / "spectra.fits"
+    table.write(path)
+    back = load_dataset(path)
+    assert back.kind == "spectra"
+    np.testing.assert_array_equal(back.X, data.X)
+    assert back.labels.tolist() == ["AGN", "", "CV"] and back.ids.tolist() == data.ids.tolist()
+
+
+def test_ecsv_with_wide_columns(tmp_path, make_spectra):
+    table_module = pytest.importorskip("astropy.table")
+    data = make_spectra(["YSO", "AGN"])
+    columns = {"src_id": data.ids, **{name: data.X[:, j] for j, name in enumerate(data.feature_names)}}
+    table = table_module.Table({**columns, "net_counts": data.counts, "label": data.labels})
+    path = tmp_path / "spectra.ecsv"
+    table.write(path)
+    back = load_dataset(path)
+    assert back.kind == "spectra" and back.feature_names == data.feature_names
+    np.testing.assert_array_equal(back.X, data.X)
+    np.testing.assert_array_equal(back.counts, data.counts)
+
+
+def test_missing_astropy_names_the_extra(tmp_path, make_spectra, monkeypatch):
+    path = tmp_path / "spectra.ecsv"
+    path.write_text("# %ECSV 1.0\n")
+    monkeypatch.setitem(sys.modules, "astropy.io", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'latentlapse\[fits\]'"):
+        load_dataset(path)
+
+
+# --- OGIP PHA --------------------------------------------------------------------------------
+
+
+def test_rebin_shares_a_channel_by_energy_overlap():
+    counts = np.array([10.0, 4.0, 8.0])
+    e_min, e_max = np.array([0.49, 0.52, 9.99]), np.array([0.51, 0.53, 10.01])
+    result = rebin(counts, e_min, e_max)
+    assert result[0] == pytest.approx(5.0 + 2.0) and result[1] == pytest.approx(2.0)
+    assert result[-1] == pytest.approx(4.0) and result.sum() == pytest.approx(13.0)
+
+
+@pytest.fixture
+def pha_pair(tmp_path, make_pha):
+    """A source (src.pha) with background (bkg.pha) and RMF, and its expected net counts per channel."""
+    rng = np.random.default_rng(3)
+    source, background = rng.poisson(20, 2000), rng.poisson(40, 2000)
+    make_pha(tmp_path / "bkg.pha", background, EXPOSURE=2000.0, BACKSCAL=4.0)
+    make_pha.rmf(tmp_path / "src.rmf")
+    keys = dict(EXPOSURE=1000.0, BACKSCAL=1.0, BACKFILE="bkg.pha", RESPFILE="src.rmf", OBJECT="NGC 1")
+    make_pha(tmp_path / "src.pha", source, **keys)
+    # scale = (1 / 4) * (1000 / 2000)
+    return tmp_path / "src.pha", source - 0.125 * background, keys, source
+
+
+def test_pha_net_spectrum_on_the_grid(pha_pair):
+    path, net, _, _ = pha_pair
+    data = load_dataset(path)
+    expected = net[100:2000].reshape(grid.N_BINS, 5).sum(axis=1)
+    assert data.X.shape == (1, grid.N_BINS) and data.ids.tolist() == ["NGC 1"]
+    assert data.counts[0] == pytest.approx(expected.sum(), rel=1e-9)
+    np.testing.assert_allclose(data.X[0], expected / expected.sum(), rtol=1e-5)
+    assert data.labels.tolist() == [""]
+
+
+def test_pha_missing_background_file(tmp_path, make_pha):
+    path = make_pha(tmp_path / "src.pha", np.ones(2000, int), BACKFILE="gone.fits")
+    expected = r"src\.pha: background file 'gone\.fits' named by BACKFILE not found next to it \(.*gone\.fits\); put it there or set BACKFILE"
+    with pytest.raises(InputError, match=expected):
+        load_dataset(path)
+
+
+def test_pha_quality_flags_exclude_channels(pha_pair, make_pha):
+    path, net, keys, source = pha_pair
+    quality = np.zeros(2000, int)
+    quality[100:105] = 1  # the whole first grid bin
+    make_pha(path.parent / "flagged.pha", source, quality=quality, **keys)
+    data = load_dataset(path.parent / "flagged.pha")
+    assert data.X[0, 0] == 0.0
+    expected = net[105:2000].sum()
+    assert data.counts[0] == pytest.approx(expected, rel=1e-9)
+    assert any("QUALITY flags: 5 channels excluded (5 of them in 0.5-10 keV)" in note for note in data.notes)
+
+
+def test_pha_gzip_ftz_reads_like_plain(pha_pair, make_pha):
+    path, _, keys, source = pha_pair
+    make_pha(path.parent / "src.FTZ", source, gzip=True, **keys)
+    np.testing.assert_array_equal(load_dataset(path.parent / "src.FTZ").X, load_dataset(path).X)
+
+
+def test_pha_label_from_class_keyword(pha_pair, make_pha):
+    path, _, keys, source = pha_pair
+    make_pha(path.parent / "cv.pha", source, **{**keys, "CLASS": "cv"})
+    assert load_dataset(path.parent / "cv.pha").labels.tolist() == ["CV"]
+
+
+def test_pha_without_response_uses_the_pn_channel_width(tmp_path, make_pha):
+    counts = np.zeros(2000, int)
+    counts[100:105] = 7
+    path = make_pha(tmp_path / "src.pha", counts)
+    data = load_dataset(path)
+    assert data.X[0, 0] == pytest.approx(1.0) and data.counts[0] == pytest.approx(35.0)
+    assert any("no RESPFILE" in note for note in data.notes)
+
+
+def test_pha_name_on_a_text_file(tmp_path):
+    with pytest.raises(InputError, match=r"src\.pha: the name says FITS but the file does not start like one"):
+        load_dataset(write(tmp_path, CLEAN, "src.pha"))
+
+
+def test_folder_without_pha_files(tmp_path):
+    write(tmp_path, CLEAN, "notes.txt")
+    with pytest.raises(InputError, match=r": no PHA source spectra in this folder .*; pass a folder of spectra or a single file"):
+        load_dataset(tmp_path)
+
+
+def test_folder_of_pha_files_skips_backgrounds_and_responses(pha_pair, make_pha):
+    path, _, keys, source = pha_pair
+    make_pha(path.parent / "another.pha", source[::-1].copy(), **{**keys, "OBJECT": "NGC 2"})
+    data = load_dataset(path.parent)
+    assert data.ids.tolist() == ["NGC 2", "NGC 1"]  # sorted by file name: another.pha, src.pha
+    assert data.X.shape == (2, grid.N_BINS)
+
+
+# --- the real files in ../shared (skipped where absent) ---------------------------------------
+
+
+def test_real_pn_spectrum(shared_data):
+    data = load_dataset(shared_data / "xmm_pn_example" / "PN.pha")
+    assert data.X.shape == (1, grid.N_BINS)
+    assert data.counts[0] == pytest.approx(9850, rel=0.03)
+    assert float(data.X.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_real_pn_folder_reads_the_source_only(shared_data):
+    data = load_dataset(shared_data / "xmm_pn_example")
+    assert len(data) == 1 and data.counts[0] == pytest.approx(9850, rel=0.03)
+
+
+def test_real_catalog(shared_data):
+    data = load_dataset(shared_data / "catalogs" / "muwclass_cscv2_td_2022.csv")
+    assert data.kind == "catalog" and len(data) == 2941 and np.isfinite(data.X).all()
+    expected = {"AGN": 1390, "YSO": 1004, "LM-STAR": 207, "HM-STAR": 118, "NS": 87, "LMXB": 65, "CV": 44, "HMXB": 26}
+    assert data.label_counts() == dict(sorted(expected.items()))
+    assert "e_Fs" not in data.feature_names and "CSCv2_name" not in data.feature_names
