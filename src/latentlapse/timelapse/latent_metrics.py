@@ -86,7 +86,9 @@ def frame_metrics(
     return {column: row[column] for column in metric_columns(names)}
 
 
-def class_geometry(features: np.ndarray, labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def class_geometry(
+    features: np.ndarray, labels: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per class: mean distance of its points to its centroid, and the centroid (NaN if absent)."""
     spreads = np.full(n_classes, np.nan)
     centroids = np.full((n_classes, features.shape[1]), np.nan)
@@ -98,7 +100,9 @@ def class_geometry(features: np.ndarray, labels: np.ndarray, n_classes: int) -> 
     return spreads, centroids
 
 
-def knn_predict(train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, n_classes: int, k: int = KNN_K) -> np.ndarray:
+def knn_predict(
+    train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, n_classes: int, k: int = KNN_K
+) -> np.ndarray:
     """Majority class among each query point's ``k`` nearest training points (Euclidean).
 
     A tie goes to the tied class whose member is nearest, so the vote is deterministic.
@@ -112,14 +116,12 @@ def knn_predict(train: np.ndarray, train_labels: np.ndarray, query: np.ndarray, 
     )
     nearest = np.argsort(squared, axis=1, kind="stable")[:, :k]
     neighbour_labels = train_labels[nearest]
-    votes = np.stack([(neighbour_labels == c).sum(axis=1) for c in range(n_classes)], axis=1)
-    # Rank of each class's nearest member (k when it has none): breaks ties between top votes.
-    first = np.stack(
-        [np.where(np.any(neighbour_labels == c, axis=1), np.argmax(neighbour_labels == c, axis=1), k)
-         for c in range(n_classes)],
-        axis=1,
-    )
-    score = votes * (k + 1) - first
+    score = np.empty((len(query), n_classes))
+    for c in range(n_classes):
+        is_c = neighbour_labels == c
+        nearest_rank = np.where(is_c.any(axis=1), is_c.argmax(axis=1), k)
+        # More votes win; between equal votes, the class with the nearer member.
+        score[:, c] = is_c.sum(axis=1) * (k + 1) - nearest_rank
     return np.argmax(score, axis=1).astype(np.int64)
 
 
@@ -130,7 +132,8 @@ def _full_validation(snapshot: Snapshot) -> dict[str, float]:
     total = int(len(true))
     errors = int(np.sum(true != pred))
     computed = (total - errors) / total if total else _NAN
-    return {"val_acc": float(snapshot.scores.get("val_acc", computed)), "val_errors": errors, "val_total": total}
+    val_acc = float(snapshot.scores.get("val_acc", computed))
+    return {"val_acc": val_acc, "val_errors": errors, "val_total": total}
 
 
 def _recalls(snapshot: Snapshot, names: list[str]) -> dict[str, float]:
@@ -154,7 +157,8 @@ def _knn_to(knn_pred: np.ndarray, val_labels: np.ndarray, names: list[str]) -> d
     for c, name_c in enumerate(names):
         members = val_labels == c
         for d, name_d in enumerate(names):
-            out[f"knn_to_{name_c}__{name_d}"] = float(np.mean(knn_pred[members] == d)) if members.any() else _NAN
+            share = float(np.mean(knn_pred[members] == d)) if members.any() else _NAN
+            out[f"knn_to_{name_c}__{name_d}"] = share
     return out
 
 

@@ -151,7 +151,7 @@ class _FrameState:
         metrics = latent_metrics.frame_metrics(snapshot, spec, layout, self.previous)
         measured = time.perf_counter()
         path = self.run_dir / frame_name(snapshot.epoch, spec.total_epochs, snapshot.scores["val_acc"])
-        render.render_frame(path, snapshot, spec, layout, metrics)
+        render.render_frame(path, snapshot, spec, layout, metrics, method=layout.state.method)
         rendered = time.perf_counter()
         progress.append_metrics(self.run_dir, metrics, self.columns)
         self.previous = layout
