@@ -54,14 +54,16 @@ def write_results(
 def write_predictions(
     path: str | Path, ids: np.ndarray, y_true: np.ndarray | None, proba: np.ndarray, class_names: Sequence[str]
 ) -> Path:
-    """One row per source: id, true class (if known), predicted class, class probabilities."""
+    """One row per source: id, true class (empty where unknown, i.e. -1), predicted class and
+    class probabilities; the true-class column is left out when no source has one."""
     path = Path(path)
     pred = proba.argmax(axis=1)
+    known = y_true is not None and bool(np.any(np.asarray(y_true) >= 0))
     rows = []
     for i, source in enumerate(ids):
         row = {"id": str(source)}
-        if y_true is not None:
-            row["true_class"] = class_names[int(y_true[i])]
+        if known:
+            row["true_class"] = class_names[int(y_true[i])] if y_true[i] >= 0 else ""
         row["predicted_class"] = class_names[int(pred[i])]
         row.update({f"p_{name}": round(float(p), 6) for name, p in zip(class_names, proba[i])})
         rows.append(row)
