@@ -1,0 +1,112 @@
+"""The time-lapse end to end: the guide's files in the run folder, exactly as the issue lists."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+
+import pytest
+from PIL import Image
+
+from latentlapse import cli, pipeline
+from latentlapse.config import TrainConfig, VizConfig
+
+
+@pytest.fixture(scope="module")
+def guide_run(tmp_path_factory):
+    """``python main.py --classes 4 --epochs 12 --viz_every 5 --visualize_training --runs_dir D``."""
+    root = tmp_path_factory.mktemp("viz")
+    code = cli.train_main(["--classes", "4", "--epochs", "12", "--viz_every", "5", "--visualize_training",
+                           "--runs_dir", str(root), "--quiet"])
+    assert code == 0
+    return root / "run_001"
+
+
+def test_frames_for_epochs_1_5_10_12_named_with_validation_accuracy(guide_run):
+    frames = sorted(p.name for p in guide_run.glob("epoch_*.png"))
+    assert [name[:9] for name in frames] == ["epoch_001", "epoch_005", "epoch_010", "epoch_012"]
+    history = {int(r["epoch"]): r for r in csv.DictReader((guide_run / "history.csv").open())}
+    for name in frames:
+        epoch = int(name[6:9])
+        assert name == f"epoch_{epoch:03d}_acc{float(history[epoch]['val_acc']):.4f}.png"
+        with Image.open(guide_run / name) as image:
+            assert image.size == (1600, 700)
+
+
+def test_metadata_has_the_guides_fields(guide_run):
+    meta = json.loads((guide_run / "run_metadata.json").read_text())
+    assert meta["run_directory"] == str(guide_run)
+    assert meta["num_classes"] == 4 and meta["method"] == "tsne"
+    assert isinstance(meta["has_umap"], bool) and meta["status"] == "completed"
+    assert meta["start_time"][:4].isdigit() and "T" in meta["start_time"]
+
+
+def test_progress_table_has_the_guides_header_and_four_rows(guide_run):
+    lines = (guide_run / "training_progress.txt").read_text().splitlines()
+    assert lines[0] == "Epoch | Train Acc | Val Acc | Train Loss | Val Loss"
+    assert lines[1] == "-" * 60
+    assert [int(line.split("|")[0]) for line in lines[2:]] == [1, 5, 10, 12]
+    history = {int(r["epoch"]): r for r in csv.DictReader((guide_run / "history.csv").open())}
+    cells = [c.strip() for c in lines[4].split("|")]
+    assert cells == ["10"] + [f"{float(history[10][k]):.4f}" for k in ("train_acc", "val_acc", "train_loss", "val_loss")]
+
+
+def test_latent_metrics_samples_script_and_animation(guide_run):
+    rows = list(csv.DictReader((guide_run / "latent_metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 5, 10, 12]
+    assert rows[0]["displacement"] == "" and float(rows[-1]["displacement"]) >= 0
+    samples = list(csv.DictReader((guide_run / "viz_samples.csv").open()))
+    assert sum(r["split"] == "train" for r in samples) == 500
+    assert sum(r["split"] == "val" for r in samples) == 300
+    assert {r["class"] for r in samples if r["split"] == "val"} == {"AGN", "HM/LM", "YSO/CV", "NS/HMXB/LMXB/NS_BIN"}
+    assert os.access(guide_run / "create_animation.sh", os.X_OK)
+    with Image.open(guide_run / "training_animation.gif") as gif:
+        assert gif.n_frames == 4
+
+
+def test_sample_holds_rare_classes_in_full_and_only_original_sources(guide_run):
+    samples = list(csv.DictReader((guide_run / "viz_samples.csv").open()))
+    ids = [r["id"] for r in samples]
+    assert len(set(ids)) == len(ids)  # no oversampled copies, no overlap between the splits
+    def count(split, name):
+        return sum(r["split"] == split and r["class"] == name for r in samples)
+
+    rare = "NS/HMXB/LMXB/NS_BIN"
+    assert count("val", rare) == 20  # the validation split's 20 NS-group sources, all of them
+    assert count("train", rare) >= 41  # at least a third of an equal share, far above its 4% proportion
+    assert count("train", "AGN") > count("train", "YSO/CV") > count("train", rare)  # still stratified
+
+
+def test_missing_umap_falls_back_to_tsne_with_one_warning(tmp_path, monkeypatch, caplog):
+    from latentlapse.data.simulate import simulate_dataset
+    from latentlapse.data.writers import write_dataset
+    from latentlapse.timelapse import projection
+
+    data = tmp_path / "d.txt"
+    write_dataset(data, simulate_dataset(n=300, seed=1))
+    monkeypatch.setattr(projection, "umap_available", lambda: False)
+    config = TrainConfig(classes=2, epochs=1, data=str(data), runs_dir=str(tmp_path / "r"),
+                         viz=VizConfig(enabled=True, method="umap", train_samples=40, val_samples=20))
+    with caplog.at_level(logging.WARNING, logger="latentlapse"):
+        result = pipeline.train(config)
+    warnings = [r.getMessage() for r in caplog.records if "UMAP not found" in r.getMessage()]
+    assert warnings == ["UMAP not found, using t-SNE: pip install 'latentlapse[umap]' to use --viz_method umap"]
+    meta = json.loads((result.run_dir / "run_metadata.json").read_text())
+    assert meta["method"] == "tsne" and meta["has_umap"] is False
+
+
+def test_stacked_imbalance_corrections_warn_once(tmp_path, caplog):
+    from latentlapse.data.simulate import simulate_dataset
+    from latentlapse.data.writers import write_dataset
+
+    data = tmp_path / "d.txt"
+    write_dataset(data, simulate_dataset(n=300, seed=1))
+    config = TrainConfig(classes=2, epochs=1, data=str(data), runs_dir=str(tmp_path / "r"),
+                         oversample_target=1.0, alpha="inverse", sampler="balanced")
+    with caplog.at_level(logging.WARNING, logger="latentlapse"):
+        pipeline.train(config)
+    stacked = [r.getMessage() for r in caplog.records if "stacked" in r.getMessage()]
+    assert len(stacked) == 1
+    assert "oversampling to 1 x the majority + a balanced sampler + inverse-frequency alpha" in stacked[0]
