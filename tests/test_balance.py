@@ -90,3 +90,38 @@ def test_balanced_sampler_weights_make_classes_equally_likely():
     y = np.array([0, 0, 0, 1])
     weights = balanced_sample_weights(y, 2)
     assert weights[y == 0].sum() == pytest.approx(weights[y == 1].sum())
+
+
+def test_augmenter_redraws_the_same_sources_with_new_noise():
+    y = np.array([0] * 30 + [1] * 6)
+    energy = np.linspace(0.5, 10, 380)
+    slopes = np.concatenate([np.linspace(0.5, 3.0, 30), [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]])
+    X = energy[None, :] ** -slopes[:, None]  # smooth power laws, clearly distinct within class 1
+    X = (X / X.sum(axis=1, keepdims=True)).astype(np.float32)
+    result = oversample(X, y, 2, 1.0, np.random.default_rng(9), kind="spectra", counts=np.full(len(y), 1e5))
+    augmenter = result.augmenter
+    assert augmenter.n_rows == 60 and np.array_equal(augmenter.origin, result.origin[len(y):])
+    again = augmenter.copies(np.random.default_rng(10))
+    assert again.shape == (24, 380) and again.dtype == np.float32
+    assert not np.array_equal(again, result.X[len(y):])
+    # each new copy is still near its own source, nearer than to the other sources of its class
+    distance = np.abs(again[:, None, :] - X[None, y == 1, :]).sum(axis=2)
+    assert np.array_equal(distance.argmin(axis=1), augmenter.origin - 30)
+    assert np.array_equal(augmenter.copies(np.random.default_rng(10)), again)
+
+
+def test_epoch_rows_redraw_every_row_and_keep_the_order():
+    y = np.array([0] * 300 + [1] * 30)
+    energy = np.linspace(0.5, 10, 380)
+    X = energy[None, :] ** -np.random.default_rng(11).uniform(0.0, 3.0, size=(len(y), 1))  # smooth power laws
+    X = (X / X.sum(axis=1, keepdims=True)).astype(np.float32)
+    result = oversample(X, y, 2, 1.0, np.random.default_rng(12), kind="spectra", counts=np.full(len(y), 1e5))
+    rows = result.augmenter.epoch_rows(np.random.default_rng(13))
+    assert rows.shape == result.X.shape and rows.dtype == np.float32
+    assert not np.any(np.all(rows == result.X, axis=1))
+    assert np.allclose(rows.sum(axis=1), 1.0, atol=1e-4)
+    # row i is still a draw of source origin[i]: closer to it than to the average source
+    own = np.abs(rows - X[result.origin]).sum(axis=1)
+    other = np.abs(rows - X.mean(axis=0)).sum(axis=1)
+    assert np.mean(own < other) > 0.95
+    assert np.array_equal(result.augmenter.epoch_rows(np.random.default_rng(13)), rows)

@@ -19,6 +19,7 @@ from typing import IO, Any, Iterator
 from latentlapse.errors import RunFailed
 
 TMP_SUFFIX = ".tmp"
+_FULL_DISK = (errno.ENOSPC, errno.EDQUOT)  # errnos reported as "no space left"
 
 
 def _current_umask() -> int:
@@ -51,14 +52,20 @@ def atomic_writer(
 ) -> Iterator[IO[Any]]:
     """Yield a file object; on clean exit its content replaces ``path`` in one step.
 
-    On any exception the temp file is removed and ``path`` is left as it was. A full disk is
-    reported as a :class:`RunFailed` naming the file. ``executable`` adds the x bits.
+    On any exception the temp file is removed and ``path`` is left as it was. A full disk (or
+    exhausted quota) is reported as a :class:`RunFailed` naming the file. ``executable`` adds
+    the x bits.
     """
     path = Path(path)
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_writer mode must be 'w' or 'wb', got {mode!r}")
     folder = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=folder)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=folder)
+    except OSError as exc:  # no inode left is a full disk too
+        if exc.errno in _FULL_DISK:
+            raise _full_disk(path) from exc
+        raise
     tmp = Path(tmp_name)
     try:
         os.fchmod(fd, _FILE_MODE | (0o111 & _FILE_MODE >> 2 if executable else 0))
@@ -74,13 +81,18 @@ def atomic_writer(
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise RunFailed(
-                f"{path}: no space left on device while writing; free some disk space "
-                f"(the previous version of the file, if any, is intact)"
-            ) from exc
+        if isinstance(exc, OSError) and exc.errno in _FULL_DISK:
+            raise _full_disk(path) from exc
         raise
     _fsync_dir(folder)
+
+
+def _full_disk(path: Path) -> RunFailed:
+    """The one-line message of a write that found no space (or no quota) left."""
+    return RunFailed(
+        f"{path}: no space left on device while writing; free some disk space "
+        f"(the previous version of the file, if any, is intact)"
+    )
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -108,9 +120,10 @@ def append_text(path: str | os.PathLike, text: str) -> None:
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
-    """Delete temp files a killed process left in ``folder``; return what was removed."""
+    """Delete temp files a killed process left in ``folder`` or below (a run's ``layouts/``);
+    return what was removed."""
     removed = []
-    for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
+    for tmp in Path(folder).rglob(f".*{TMP_SUFFIX}"):
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
             removed.append(tmp)

@@ -7,6 +7,7 @@ status in ``run_metadata.json`` ends as ``completed``, ``interrupted`` or ``fail
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import platform
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from latentlapse import __version__, atomic, checkpoints, rng, runs
+from latentlapse import __version__, atomic, checkpoints, runs
 from latentlapse.config import TrainConfig
 from latentlapse.errors import InputError, RunFailed, UsageError
 from latentlapse.prepare import Prepared, prepare
@@ -72,7 +73,12 @@ def train(config: TrainConfig, announce: Announce = _log_announce) -> RunResult:
     method = _viz_method(config)
     run_dir = runs.allocate_run_dir(config.runs_dir)
     announce(str(run_dir))
-    _write_start_metadata(run_dir, config, prepared, device, method)
+    try:
+        _write_start_metadata(run_dir, config, prepared, device, method)
+    except KeyboardInterrupt:
+        runs.update_metadata(run_dir, status="interrupted", end_time=runs.now_iso(), epochs_run=0)
+        log.warning("interrupted before training started; resume with: python main.py --resume %s", run_dir)
+        return RunResult(run_dir, "interrupted", 130)
     return _Session(run_dir, config, prepared, device, method, checkpoint=None, announce=announce).run()
 
 
@@ -89,20 +95,35 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
         raise InputError(f"{run_dir}: the run is already completed; start a new run instead of resuming")
     if status == "running" and _owner_alive(metadata):
         raise InputError(f"{run_dir}: the run is still running (process {metadata['pid']}); wait for it or stop it first")
+    if "config" not in metadata or "data" not in metadata:
+        raise InputError(f"{run_dir}: the run was stopped before its settings were recorded; nothing to resume; "
+                         f"start a new run")
     config = TrainConfig.from_dict(metadata["config"])
-    ckpt_dir = Path(metadata["checkpoint_dir"])
-    checkpoint = checkpoints.load(checkpoints.checkpoint_path(ckpt_dir, "last"))
+    if config.data and metadata.get("data", {}).get("path") and not Path(config.data).exists():
+        # a relative --data from another working directory: use the absolute path recorded at the start
+        config = dataclasses.replace(config, data=metadata["data"]["path"])
+    # checkpoints live in the run folder itself unless --out_dir put them elsewhere
+    ckpt_dir = Path(metadata["checkpoint_dir"]) if config.out_dir else run_dir
+    last = checkpoints.checkpoint_path(ckpt_dir, "last")
+    checkpoint = None
+    if last.exists() or metadata.get("epochs_run"):
+        checkpoint = checkpoints.load(last)
     device = resolve_device(config.device)
     prepared = prepare(config)
     if prepared.data_sha256 != metadata["data"]["sha256"]:
         raise InputError(f"{run_dir}: the data has changed since the run started ({config.data or 'built-in set'}); "
                          f"resume needs the same data; start a new run instead")
     atomic.remove_stale_temps(run_dir)
+    atomic.remove_stale_temps(ckpt_dir)
     announce(str(run_dir))
+    start = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
     runs.update_metadata(run_dir, status="running", pid=os.getpid(), host=socket.gethostname(),
-                         resumed_from_epoch=int(checkpoint["trainer"]["epoch"]))
+                         resumed_from_epoch=start, resumed_at=runs.now_iso(), end_time=None, error=None)
+    if checkpoint is None:
+        log.info("the run was stopped before its first checkpoint; starting it again from epoch 1 in %s", run_dir)
     method = metadata.get("method") or _viz_method(config)
-    return _Session(run_dir, config, prepared, device, method, checkpoint=checkpoint, announce=announce).run()
+    return _Session(run_dir, config, prepared, device, method, checkpoint=checkpoint, announce=announce,
+                    ckpt_dir=ckpt_dir).run()
 
 
 def _owner_alive(metadata: dict) -> bool:
@@ -174,7 +195,7 @@ class _Session:
     """One (new or resumed) run's lifecycle; see :func:`train` and :func:`resume`."""
 
     def __init__(self, run_dir: Path, config: TrainConfig, prepared: Prepared, device: str,
-                 method: str | None, checkpoint: dict | None, announce: Announce):
+                 method: str | None, checkpoint: dict | None, announce: Announce, ckpt_dir: Path | None = None):
         self.run_dir = run_dir
         self.config = config
         self.prepared = prepared
@@ -182,58 +203,71 @@ class _Session:
         self.method = method
         self.checkpoint = checkpoint
         self.announce = announce
-        self.ckpt_dir = Path(runs.read_metadata(run_dir)["checkpoint_dir"])
-        self.cleanup_interrupts = 0
+        self.ckpt_dir = ckpt_dir or Path(runs.read_metadata(run_dir)["checkpoint_dir"])
+        self.signals_received = 0
+        # the epoch whose last.pt is on disk: what --resume continues from, whatever failed after it
+        self.saved_epoch = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
+        self._winding_down = False
+        self._saving = False  # inside a checkpoint save: a first signal waits until last.pt is written
+        self._interrupt_pending = False
+        self._visualizer = None
 
     def run(self) -> RunResult:
+        """Train and end the run as completed, interrupted or failed — whatever is raised where.
+
+        SIGTERM takes Ctrl-C's path. An interrupt while the run is being finished (the last
+        frames, the results) ends it ``interrupted`` too: ``--resume`` then only finishes it.
+        """
         for line in self.prepared.messages:
             log.info(line)
         for line in self.prepared.warnings:
             log.warning(line)
-        trainer = self._build_trainer()
-        visualizer = next((c for c in trainer.callbacks if hasattr(c, "request_abort")), None)
-        previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, self._on_signal)}
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # nohup / background jobs keep ignoring it
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_signal)
+        trainer = None
         try:
-            trainer.fit()
-        except KeyboardInterrupt:
-            return self._finish_interrupted(trainer, visualizer)
-        except BaseException as exc:
-            return self._finish_failed(trainer, exc)
+            try:
+                trainer = self._build_trainer()
+                self._visualizer = next((c for c in trainer.callbacks if hasattr(c, "request_abort")), None)
+                trainer.fit()
+                return self._finish_completed(trainer)
+            except KeyboardInterrupt:
+                return self._finish_interrupted(trainer, self._visualizer)
+            except BaseException as exc:
+                return self._finish_failed(trainer, exc)
         finally:
-            signal.signal(signal.SIGTERM, previous_sigterm)
-        return self._finish_completed(trainer)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum, frame) -> None:
+        """Ctrl-C and SIGTERM for the whole session, so there is no moment without a handler.
+
+        The first one stops training (KeyboardInterrupt) — after the checkpoint being saved, if
+        any, is written: torch.save turns an exception raised inside it into a RuntimeError. Any
+        later one — or any while the run is being wound down after an interrupt or a failure —
+        only skips the frames not yet drawn: the cleanup that keeps the folder consistent always
+        runs to its end.
+        """
+        self.signals_received += 1
+        if self.signals_received == 1 and not self._winding_down:
+            if self._saving:
+                self._interrupt_pending = True
+                return
+            raise KeyboardInterrupt
+        if self._visualizer is not None:
+            self._visualizer.request_abort()
+        log.warning("still cleaning up so the run folder stays consistent; frames not yet drawn are skipped")
 
     # ------------------------------------------------------------------------------- building
     def _build_trainer(self):
-        import torch
+        from latentlapse.experiment import build_trainer
+        from latentlapse.model import describe
 
-        from latentlapse.losses import FocalLoss
-        from latentlapse.model import build_model, describe
-        from latentlapse.training import FitData, FitOptions, Trainer
-
-        p, c = self.prepared, self.config
-        data = p.dataset
-        init = torch.Generator().manual_seed(rng.int_seed(c.seed, "init"))
-        model = build_model(p.model_kind, data.n_features, p.scheme.n_classes, init)
-        model.scaler.fit(data.X[p.split.train], p.log_mask)
-        fit_data = FitData(
-            train_X=p.oversampled.X, train_y=p.oversampled.y,
-            eval_X=data.X[p.split.train], eval_y=p.y[p.split.train],
-            val_X=data.X[p.split.val], val_y=p.y[p.split.val],
-        )
-        options = FitOptions(
-            epochs=c.epochs, batch_size=c.batch_size, n_classes=p.scheme.n_classes, class_names=p.scheme.names,
-            sampler=c.sampler, patience=c.patience, sample_weights=p.sample_weights,
-        )
-        device = torch.device(self.device)
-        trainer = Trainer(
-            model, FocalLoss(p.alpha, c.focal_gamma), fit_data, options,
-            lr=c.lr, weight_decay=c.weight_decay, device=device,
-            loader_generator=torch.Generator().manual_seed(rng.int_seed(c.seed, "loader")),
-            dropout_generator=torch.Generator(device=device).manual_seed(rng.int_seed(c.seed, "dropout")),
-            save_checkpoint=self._save_checkpoint, write_history=self._write_history,
-            callbacks=self._callbacks(),
-        )
+        c = self.config
+        trainer = build_trainer(c, self.prepared, self.device, save_checkpoint=self._save_checkpoint,
+                                write_history=self._write_history, callbacks=self._callbacks())
+        model = trainer.model
         if self.checkpoint is not None:
             trainer.load_state_dict(self.checkpoint["trainer"])
             self._write_history(trainer.history)
@@ -267,7 +301,17 @@ class _Session:
         }
 
     def _save_checkpoint(self, trainer, name: str) -> None:
-        checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, name), self._checkpoint_payload(trainer))
+        """Save best.pt or last.pt; an interrupt that came meanwhile is raised once last.pt is on disk."""
+        self._saving = True
+        try:
+            checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, name), self._checkpoint_payload(trainer))
+        finally:
+            self._saving = False
+        if name == "last":
+            self.saved_epoch = trainer.epoch
+            if self._interrupt_pending:
+                self._interrupt_pending = False
+                raise KeyboardInterrupt
 
     def _write_history(self, history) -> None:
         from latentlapse.training import history_path
@@ -278,6 +322,10 @@ class _Session:
     def _finish_completed(self, trainer) -> RunResult:
         metrics = self._final_results(trainer)
         self._end_callbacks(trainer, "completed")
+        if not self.config.viz.enabled:  # a visualised run's frame worker draws metrics.png with its report
+            from latentlapse.timelapse.end_of_run import write_curves
+
+            write_curves(self.run_dir)
         runs.update_metadata(self.run_dir, status="completed", end_time=runs.now_iso(), **self._timing(trainer),
                              best_epoch=trainer.best_epoch, epochs_run=trainer.epoch,
                              final={k: metrics[k] for k in ("acc", "balanced_acc", "macro_f1")})
@@ -285,48 +333,74 @@ class _Session:
         return RunResult(self.run_dir, "completed", 0, metrics)
 
     def _finish_interrupted(self, trainer, visualizer) -> RunResult:
-        previous = signal.signal(signal.SIGINT, self._on_cleanup_interrupt)
+        """Drain the frames already queued, record ``interrupted``, print how to resume (exit 130).
+
+        Further Ctrl-C / SIGTERM only skip the frames not yet drawn (see :meth:`_on_signal`): the
+        folder stays consistent. A frame the worker then fails to write (full disk) ends the run
+        ``failed``.
+        """
+        self._winding_down = True
+        epoch = self.saved_epoch
+        log.warning("interrupted during epoch %d; finishing up (the checkpoint of epoch %d is on disk)",
+                    epoch + 1, epoch)
+        self._visualizer = visualizer
         try:
-            log.warning("interrupted during epoch %d; saving state (the checkpoint of epoch %d is on disk)",
-                        trainer.epoch + 1, trainer.epoch)
-            self._visualizer = visualizer
+            self._sync_history(trainer)
             self._end_callbacks(trainer, "interrupted")
-            runs.update_metadata(self.run_dir, status="interrupted", end_time=runs.now_iso(),
-                                 epochs_run=trainer.epoch, **self._timing(trainer))
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        resume_cmd = f"python main.py --resume {self.run_dir}"
-        if trainer.epoch == 0:
-            log.warning("interrupted before the first epoch finished; nothing to resume (status interrupted)")
-        else:
-            log.warning("interrupted after epoch %d of %d; resume with: %s", trainer.epoch, self.config.epochs, resume_cmd)
+        except Exception as exc:
+            return self._finish_failed(trainer, exc)
+        runs.update_metadata(self.run_dir, status="interrupted", end_time=runs.now_iso(),
+                             epochs_run=epoch, **self._timing(trainer))
+        done = f"after epoch {epoch} of {self.config.epochs}" if epoch else "before the first epoch finished"
+        log.warning("interrupted %s; resume with: python main.py --resume %s", done, self.run_dir)
         return RunResult(self.run_dir, "interrupted", 130)
 
-    def _on_cleanup_interrupt(self, signum, frame) -> None:
-        self.cleanup_interrupts += 1
-        visualizer = getattr(self, "_visualizer", None)
-        if visualizer is not None:
-            visualizer.request_abort()
-        log.warning("still cleaning up so the run folder stays consistent; frames not yet drawn are skipped")
-
     def _finish_failed(self, trainer, exc: BaseException) -> RunResult:
+        """Stop the worker, record ``failed`` with the error's first line, and raise RunFailed."""
+        self._winding_down = True
+        epoch = self.saved_epoch
         try:
+            self._sync_history(trainer)
             self._end_callbacks(trainer, "failed")
-        finally:
-            try:
-                runs.update_metadata(self.run_dir, status="failed", end_time=runs.now_iso(), epochs_run=trainer.epoch,
-                                     error=f"{type(exc).__name__}: {exc}".splitlines()[0])
-            except Exception:  # the disk may be full; the one-line error below still reaches the user
-                log.debug("could not record the failed status", exc_info=True)
+        except Exception:  # e.g. the worker hit the same full disk; the first error is the one to report
+            log.debug("while stopping after a failure", exc_info=True)
+        try:
+            runs.update_metadata(self.run_dir, status="failed", end_time=runs.now_iso(), epochs_run=epoch,
+                                 error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        except Exception:  # the disk may be full; the one-line error below still reaches the user
+            log.debug("could not record the failed status", exc_info=True)
         if isinstance(exc, RunFailed):
             raise exc
-        raise RunFailed(f"{self.run_dir}: run failed at epoch {trainer.epoch + 1}: {type(exc).__name__}: {exc}") from exc
+        where = f"after the checkpoint of epoch {epoch}" if epoch else "before its first checkpoint"
+        raise RunFailed(f"{self.run_dir}: run failed {where}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+
+    def _sync_history(self, trainer) -> None:
+        """End ``history.csv`` at the epoch whose checkpoint is on disk, where --resume continues.
+
+        The row of an epoch is written just before its checkpoint, so a stop between the two
+        would otherwise leave a row the checkpoint (and ``epochs_run``) does not have.
+        """
+        if trainer is not None and len(trainer.history.rows) > self.saved_epoch:
+            from latentlapse.training import History
+
+            self._write_history(History(rows=trainer.history.rows[:self.saved_epoch]))
 
     def _end_callbacks(self, trainer, status: str) -> None:
+        """Every callback's on_train_end, even when one raises (the first error is re-raised)."""
+        if trainer is None:
+            return
+        error = None
         for callback in trainer.callbacks:
-            callback.on_train_end(trainer, status)
+            try:
+                callback.on_train_end(trainer, status)
+            except Exception as exc:
+                error = error or exc
+        if error is not None:
+            raise error
 
     def _timing(self, trainer) -> dict[str, float]:
+        if trainer is None:
+            return {}
         return {"loop_seconds": round(trainer.loop_seconds, 3), "viz_seconds_in_loop": round(trainer.callback_seconds, 4)}
 
     def _final_results(self, trainer) -> dict:
@@ -346,9 +420,3 @@ class _Session:
             log.info("validation predictions written to %s", path)
         log.info(summary_text(metrics))
         return metrics
-
-
-def _raise_interrupt(signum, frame) -> None:
-    """SIGTERM takes the same clean path as Ctrl-C."""
-    raise KeyboardInterrupt
-

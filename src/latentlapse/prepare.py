@@ -124,9 +124,18 @@ def prepare(config: TrainConfig) -> Prepared:
     """Load, label, split and oversample; raises InputError/UsageError before any write."""
     dataset, digest = load_data(config)
     labelled, y = apply_scheme(dataset, config.classes)
+    split = stratified_split(y, config.val_split, rng.generator(config.seed, "split"))
+    return prepare_split(config, labelled, y, split, digest)
+
+
+def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: Split, digest: str = "") -> Prepared:
+    """Oversample the training rows of a given split and choose the model and loss weights.
+
+    ``labelled`` and ``y`` are the data set after the class scheme; cross-validation calls this
+    once per fold with its own split, :func:`prepare` with the run's stratified split.
+    """
     classes = scheme(config.classes)
     model_kind = choose_model(config, labelled)
-    split = stratified_split(y, config.val_split, rng.generator(config.seed, "split"))
     train = labelled.subset(split.train)
     over = oversample(
         train.X, y[split.train], classes.n_classes, config.oversample_target, rng.generator(config.seed, "augment"),

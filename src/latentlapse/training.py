@@ -1,7 +1,8 @@
 """The training loop: Adam, ReduceLROnPlateau on validation loss, evaluation every epoch.
 
-It reads top to bottom: shuffle, step through batches, evaluate the unaugmented training split
-and the validation split in eval mode, step the schedule, save checkpoints, call the callbacks.
+It reads top to bottom: re-draw the augmented training rows, shuffle, step through batches,
+evaluate the unaugmented training split and the validation split in eval mode, step the
+schedule, save checkpoints, call the callbacks.
 Side effects beyond checkpoints and ``history.csv`` (pictures, reports) hang off callbacks.
 """
 
@@ -17,11 +18,15 @@ import numpy as np
 import torch
 
 from latentlapse import evaluation
+from latentlapse.data.balance import Augmenter
 from latentlapse.errors import RunFailed
 
 log = logging.getLogger(__name__)
 
-EVAL_BATCH = 256
+# Evaluation batch: 64-128 keep a batch's activations in cache. An eval pass over 2730 spectra on
+# the 2-core machine: 0.05 s at 64 or 128 always; 256 and 512 matched that on a quiet machine but
+# took 0.16 s and 0.76 s when other processes shared the cache (bench/epoch_time.py prints it).
+EVAL_BATCH = 128
 LR_FACTOR = 0.5
 LR_PATIENCE = 5
 
@@ -29,7 +34,12 @@ LR_PATIENCE = 5
 @dataclass(frozen=True)
 class FitData:
     """Arrays for one fit: the (oversampled) rows trained on, the original training split
-    evaluated unaugmented, and the validation split."""
+    evaluated unaugmented, and the validation split.
+
+    With an ``augmenter`` (how ``train_X`` was made from the training split) the trainer
+    re-draws the training rows before every epoch after the first, from its ``augment_generator``:
+    fresh copies and some mildly re-drawn originals, so no noise pattern is seen twice.
+    """
 
     train_X: np.ndarray
     train_y: np.ndarray
@@ -37,6 +47,7 @@ class FitData:
     eval_y: np.ndarray
     val_X: np.ndarray
     val_y: np.ndarray
+    augmenter: Augmenter | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,7 @@ class Trainer:
         device: torch.device,
         loader_generator: torch.Generator,
         dropout_generator: torch.Generator,
+        augment_generator: np.random.Generator | None = None,
         save_checkpoint: Callable[["Trainer", str], None] | None = None,
         write_history: Callable[[History], None] | None = None,
         callbacks: Sequence[Callback] = (),
@@ -130,6 +142,10 @@ class Trainer:
         self.loader_generator = loader_generator
         self.dropout_generator = dropout_generator
         model.set_dropout_generator(dropout_generator)
+        self.augmenter = data.augmenter
+        if self.augmenter is not None and augment_generator is None:
+            raise ValueError("FitData.augmenter is set, so the trainer needs an augment_generator to re-draw the rows")
+        self.augment_generator = augment_generator
         self.save_checkpoint = save_checkpoint
         self.write_history = write_history
         self.callbacks = list(callbacks)
@@ -144,6 +160,8 @@ class Trainer:
             name: torch.as_tensor(getattr(data, name)).to(device)
             for name in ("train_X", "train_y", "eval_X", "eval_y", "val_X", "val_y")
         }
+        if self.augmenter is not None:  # re-drawn in place: never write into the caller's array
+            self._tensors["train_X"] = self._tensors["train_X"].clone()
         self._eval_y = np.asarray(data.eval_y)
         self._val_y = np.asarray(data.val_y)
         self._weights = None if options.sample_weights is None else torch.as_tensor(options.sample_weights)
@@ -157,6 +175,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "loader_rng": self.loader_generator.get_state(),
             "dropout_rng": self.dropout_generator.get_state(),
+            "augment_rng": None if self.augment_generator is None else self.augment_generator.bit_generator.state,
             "best_epoch": self.best_epoch,
             "best_score": self.best_score,
             "epochs_without_improvement": self.epochs_without_improvement,
@@ -169,6 +188,8 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.loader_generator.set_state(state["loader_rng"])
         self.dropout_generator.set_state(state["dropout_rng"])
+        if self.augment_generator is not None and state.get("augment_rng") is not None:
+            self.augment_generator.bit_generator.state = state["augment_rng"]
         self.epoch = int(state["epoch"])
         self.best_epoch = int(state["best_epoch"])
         self.best_score = float(state["best_score"])
@@ -203,9 +224,11 @@ class Trainer:
                 if self.write_history is not None:
                     self.write_history(self.history)
                 if self.save_checkpoint is not None:
-                    self.save_checkpoint(self, "last")
+                    # best before last: if a save is cut short, last.pt (what --resume reads) still
+                    # names the epoch before, and redoing this epoch rewrites best.pt identically
                     if improved:
                         self.save_checkpoint(self, "best")
+                    self.save_checkpoint(self, "last")
                 self.loop_seconds += time.perf_counter() - started
                 callback_started = time.perf_counter()
                 for callback in self.callbacks:
@@ -229,6 +252,10 @@ class Trainer:
         model.train()
         X, y = self._tensors["train_X"], self._tensors["train_y"]
         n = X.shape[0]
+        if self.augmenter is not None and epoch > 1:
+            # New noise on the same sources each epoch, so neither the rare classes' copies nor
+            # the originals are memorised; epoch 1 trains on the rows the oversampling made.
+            X.copy_(torch.from_numpy(self.augmenter.epoch_rows(self.augment_generator)))
         if opts.sampler == "balanced":
             order = torch.multinomial(self._weights, n, replacement=True, generator=self.loader_generator)
         else:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from latentlapse import atomic, rng
+from latentlapse import atomic, rng, runs
 from latentlapse.config import TrainConfig
 from latentlapse.data.taxonomy import CLASS_COLORS  # noqa: F401  (re-exported for the guide's "Advanced" section)
+from latentlapse.errors import RunFailed
 from latentlapse.prepare import Prepared
 from latentlapse.timelapse.animate import write_animation_script
 from latentlapse.timelapse.schedule import should_visualize
@@ -101,6 +102,7 @@ class TrainingVisualizer(Callback):
             atomic.write_text(self.run_dir / SAMPLES_FILE, self._samples_csv())
         write_animation_script(self.run_dir)
         self.worker = FrameWorker(self.spec)
+        runs.update_metadata(self.run_dir, worker_pid=self.worker.pid)  # lets a check find a stray worker
         log.info("latent-space time-lapse: %s of %d training + %d validation sources, frames at epochs %s",
                  self.method, len(self.train_pos), len(self.val_pos), _epochs_text(self.config.epochs, self.every))
 
@@ -109,16 +111,32 @@ class TrainingVisualizer(Callback):
             self.worker.submit(self.snapshot(result))
         for message in self.worker.poll():
             self._report(message)
+        self.worker.check()  # a frame the worker could not write fails the run here
 
     def on_train_end(self, trainer, status: str) -> None:
-        if self.worker is None:
+        """Drain and stop the worker; idempotent, and the worker never outlives this call.
+
+        A worker that died before finishing a completed run fails it (its time-lapse is
+        incomplete); after an interrupt or failure a stopped worker is only reported. The temp
+        file of a frame cut short by stopping the worker is removed.
+        """
+        worker, self.worker = self.worker, None
+        if worker is None:
             return
-        waiting = self.worker.pending
+        waiting = worker.pending
         if waiting:
             log.info("drawing the last %d frame%s ...", waiting, "s" if waiting > 1 else "")
-        finished = self.worker.finish(status, self._report, lambda: self._abort)
-        if not finished:
-            log.warning("frame worker stopped before it finished; frames already written are complete")
+        try:
+            finished = worker.finish(status, self._report, lambda: self._abort)
+        finally:
+            worker.terminate()
+            atomic.remove_stale_temps(self.run_dir)
+        if finished:
+            return
+        if status == "completed" and not self._abort:
+            raise RunFailed(f"{self.run_dir}: the frame worker stopped (exit code {worker.exitcode}) before it "
+                            f"finished the time-lapse; frames already written are complete")
+        log.warning("frame worker stopped before it finished; frames already written are complete")
 
     def request_abort(self) -> None:
         """Stop waiting for frames still queued (a second Ctrl-C during cleanup)."""
@@ -160,6 +178,12 @@ class TrainingVisualizer(Callback):
             log.warning(message[2])
         elif kind == "animation":
             log.info("animation: %s", message[1])
+        elif kind in ("curves", "report"):
+            log.info("%s: %s", "learning curves" if kind == "curves" else "report", message[1])
+        elif kind == "diagnosis":
+            log.info("\n%s", message[1].rstrip())
+        elif kind == "warning":
+            log.warning(message[1])
 
 
 def _epochs_text(total: int, every: int) -> str:

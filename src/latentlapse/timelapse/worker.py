@@ -5,8 +5,13 @@ visualised epoch; the worker projects, measures, renders and writes, and reports
 message per frame. It runs at the lowest CPU priority with one thread, ignores Ctrl-C (the
 parent decides when it stops), and exits by itself if the parent disappears.
 
-This module imports only the standard library at the top: in the spawned child, thread limits
-must be set before numpy and friends load.
+A frame it cannot write (a full disk, a read-only folder, a bug) is not a silent death: the worker
+sends one ``("failed", message)`` line and exits, and the parent turns that — or a worker that
+vanished without a word — into a :class:`~latentlapse.errors.RunFailed`, so the run ends
+``failed`` instead of ``completed`` with frames missing.
+
+This module imports only the standard library (and ``latentlapse.errors``, which imports nothing
+else) at the top: in the spawned child, thread limits must be set before numpy and friends load.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ import os
 import pickle
 import queue
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+from latentlapse.errors import RunFailed
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +50,12 @@ class FrameWorker:
         self._inbox.put(("spec", spec))
         self.pending = 0
         self.finish_options = finish_options or {}
+        self.failure: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (recorded in the run's metadata)."""
+        return self._process.pid
 
     def submit(self, snapshot: Any) -> None:
         """Queue a snapshot; returns at once."""
@@ -58,11 +72,31 @@ class FrameWorker:
                 return messages
             messages.append(self._account(message))
 
+    def check(self) -> None:
+        """Raise RunFailed if the worker reported a failure or died; call after :meth:`poll`.
+
+        A worker stopped by SIGTERM, SIGINT or SIGHUP was stopped from outside — a batch
+        scheduler or ``kill`` signalling the whole process group, whose signal to this process
+        may still be on its way — so the run stops as interrupted (KeyboardInterrupt), not failed.
+        """
+        if self.failure is None and not self._process.is_alive():
+            self._process.join(timeout=1)
+            code = self._process.exitcode
+            if code is not None and -code in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                log.warning("the frame worker was stopped by signal %d; stopping the run", -code)
+                raise KeyboardInterrupt
+            self.failure = (f"the frame worker (process {self._process.pid}) stopped unexpectedly with exit code "
+                            f"{code}; frames already written are complete")
+        if self.failure is not None:
+            raise RunFailed(self.failure)
+
     def finish(self, status: str, on_message: Callable[[tuple], None], should_abort: Callable[[], bool]) -> bool:
         """Let the worker draw what is queued and finish the run's pictures; True if it did.
 
         ``should_abort`` is polled while waiting; when it turns true the worker is stopped,
-        which leaves only complete files behind (every write is atomic).
+        which leaves only complete files behind (every write is atomic). A failure the worker
+        reports (a full disk while writing a frame) is raised as RunFailed after its messages
+        are passed on; a worker that died without a word returns False.
         """
         self._inbox.put(("finish", {"status": status, **self.finish_options}))
         while True:
@@ -70,31 +104,52 @@ class FrameWorker:
                 self.terminate()
                 for message in self.poll():
                     on_message(message)
+                if self.failure is not None:
+                    raise RunFailed(self.failure)
                 return False
             try:
                 message = self._account(self._outbox.get(timeout=0.1))
             except queue.Empty:
                 continue
             on_message(message)
+            if message[0] == "failed":
+                self.terminate()
+                raise RunFailed(self.failure)
             if message[0] == "finished":
                 self._process.join(timeout=10)
                 return True
 
+    @property
+    def exitcode(self) -> int | None:
+        """The worker's exit code once it has stopped (negative: killed by that signal)."""
+        return self._process.exitcode
+
     def terminate(self) -> None:
-        """Stop the worker now (a frame being written is either complete or absent)."""
+        """Stop the worker now (a frame being written is either complete or absent; the temp
+        file a killed write leaves is the caller's to remove). SIGKILL if SIGTERM is ignored."""
         if self._process.is_alive():
             self._process.terminate()
         self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=10)
+        # Snapshots nobody will read may still sit in the inbox's feeder thread, blocked on a
+        # full pipe; without this, the interpreter would wait for it forever at exit.
+        self._inbox.cancel_join_thread()
+        self._inbox.close()
 
     def _account(self, message: tuple) -> tuple:
         if message[0] in ("frame", "skipped"):
             self.pending -= 1
+        elif message[0] == "failed":
+            self.failure = message[1]
         return message
 
 
 # ----------------------------------------------------------------------------- child process
 def _worker_main(inbox, outbox, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
     for name in _THREAD_VARIABLES:
         os.environ[name] = "1"
     try:
@@ -109,15 +164,44 @@ def _worker_main(inbox, outbox, parent_pid: int) -> None:
             if os.getppid() != parent_pid:
                 return
             continue
-        if kind == "spec":
-            state.start(payload)
-        elif kind == "frame":
-            outbox.put(state.draw(payload))
-        elif kind == "finish":
-            for message in state.finish(payload):
-                outbox.put(message)
-            outbox.put(("finished",))
+        try:
+            if kind == "spec":
+                state.start(payload)
+            elif kind == "frame":
+                outbox.put(state.draw(payload))
+            elif kind == "finish":
+                for message in state.finish(payload):
+                    outbox.put(message)
+                outbox.put(("finished",))
+                return
+        except Exception as exc:  # report, then stop: the parent fails the run with this line
+            outbox.put(("failed", _failure_line(kind, payload, exc)))
             return
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End the worker as soon as its parent is gone (a crash, ``kill -9``), whatever the main
+    thread is doing: drawing a long frame, or waiting for the rest of a snapshot the parent died
+    while sending (a read that would otherwise never return). Files are atomic: at worst a temp
+    file is left, which ``--resume`` removes."""
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _failure_line(kind: str, payload: Any, exc: Exception) -> str:
+    """One line for the user: what the worker was doing and what went wrong (the file, for I/O)."""
+    from latentlapse.errors import LatentlapseError
+
+    doing = {"frame": f"drawing the frame of epoch {getattr(payload, 'epoch', '?')}",
+             "finish": "finishing the time-lapse", "spec": "starting the time-lapse"}.get(kind, kind)
+    if isinstance(exc, LatentlapseError):  # e.g. the atomic writer's "no space left on device"
+        what = str(exc)
+    elif isinstance(exc, OSError) and exc.filename:
+        what = f"{exc.filename}: {exc.strerror}"
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    return f"frame worker failed while {doing}: {what}".splitlines()[0]
 
 
 class _FrameState:
@@ -136,7 +220,7 @@ class _FrameState:
 
     def draw(self, snapshot) -> tuple:
         """Project, measure, render and log one snapshot; a failure skips only this frame."""
-        from latentlapse.timelapse import latent_metrics, progress, projection, render
+        from latentlapse.timelapse import latent_metrics, layouts, progress, projection, render
         from latentlapse.timelapse.schedule import frame_name
 
         spec = self.spec
@@ -152,6 +236,7 @@ class _FrameState:
         measured = time.perf_counter()
         path = self.run_dir / frame_name(snapshot.epoch, spec.total_epochs, snapshot.scores["val_acc"])
         render.render_frame(path, snapshot, spec, layout, metrics, method=layout.state.method)
+        layouts.save_layout(self.run_dir, snapshot, spec, layout)  # for `latentlapse compare`
         rendered = time.perf_counter()
         progress.append_metrics(self.run_dir, metrics, self.columns)
         self.previous = layout
@@ -161,14 +246,15 @@ class _FrameState:
         return ("frame", snapshot.epoch, str(path), metrics, timing)
 
     def finish(self, options: dict[str, Any]) -> list[tuple]:
-        """End-of-run pictures for a completed run: the animation (and what the report needs)."""
-        from latentlapse.timelapse import animate
+        """End-of-run outputs for a completed run: the animation, then curves, diagnosis and report."""
+        from latentlapse.timelapse import animate, end_of_run
 
         if options.get("status") != "completed":
             return []
         messages = []
         if animate.frame_paths(self.run_dir):
             messages.append(("animation", str(animate.write_gif(self.run_dir, fps=options.get("fps", 2.0)))))
+        messages += end_of_run.write_outputs(self.run_dir, status="completed")
         return messages
 
 

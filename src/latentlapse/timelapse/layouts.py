@@ -1,0 +1,91 @@
+"""Each frame's 2-D map kept as numbers, so that runs can be compared and re-drawn later.
+
+The worker writes ``layouts/epoch_XXX.npz`` next to every frame it draws: the display
+coordinates of the training and validation sample, the sources' ids, their true classes and the
+validation predictions. A frame is a picture; a layout is what ``latentlapse compare`` needs to
+rotate one run's map onto another's. About 20 kB per frame (float64, compressed).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from latentlapse import atomic
+
+LAYOUT_DIR = "layouts"
+_NAME = re.compile(r"^epoch_(\d+)\.npz$")
+
+
+@dataclass(frozen=True, eq=False)
+class FrameLayout:
+    """One frame's map: display coordinates, ids, true classes and validation predictions."""
+
+    epoch: int
+    method: str
+    train_xy: np.ndarray
+    val_xy: np.ndarray
+    train_ids: np.ndarray
+    val_ids: np.ndarray
+    train_labels: np.ndarray
+    val_labels: np.ndarray
+    val_pred: np.ndarray
+
+
+def layout_path(run_dir: str | os.PathLike, epoch: int, total_epochs: int) -> Path:
+    """``<run>/layouts/epoch_XXX.npz``, zero-padded like the frames so that names sort."""
+    from latentlapse.timelapse.schedule import epoch_width
+
+    return Path(run_dir) / LAYOUT_DIR / f"epoch_{epoch:0{epoch_width(total_epochs)}d}.npz"
+
+
+def save_layout(run_dir: str | os.PathLike, snapshot, spec, layout) -> Path:
+    """Write the map of one drawn frame atomically (called by the worker after rendering)."""
+    path = layout_path(run_dir, snapshot.epoch, spec.total_epochs)
+    path.parent.mkdir(exist_ok=True)
+    atomic.remove_stale_temps(path.parent)  # what a worker killed mid-write left (only the worker writes here)
+    method = getattr(layout.state, "method", spec.method)
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        epoch=np.int64(snapshot.epoch),
+        method=np.str_(method),
+        train_xy=np.asarray(layout.train_xy, dtype=np.float64),
+        val_xy=np.asarray(layout.val_xy, dtype=np.float64),
+        train_ids=np.asarray(spec.train_ids).astype(str),
+        val_ids=np.asarray(spec.val_ids).astype(str),
+        train_labels=np.asarray(spec.train_labels, dtype=np.int64),
+        val_labels=np.asarray(spec.val_labels, dtype=np.int64),
+        val_pred=np.asarray(snapshot.val_pred, dtype=np.int64),
+    )
+    atomic.write_bytes(path, buffer.getvalue())
+    return path
+
+
+def load_layout(path: str | os.PathLike) -> FrameLayout:
+    """Read a layout file written by :func:`save_layout` (no pickles are loaded)."""
+    with np.load(path, allow_pickle=False) as data:
+        return FrameLayout(
+            epoch=int(data["epoch"]),
+            method=str(data["method"]),
+            **{key: data[key] for key in ("train_xy", "val_xy", "train_ids", "val_ids",
+                                          "train_labels", "val_labels", "val_pred")},
+        )
+
+
+def layout_files(run_dir: str | os.PathLike) -> dict[int, Path]:
+    """The run's layout files by epoch (empty for a run drawn before layouts were kept)."""
+    folder = Path(run_dir) / LAYOUT_DIR
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in folder.iterdir():
+        match = _NAME.match(path.name)
+        if match and path.is_file():
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))

@@ -1,0 +1,164 @@
+"""Reading a finished (or running) run folder: its metadata, histories, final metrics and frames.
+
+The diagnosis, the curves, the report and the comparison all read the same few files; this
+module reads them once, checks them at the boundary (a bad cell names its file, row and
+column) and hands the rest of the code plain numbers. No pandas: two small CSVs do not need it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from latentlapse.errors import InputError
+
+HISTORY = "history.csv"
+LATENT_METRICS = "latent_metrics.csv"
+FINAL_METRICS = "final_metrics.json"
+METADATA = "run_metadata.json"
+REPORT_TXT = "classification_report.txt"
+
+# When a run's classes are not one of the built-in schemes (they always are today), pictures
+# still need a colour and marker per class; red stays reserved for misclassified points.
+_FALLBACK_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
+_FALLBACK_MARKERS = ("o", "s", "^", "D", "v", "P", "h", "*")
+
+Row = dict[str, float]
+
+
+@dataclass(frozen=True)
+class ClassStyle:
+    """Names, colours and markers of a run's classes (what ``render.draw_map`` needs)."""
+
+    class_names: tuple[str, ...]
+    colors: tuple[str, ...]
+    markers: tuple[str, ...]
+
+
+@dataclass
+class RunFiles:
+    """The parsed files of one run folder; absent files give empty values."""
+
+    run_dir: Path
+    metadata: dict = field(default_factory=dict)
+    history: list[Row] = field(default_factory=list)
+    metrics: list[Row] = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata.get("class_names") or self.final.get("class_names") or [])
+
+    @property
+    def config(self) -> dict:
+        return dict(self.metadata.get("config") or {})
+
+    @property
+    def total_epochs(self) -> int:
+        """The epochs the run was configured for (what 'half the run' refers to)."""
+        configured = self.config.get("epochs")
+        return int(configured) if configured else len(self.history)
+
+    @property
+    def frame_epochs(self) -> list[int]:
+        return [int(row["epoch"]) for row in self.metrics]
+
+
+def read_table(path: str | os.PathLike) -> list[Row]:
+    """Rows of a numeric CSV as dicts of floats (empty cells are NaN); [] when the file is absent.
+
+    Raises InputError naming the file, row and column of a cell that is not a number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows: list[Row] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for number, raw in enumerate(csv.DictReader(handle), start=2):
+            row = {}
+            for column, text in raw.items():
+                if column is None or text is None:
+                    raise InputError(f"{path}, row {number}: the row has a different number of cells than the header; "
+                                     f"the file is damaged (re-run or delete the row)")
+                try:
+                    row[column] = float(text) if text.strip() else math.nan
+                except ValueError:
+                    raise InputError(f"{path}, row {number}, column {column}: {text!r} is not a number; "
+                                     f"the file is damaged (re-run or fix the cell)") from None
+            rows.append(row)
+    return rows
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); the file is damaged") from None
+    return value if isinstance(value, dict) else {}
+
+
+def load_run(run_dir: str | os.PathLike, *, require_run: bool = True) -> RunFiles:
+    """Parse a run folder; with ``require_run`` a missing folder or metadata is an InputError."""
+    folder = Path(run_dir)
+    if require_run:
+        check_run_dir(folder)
+    return RunFiles(
+        run_dir=folder,
+        metadata=_read_json(folder / METADATA),
+        history=read_table(folder / HISTORY),
+        metrics=read_table(folder / LATENT_METRICS),
+        final=_read_json(folder / FINAL_METRICS),
+    )
+
+
+def check_run_dir(folder: Path) -> None:
+    """One-line InputError unless ``folder`` is a latentlapse run folder."""
+    if not folder.exists():
+        raise InputError(f"{folder}: no such run folder; give a folder such as training_feature_visualizations/run_001")
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder; give a run folder such as training_feature_visualizations/run_001")
+    if not (folder / METADATA).is_file():
+        raise InputError(f"{folder}: not a latentlapse run (no {METADATA}); give a folder made by `latentlapse train`")
+
+
+def column(rows: Sequence[Row], name: str) -> np.ndarray:
+    """One column as a float array (NaN where a row lacks it)."""
+    return np.array([row.get(name, math.nan) for row in rows], dtype=np.float64)
+
+
+def class_style(class_names: Sequence[str]) -> ClassStyle:
+    """The colours and markers of the built-in scheme with these classes, or a fallback palette."""
+    from latentlapse.data.taxonomy import SCHEME_SIZES, scheme
+
+    names = tuple(class_names)
+    for size in SCHEME_SIZES:
+        candidate = scheme(size)
+        if candidate.names == names:
+            return ClassStyle(names, candidate.colors, candidate.markers)
+    n = len(names)
+    return ClassStyle(names, tuple(_FALLBACK_COLORS[i % 8] for i in range(n)),
+                      tuple(_FALLBACK_MARKERS[i % 8] for i in range(n)))
+
+
+def flat_config(config: dict, prefix: str = "") -> dict[str, object]:
+    """A nested config as ``{"viz.every": 10, ...}`` (for tables and differences)."""
+    flat: dict[str, object] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
