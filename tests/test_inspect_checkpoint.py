@@ -89,7 +89,7 @@ def test_missing_checkpoint(tmp_path):
 def test_data_with_another_feature_count_is_refused(tiny_run, tmp_path):
     run_dir, _ = tiny_run
     other = tmp_path / "ten_bins.txt"
-    other.write_text("".join(f"S{i} " + " ".join(["0.1"] * 10) + f" 500 AGN\n" for i in range(6)))
+    other.write_text("".join(f"S{i} " + " ".join(["0.1"] * 10) + " 500 AGN\n" for i in range(6)))
     with pytest.raises(InputError, match=r"ten_bins.txt: spectra have 10 bins, the model expects 380"):
         visualize_checkpoint(run_dir / "best.pt", data=str(other), out_root=tmp_path / "vis")
     assert not (tmp_path / "vis").exists()

@@ -22,7 +22,6 @@ import numpy as np
 
 from latentlapse import atomic, rng, runs
 from latentlapse.config import TrainConfig
-from latentlapse.data.taxonomy import CLASS_COLORS  # noqa: F401  (re-exported for the guide's "Advanced" section)
 from latentlapse.errors import RunFailed
 from latentlapse.prepare import Prepared
 from latentlapse.timelapse.animate import write_animation_script
