@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def quiet_logs() -> None:
@@ -22,6 +23,8 @@ def quiet_logs() -> None:
 
 def matmul_gflops(n: int = 1024, repeats: int = 7) -> float:
     """Median GFLOP/s of an ``n x n`` float32 matmul: this machine's yardstick right now."""
+    import torch  # here, so that scripts which never train do not load torch (1 s, 200 MB)
+
     a = torch.rand(n, n, generator=torch.Generator().manual_seed(0))
     b = torch.rand(n, n, generator=torch.Generator().manual_seed(1))
     a @ b  # warm-up

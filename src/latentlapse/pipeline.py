@@ -1,8 +1,9 @@
-"""A training run from start to finish: run folder, trainer, callbacks, interrupts, results.
+"""Starting and resuming runs: the run folder, its recorded settings, and the hand-over.
 
 ``train(config)`` starts a new run in the next free ``run_NNN`` folder; ``resume(run_dir)``
-continues an interrupted one from its ``last.pt`` in the same folder. Either way the run's
-status in ``run_metadata.json`` ends as ``completed``, ``interrupted`` or ``failed``.
+continues an interrupted one from its ``last.pt`` in the same folder. Either way a
+:class:`~latentlapse.session.Session` then trains, and the run's status in
+``run_metadata.json`` ends as ``completed``, ``interrupted`` or ``failed``.
 """
 
 from __future__ import annotations
@@ -11,31 +12,19 @@ import dataclasses
 import logging
 import os
 import platform
-import signal
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from latentlapse import __version__, atomic, checkpoints, runs
 from latentlapse.config import TrainConfig
-from latentlapse.errors import InputError, RunFailed, UsageError
+from latentlapse.errors import InputError, UsageError
 from latentlapse.prepare import Prepared, prepare
+from latentlapse.session import Announce, RunResult, Session
+
+__all__ = ["RunResult", "resume", "train"]
 
 log = logging.getLogger(__name__)
-
-Announce = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a run ended: its folder, final status, the exit code for the CLI, and metrics."""
-
-    run_dir: Path
-    status: str
-    exit_code: int
-    metrics: dict | None = None
 
 
 def _log_announce(line: str) -> None:
@@ -79,7 +68,7 @@ def train(config: TrainConfig, announce: Announce = _log_announce) -> RunResult:
         runs.update_metadata(run_dir, status="interrupted", end_time=runs.now_iso(), epochs_run=0)
         log.warning("interrupted before training started; resume with: python main.py --resume %s", run_dir)
         return RunResult(run_dir, "interrupted", 130)
-    return _Session(run_dir, config, prepared, device, method, checkpoint=None, announce=announce).run()
+    return Session(run_dir, config, prepared, device, method, checkpoint=None, announce=announce).run()
 
 
 def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> RunResult:
@@ -122,7 +111,7 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
     if checkpoint is None:
         log.info("the run was stopped before its first checkpoint; starting it again from epoch 1 in %s", run_dir)
     method = metadata.get("method") or _viz_method(config)
-    return _Session(run_dir, config, prepared, device, method, checkpoint=checkpoint, announce=announce,
+    return Session(run_dir, config, prepared, device, method, checkpoint=checkpoint, announce=announce,
                     ckpt_dir=ckpt_dir).run()
 
 
@@ -189,234 +178,3 @@ def _write_start_metadata(run_dir: Path, config: TrainConfig, p: Prepared, devic
         pid=os.getpid(),
         host=socket.gethostname(),
     )
-
-
-class _Session:
-    """One (new or resumed) run's lifecycle; see :func:`train` and :func:`resume`."""
-
-    def __init__(self, run_dir: Path, config: TrainConfig, prepared: Prepared, device: str,
-                 method: str | None, checkpoint: dict | None, announce: Announce, ckpt_dir: Path | None = None):
-        self.run_dir = run_dir
-        self.config = config
-        self.prepared = prepared
-        self.device = device
-        self.method = method
-        self.checkpoint = checkpoint
-        self.announce = announce
-        self.ckpt_dir = ckpt_dir or Path(runs.read_metadata(run_dir)["checkpoint_dir"])
-        self.signals_received = 0
-        # the epoch whose last.pt is on disk: what --resume continues from, whatever failed after it
-        self.saved_epoch = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
-        self._winding_down = False
-        self._saving = False  # inside a checkpoint save: a first signal waits until last.pt is written
-        self._interrupt_pending = False
-        self._visualizer = None
-
-    def run(self) -> RunResult:
-        """Train and end the run as completed, interrupted or failed — whatever is raised where.
-
-        SIGTERM takes Ctrl-C's path. An interrupt while the run is being finished (the last
-        frames, the results) ends it ``interrupted`` too: ``--resume`` then only finishes it.
-        """
-        for line in self.prepared.messages:
-            log.info(line)
-        for line in self.prepared.warnings:
-            log.warning(line)
-        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, self._on_signal)}
-        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # nohup / background jobs keep ignoring it
-            previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_signal)
-        trainer = None
-        try:
-            try:
-                trainer = self._build_trainer()
-                self._visualizer = next((c for c in trainer.callbacks if hasattr(c, "request_abort")), None)
-                trainer.fit()
-                return self._finish_completed(trainer)
-            except KeyboardInterrupt:
-                return self._finish_interrupted(trainer, self._visualizer)
-            except BaseException as exc:
-                return self._finish_failed(trainer, exc)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    def _on_signal(self, signum, frame) -> None:
-        """Ctrl-C and SIGTERM for the whole session, so there is no moment without a handler.
-
-        The first one stops training (KeyboardInterrupt) — after the checkpoint being saved, if
-        any, is written: torch.save turns an exception raised inside it into a RuntimeError. Any
-        later one — or any while the run is being wound down after an interrupt or a failure —
-        only skips the frames not yet drawn: the cleanup that keeps the folder consistent always
-        runs to its end.
-        """
-        self.signals_received += 1
-        if self.signals_received == 1 and not self._winding_down:
-            if self._saving:
-                self._interrupt_pending = True
-                return
-            raise KeyboardInterrupt
-        if self._visualizer is not None:
-            self._visualizer.request_abort()
-        log.warning("still cleaning up so the run folder stays consistent; frames not yet drawn are skipped")
-
-    # ------------------------------------------------------------------------------- building
-    def _build_trainer(self):
-        from latentlapse.experiment import build_trainer
-        from latentlapse.model import describe
-
-        c = self.config
-        trainer = build_trainer(c, self.prepared, self.device, save_checkpoint=self._save_checkpoint,
-                                write_history=self._write_history, callbacks=self._callbacks())
-        model = trainer.model
-        if self.checkpoint is not None:
-            trainer.load_state_dict(self.checkpoint["trainer"])
-            self._write_history(trainer.history)
-            log.info("resuming after epoch %d of %d", trainer.epoch, c.epochs)
-        else:
-            runs.update_metadata(self.run_dir, model_description=describe(model))
-        if c.num_workers:
-            log.info("--num_workers %d accepted; batches come from in-memory tensors, no loader workers are used", c.num_workers)
-        log.info("best checkpoint chosen by validation balanced accuracy; last.pt is rewritten every epoch")
-        return trainer
-
-    def _callbacks(self) -> list:
-        if not self.config.viz.enabled:
-            return []
-        from latentlapse.training_visualizer import TrainingVisualizer
-
-        return [TrainingVisualizer(self.run_dir, self.config, self.prepared, self.method,
-                                   resume=self.checkpoint is not None)]
-
-    def _checkpoint_payload(self, trainer) -> dict:
-        p = self.prepared
-        return {
-            "config": self.config.to_dict(),
-            "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes},
-            "class_names": list(p.scheme.names),
-            "feature_names": list(p.dataset.feature_names),
-            "data": {"source": p.dataset.source, "sha256": p.data_sha256, "kind": p.dataset.kind},
-            "run_dir": str(self.run_dir),
-            "scores": dict(trainer.history.rows[-1]) if trainer.history.rows else {},
-            "trainer": trainer.state_dict(),
-        }
-
-    def _save_checkpoint(self, trainer, name: str) -> None:
-        """Save best.pt or last.pt; an interrupt that came meanwhile is raised once last.pt is on disk."""
-        self._saving = True
-        try:
-            checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, name), self._checkpoint_payload(trainer))
-        finally:
-            self._saving = False
-        if name == "last":
-            self.saved_epoch = trainer.epoch
-            if self._interrupt_pending:
-                self._interrupt_pending = False
-                raise KeyboardInterrupt
-
-    def _write_history(self, history) -> None:
-        from latentlapse.training import history_path
-
-        atomic.write_text(history_path(self.run_dir), history.to_csv())
-
-    # -------------------------------------------------------------------------------- endings
-    def _finish_completed(self, trainer) -> RunResult:
-        metrics = self._final_results(trainer)
-        self._end_callbacks(trainer, "completed")
-        if not self.config.viz.enabled:  # a visualised run's frame worker draws metrics.png with its report
-            from latentlapse.timelapse.end_of_run import write_curves
-
-            write_curves(self.run_dir)
-        runs.update_metadata(self.run_dir, status="completed", end_time=runs.now_iso(), **self._timing(trainer),
-                             best_epoch=trainer.best_epoch, epochs_run=trainer.epoch,
-                             final={k: metrics[k] for k in ("acc", "balanced_acc", "macro_f1")})
-        self.announce(f"run completed: {self.run_dir}")
-        return RunResult(self.run_dir, "completed", 0, metrics)
-
-    def _finish_interrupted(self, trainer, visualizer) -> RunResult:
-        """Drain the frames already queued, record ``interrupted``, print how to resume (exit 130).
-
-        Further Ctrl-C / SIGTERM only skip the frames not yet drawn (see :meth:`_on_signal`): the
-        folder stays consistent. A frame the worker then fails to write (full disk) ends the run
-        ``failed``.
-        """
-        self._winding_down = True
-        epoch = self.saved_epoch
-        log.warning("interrupted during epoch %d; finishing up (the checkpoint of epoch %d is on disk)",
-                    epoch + 1, epoch)
-        self._visualizer = visualizer
-        try:
-            self._sync_history(trainer)
-            self._end_callbacks(trainer, "interrupted")
-        except Exception as exc:
-            return self._finish_failed(trainer, exc)
-        runs.update_metadata(self.run_dir, status="interrupted", end_time=runs.now_iso(),
-                             epochs_run=epoch, **self._timing(trainer))
-        done = f"after epoch {epoch} of {self.config.epochs}" if epoch else "before the first epoch finished"
-        log.warning("interrupted %s; resume with: python main.py --resume %s", done, self.run_dir)
-        return RunResult(self.run_dir, "interrupted", 130)
-
-    def _finish_failed(self, trainer, exc: BaseException) -> RunResult:
-        """Stop the worker, record ``failed`` with the error's first line, and raise RunFailed."""
-        self._winding_down = True
-        epoch = self.saved_epoch
-        try:
-            self._sync_history(trainer)
-            self._end_callbacks(trainer, "failed")
-        except Exception:  # e.g. the worker hit the same full disk; the first error is the one to report
-            log.debug("while stopping after a failure", exc_info=True)
-        try:
-            runs.update_metadata(self.run_dir, status="failed", end_time=runs.now_iso(), epochs_run=epoch,
-                                 error=f"{type(exc).__name__}: {exc}".splitlines()[0])
-        except Exception:  # the disk may be full; the one-line error below still reaches the user
-            log.debug("could not record the failed status", exc_info=True)
-        if isinstance(exc, RunFailed):
-            raise exc
-        where = f"after the checkpoint of epoch {epoch}" if epoch else "before its first checkpoint"
-        raise RunFailed(f"{self.run_dir}: run failed {where}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
-
-    def _sync_history(self, trainer) -> None:
-        """End ``history.csv`` at the epoch whose checkpoint is on disk, where --resume continues.
-
-        The row of an epoch is written just before its checkpoint, so a stop between the two
-        would otherwise leave a row the checkpoint (and ``epochs_run``) does not have.
-        """
-        if trainer is not None and len(trainer.history.rows) > self.saved_epoch:
-            from latentlapse.training import History
-
-            self._write_history(History(rows=trainer.history.rows[:self.saved_epoch]))
-
-    def _end_callbacks(self, trainer, status: str) -> None:
-        """Every callback's on_train_end, even when one raises (the first error is re-raised)."""
-        if trainer is None:
-            return
-        error = None
-        for callback in trainer.callbacks:
-            try:
-                callback.on_train_end(trainer, status)
-            except Exception as exc:
-                error = error or exc
-        if error is not None:
-            raise error
-
-    def _timing(self, trainer) -> dict[str, float]:
-        if trainer is None:
-            return {}
-        return {"loop_seconds": round(trainer.loop_seconds, 3), "viz_seconds_in_loop": round(trainer.callback_seconds, 4)}
-
-    def _final_results(self, trainer) -> dict:
-        from latentlapse.results import summary_text, write_predictions, write_results
-
-        p = self.prepared
-        best = checkpoints.load(checkpoints.checkpoint_path(self.ckpt_dir, "best"))
-        trainer.model.load_state_dict(best["trainer"]["model"])
-        proba = trainer.predict_proba(p.dataset.X[p.split.val])
-        y_val = p.y[p.split.val]
-        metrics = write_results(
-            self.run_dir, y_val, proba.argmax(axis=1), p.scheme.names, best_epoch=trainer.best_epoch,
-            last_scores=dict(trainer.history.rows[-1]), epochs_run=trainer.epoch,
-        )
-        if self.config.save_preds:
-            path = write_predictions(self.config.save_preds, p.dataset.ids[p.split.val], y_val, proba, p.scheme.names)
-            log.info("validation predictions written to %s", path)
-        log.info(summary_text(metrics))
-        return metrics

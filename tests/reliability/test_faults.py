@@ -188,8 +188,10 @@ def test_a_frame_worker_that_dies_ends_the_run(sig, status, make_config, monkeyp
     def kill_the_worker_at_epoch_2(self, trainer, result):
         if result.epoch == 2:
             os.kill(self.worker.pid, sig)
+            # Wait until the worker can be reaped (exitcode polls waitpid): its /proc entry turns
+            # zombie while its other threads are still exiting, before waitpid can report it.
             deadline = time.monotonic() + 30
-            while not process_gone(self.worker.pid) and time.monotonic() < deadline:
+            while self.worker.exitcode is None and time.monotonic() < deadline:
                 time.sleep(0.02)
         on_epoch_end(self, trainer, result)
 

@@ -14,6 +14,7 @@ from PIL import Image
 from latentlapse.config import TrainConfig, VizConfig
 from latentlapse.data.taxonomy import safe_name
 from latentlapse.timelapse import latent_metrics, layouts
+from latentlapse.timelapse.projection import Layout, ProjectionState
 
 NAMES = ("AGN", "HM/LM", "YSO/CV", "NS/HMXB/LMXB/NS_BIN")
 SHORT = tuple(safe_name(n) for n in NAMES)
@@ -109,7 +110,8 @@ def _layout(folder, epoch, total, train_xy, val_xy, ids_order) -> None:
     spec = SimpleNamespace(total_epochs=total, method="tsne", train_ids=train_ids, val_ids=val_ids,
                            train_labels=train_labels, val_labels=val_labels)
     snapshot = SimpleNamespace(epoch=epoch, val_pred=val_pred)
-    layouts.save_layout(folder, snapshot, spec, SimpleNamespace(train_xy=train_xy, val_xy=val_xy, state=None))
+    layout = Layout(train_xy, val_xy, ProjectionState("tsne", train_xy * 40, val_xy * 40))  # raw t-SNE scale
+    layouts.save_layout(folder, snapshot, spec, layout)
 
 
 def _png(path: Path, shade: int) -> None:

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from latentlapse.timelapse import layouts
+from latentlapse.timelapse.projection import Layout, ProjectionState
 
 
 def test_round_trip_is_exact_and_named_like_the_frames(tmp_path):
@@ -14,8 +15,8 @@ def test_round_trip_is_exact_and_named_like_the_frames(tmp_path):
     spec = SimpleNamespace(total_epochs=1500, method="umap", train_ids=np.array(["4XMM J1", "b"], dtype=object),
                            val_ids=np.array([7, 8, 9]), train_labels=np.array([0, 1]), val_labels=np.array([1, 0, 1]))
     snapshot = SimpleNamespace(epoch=25, val_pred=np.array([1, 1, 1]))
-    layout = SimpleNamespace(train_xy=rng.normal(size=(2, 2)), val_xy=rng.normal(size=(3, 2)),
-                             state=SimpleNamespace(method="tsne"))  # umap fell back to t-SNE
+    state = ProjectionState("tsne", rng.normal(size=(2, 2)), rng.normal(size=(3, 2)))  # umap fell back to t-SNE
+    layout = Layout(rng.normal(size=(2, 2)), rng.normal(size=(3, 2)), state)
     (tmp_path / "layouts").mkdir()
     stale = tmp_path / "layouts" / ".epoch_0010.npz.abc.tmp"
     stale.write_bytes(b"half")
@@ -29,3 +30,21 @@ def test_round_trip_is_exact_and_named_like_the_frames(tmp_path):
     assert loaded.val_pred.tolist() == [1, 1, 1] and loaded.val_labels.tolist() == [1, 0, 1]
     assert layouts.layout_files(tmp_path) == {25: path}
     assert layouts.layout_files(tmp_path / "elsewhere") == {}
+
+
+def test_the_last_layout_is_where_a_resumed_run_warm_starts(tmp_path):
+    rng = np.random.default_rng(1)
+    spec = SimpleNamespace(total_epochs=30, train_ids=np.arange(4), val_ids=np.arange(2),
+                           train_labels=np.zeros(4), val_labels=np.zeros(2))
+    assert layouts.last_projection(tmp_path) is None  # nothing drawn yet: a cold start
+    saved = {}
+    for epoch in (1, 5, 10):
+        state = ProjectionState("umap", rng.normal(size=(4, 2)) * 30, rng.normal(size=(2, 2)) * 30)
+        saved[epoch] = Layout(rng.normal(size=(4, 2)), rng.normal(size=(2, 2)), state)
+        layouts.save_layout(tmp_path, SimpleNamespace(epoch=epoch, val_pred=np.zeros(2)), spec, saved[epoch])
+    previous = layouts.last_projection(tmp_path)
+    assert isinstance(previous.state, ProjectionState) and previous.state.method == "umap"
+    for got, want in ((previous.train_xy, saved[10].train_xy), (previous.val_xy, saved[10].val_xy),
+                      (previous.state.train_raw, saved[10].state.train_raw),
+                      (previous.state.val_raw, saved[10].state.val_raw)):
+        np.testing.assert_array_equal(got, want)

@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -47,19 +48,23 @@ def frame_paths(run_dir: str | os.PathLike) -> list[Path]:
     return [path for _, _, path in sorted(frames)]
 
 
-def write_gif(run_dir: str | os.PathLike, fps: float = 2.0) -> Path:
+def write_gif(run_dir: str | os.PathLike, fps: float = 2.0, thumbnails: Mapping[str, Any] | None = None) -> Path:
     """Write ``training_animation.gif`` from the run's frames (Pillow, no ImageMagick needed).
 
     All frames share one adaptive palette of ``GIF_COLORS`` colours, fitted to reduced copies
     of every frame, so a class colour does not flicker from frame to frame; no dithering keeps
     flat areas and the red error markers clean. Written atomically.
+
+    ``thumbnails`` maps frame file names to their :func:`palette_thumbnail`, made when the
+    frames were drawn; frames without one are read from disk. With them each frame is decoded
+    once instead of twice (the decoding was 0.56 of 0.68 s for 19 frames of 1600 × 700).
     """
     from PIL import Image
 
     frames = _require_frames(run_dir)
     frame_ms = _frame_ms(fps)
     size = _frame_size(frames[0])
-    palette = _shared_palette(frames, size)
+    palette = _shared_palette(frames, size, thumbnails or {})
     images = [
         _load_rgb(path, size).quantize(palette=palette, dither=Image.Dither.NONE) for path in frames
     ]
@@ -188,18 +193,36 @@ def _load_rgb(path: Path, size: tuple[int, int]):
     return rgb
 
 
-def _shared_palette(paths: list[Path], size: tuple[int, int]):
-    """A palette image (median cut, ``GIF_COLORS``) fitted to a montage of every frame.
+def palette_thumbnail(rgb):
+    """A frame reduced to a quarter of its width and height, sampled without blending so that
+    only colours the frame really contains are seen: its share of the GIF's palette montage.
 
-    Each frame enters at a quarter of its width and height, sampled without blending so that
-    only colours the frames really contain are seen; a 100-frame run needs about 20 MB here.
+    ``rgb`` is an (height, width, 3) uint8 array or a PIL image.
     """
     from PIL import Image
 
-    thumb = (max(1, size[0] // _PALETTE_REDUCTION), max(1, size[1] // _PALETTE_REDUCTION))
+    image = rgb if isinstance(rgb, Image.Image) else Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    return image.resize(_thumbnail_size(image.size), Image.Resampling.NEAREST)
+
+
+def _thumbnail_size(size: tuple[int, int]) -> tuple[int, int]:
+    return max(1, size[0] // _PALETTE_REDUCTION), max(1, size[1] // _PALETTE_REDUCTION)
+
+
+def _shared_palette(paths: list[Path], size: tuple[int, int], thumbnails: Mapping[str, Any]):
+    """A palette image (median cut, ``GIF_COLORS``) fitted to a montage of every frame.
+
+    Each frame enters as its :func:`palette_thumbnail` (from ``thumbnails`` by file name when
+    it is there and of the right size, else read from disk); a 100-frame run needs about 20 MB.
+    """
+    from PIL import Image
+
+    thumb = _thumbnail_size(size)
     montage = Image.new("RGB", (thumb[0], thumb[1] * len(paths)), "white")
     for i, path in enumerate(paths):
-        small = _load_rgb(path, size).resize(thumb, Image.Resampling.NEAREST)
+        small = thumbnails.get(path.name)
+        if small is None or small.size != thumb:
+            small = palette_thumbnail(_load_rgb(path, size))
         montage.paste(small, (0, i * thumb[1]))
     return montage.quantize(colors=GIF_COLORS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
 

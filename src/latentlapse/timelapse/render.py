@@ -54,8 +54,8 @@ def render_frame(
     metrics: Mapping[str, float],
     *,
     method: str | None = None,
-) -> None:
-    """Draw one frame and write it atomically as a PNG (1600 × 700 px).
+) -> np.ndarray:
+    """Draw one frame and write it atomically as a PNG (1600 × 700 px); return its pixels.
 
     Parameters
     ----------
@@ -65,10 +65,17 @@ def render_frame(
     metrics : the frame's row of :func:`latent_metrics.frame_metrics` (for the corner text).
     method : the projection actually used, for the title (default ``spec.method``); pass it
         when UMAP fell back to t-SNE.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (700, 1600, 3) uint8 RGB pixels written, so the worker can prepare the animation
+        without decoding the PNG again.
     """
     fig = frame_figure(snapshot, spec, layout, metrics, method=method)
     with atomic.atomic_writer(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=DPI)
+    return np.array(fig.canvas.buffer_rgba())[:, :, :3]
 
 
 def frame_figure(

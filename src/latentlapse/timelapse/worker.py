@@ -16,10 +16,10 @@ else) at the top: in the spawned child, thread limits must be set before numpy a
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
-import pickle
 import queue
 import signal
 import threading
@@ -31,7 +31,6 @@ from latentlapse.errors import RunFailed
 
 log = logging.getLogger(__name__)
 
-STATE_FILE = "viz_state.pkl"
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 _PARENT_CHECK_SECONDS = 1.0
 
@@ -47,6 +46,7 @@ class FrameWorker:
             target=_worker_main, args=(self._inbox, self._outbox, os.getpid()), name="latentlapse-frames", daemon=True
         )
         self._process.start()
+        _lowest_priority(self._process.pid)
         self._inbox.put(("spec", spec))
         self.pending = 0
         self.finish_options = finish_options or {}
@@ -146,6 +146,16 @@ class FrameWorker:
         return message
 
 
+def _lowest_priority(pid: int) -> None:
+    """Nice 19 for the worker from its first instruction: the spawned interpreter's start-up
+    (and whatever the parent's ``__main__`` imports, which spawn imports again) then never
+    competes with training at normal priority. The worker also lowers itself (``os.nice``)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, 19)
+    except (AttributeError, OSError):
+        pass
+
+
 # ----------------------------------------------------------------------------- child process
 def _worker_main(inbox, outbox, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -173,7 +183,12 @@ def _worker_main(inbox, outbox, parent_pid: int) -> None:
                 for message in state.finish(payload):
                     outbox.put(message)
                 outbox.put(("finished",))
-                return
+                # Everything is written (atomically) and the messages are flushed below; skip
+                # the interpreter's teardown of numpy/matplotlib/scikit-learn/numba, which kept
+                # the parent waiting 0.2-0.4 s in join() at the end of every run.
+                outbox.close()
+                outbox.join_thread()
+                os._exit(0)
         except Exception as exc:  # report, then stop: the parent fails the run with this line
             outbox.put(("failed", _failure_line(kind, payload, exc)))
             return
@@ -209,18 +224,19 @@ class _FrameState:
 
     def start(self, spec) -> None:
         from latentlapse.data.taxonomy import safe_name
-        from latentlapse.timelapse import latent_metrics
+        from latentlapse.timelapse import latent_metrics, layouts
 
         self.spec = spec
         self.run_dir = Path(spec.run_dir)
         self.columns = latent_metrics.metric_columns([safe_name(n) for n in spec.class_names])
-        self.previous = _load_state(self.run_dir)
+        self.previous = layouts.last_projection(self.run_dir)  # a resumed run goes on from its last frame
+        self.thumbnails: dict[str, Any] = {}  # frame file name -> palette thumbnail (~0.2 MB each)
         if spec.method == "umap":
             _warm_up_umap()
 
     def draw(self, snapshot) -> tuple:
         """Project, measure, render and log one snapshot; a failure skips only this frame."""
-        from latentlapse.timelapse import latent_metrics, layouts, progress, projection, render
+        from latentlapse.timelapse import animate, latent_metrics, layouts, progress, projection, render
         from latentlapse.timelapse.schedule import frame_name
 
         spec = self.spec
@@ -235,12 +251,15 @@ class _FrameState:
         metrics = latent_metrics.frame_metrics(snapshot, spec, layout, self.previous)
         measured = time.perf_counter()
         path = self.run_dir / frame_name(snapshot.epoch, spec.total_epochs, snapshot.scores["val_acc"])
-        render.render_frame(path, snapshot, spec, layout, metrics, method=layout.state.method)
-        layouts.save_layout(self.run_dir, snapshot, spec, layout)  # for `latentlapse compare`
+        pixels = render.render_frame(path, snapshot, spec, layout, metrics, method=layout.state.method)
+        self.thumbnails[path.name] = animate.palette_thumbnail(pixels)  # the GIF's palette, made now
+        layouts.save_layout(self.run_dir, snapshot, spec, layout)  # for `compare` and `--resume`
         rendered = time.perf_counter()
         progress.append_metrics(self.run_dir, metrics, self.columns)
         self.previous = layout
-        _save_state(self.run_dir, snapshot.epoch, layout)
+        # The frame's Figure is a reference cycle holding its 4.5 MB Agg buffer: collect it now
+        # (1-2 ms) rather than at the next full collection (measured: +53 MB over 19 frames).
+        gc.collect(1)
         timing = {"project": projected - started, "metrics": measured - projected, "render": rendered - measured,
                   "total": time.perf_counter() - started}
         return ("frame", snapshot.epoch, str(path), metrics, timing)
@@ -253,37 +272,21 @@ class _FrameState:
             return []
         messages = []
         if animate.frame_paths(self.run_dir):
-            messages.append(("animation", str(animate.write_gif(self.run_dir, fps=options.get("fps", 2.0)))))
+            gif = animate.write_gif(self.run_dir, fps=options.get("fps", 2.0), thumbnails=self.thumbnails)
+            messages.append(("animation", str(gif)))
         messages += end_of_run.write_outputs(self.run_dir, status="completed")
         return messages
 
 
 def _warm_up_umap() -> None:
-    """Import umap and compile its numba kernels on a toy problem, off the training path."""
-    import warnings
-
+    """Import umap and compile (or load from numba's disk cache) the kernels that a first and a
+    warm-started frame use, on a toy problem, before the first snapshot arrives."""
     import numpy as np
 
-    try:
-        import umap
-    except ImportError:
+    from latentlapse.timelapse import projection
+
+    if not projection.umap_available():
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        toy = np.random.default_rng(0).normal(size=(60, 8))
-        umap.UMAP(n_neighbors=10, n_epochs=20, random_state=0).fit(toy).transform(toy[:5])
-
-
-def _save_state(run_dir: Path, epoch: int, layout) -> None:
-    from latentlapse import atomic
-
-    atomic.write_bytes(run_dir / STATE_FILE, pickle.dumps({"epoch": epoch, "layout": layout}))
-
-
-def _load_state(run_dir: Path):
-    """The previous frame's layout of a resumed run (None for a new run)."""
-    path = run_dir / STATE_FILE
-    if not path.exists():
-        return None
-    with path.open("rb") as handle:
-        return pickle.load(handle)["layout"]
+    toy = np.random.default_rng(0).normal(size=(70, 8))
+    first = projection.project(toy[:60], toy[60:], "umap", None, seed=0)
+    projection.project(toy[:60] * 1.01, toy[60:], "umap", first, seed=0)

@@ -1,0 +1,152 @@
+"""Peak memory of the guide's visualised 4-class run: the training process and its frame worker.
+
+The command is ``python main.py --classes 4 --epochs 150 --oversample_target 1.0
+--visualize_training [--viz_method M]``, run under GNU ``/usr/bin/time -v`` (``apt-get install
+time`` if it is missing). GNU time's "Maximum resident set size" is the largest peak of one
+process — the training process or a child it waited for, such as the worker — not their sum.
+So the process tree is also sampled every 0.05 s from ``/proc``: each process's own peak
+(``VmHWM``, kept by the kernel, so exact) and the largest sum of the processes' current RSS
+seen at one moment (the pair's peak; sampled, so a lower bound). The worker's memory map is
+checked for ``libtorch``: the worker must never import torch. Target: <= 700 MB.
+
+Run: ``python bench/memory.py [--epochs 150] [--methods tsne umap] [--plain]`` (about 75 s per
+run; ``--plain`` adds the same run without the time-lapse, for comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import table  # noqa: E402
+
+MAIN = Path(__file__).resolve().parents[1] / "main.py"
+TARGET_MB = 700.0
+MB = 1024.0  # /proc and GNU time report kB
+
+
+def _status(pid: int) -> dict[str, int]:
+    values = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return values
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, PermissionError):
+            pass
+    return found
+
+
+class TreeSampler(threading.Thread):
+    """Samples the RSS of a process and all its descendants until it is stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.root, self.interval = pid, interval
+        self.peak_sum = 0
+        self.own_peak: dict[int, int] = {}
+        self.names: dict[int, str] = {}
+        self.torch_in: set[int] = set()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            pids, total = [self.root], 0
+            for pid in pids:
+                pids += _children(pid)
+            for pid in pids:
+                status = _status(pid)
+                if not status:
+                    continue
+                total += status.get("VmRSS", 0)
+                self.own_peak[pid] = max(self.own_peak.get(pid, 0), status.get("VmHWM", 0))
+                if pid not in self.names:
+                    try:
+                        self.names[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+                    except OSError:
+                        self.names[pid] = "?"
+                if pid != self.root and pid not in self.torch_in:
+                    try:
+                        if "libtorch" in Path(f"/proc/{pid}/maps").read_text():
+                            self.torch_in.add(pid)
+                    except OSError:
+                        pass
+            self.peak_sum = max(self.peak_sum, total)
+            time.sleep(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def measure(epochs: int, method: str | None) -> list[str]:
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    with tempfile.TemporaryDirectory(prefix="memory-") as runs_dir:
+        command = [sys.executable, str(MAIN), "--classes", "4", "--epochs", str(epochs), "--oversample_target", "1.0",
+                   "--runs_dir", runs_dir]
+        if method is not None:
+            command += ["--visualize_training", "--viz_method", method]
+        timed = [gnu_time, "-v", *command] if Path(gnu_time).exists() else command
+        start = time.perf_counter()
+        process = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        sampler = TreeSampler(process.pid)
+        sampler.start()
+        _, stderr = process.communicate()
+        sampler.stop()
+        wall = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(timed)} failed ({process.returncode}):\n{stderr[-2000:]}")
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    gnu_peak = int(match.group(1)) / MB if match else float("nan")
+    main_pid = next((pid for pid, name in sampler.names.items() if str(MAIN) in name and "time" not in name.split()[0]),
+                    process.pid)
+    others = {pid: peak for pid, peak in sampler.own_peak.items() if pid not in (process.pid, main_pid)}
+    worker_peak = max(others.values(), default=0) / MB
+    torch_in_worker = any(pid in sampler.torch_in for pid in others)
+    return [method or "off", f"{wall:.0f}", f"{gnu_peak:.0f}", f"{sampler.own_peak.get(main_pid, 0) / MB:.0f}",
+            f"{worker_peak:.0f}" if others else "-", f"{sampler.peak_sum / MB:.0f}",
+            ("yes" if torch_in_worker else "no") if others else "-"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--methods", nargs="+", default=["tsne", "umap"], choices=["tsne", "umap", "pca"])
+    parser.add_argument("--plain", action="store_true", help="also the run without --visualize_training")
+    args = parser.parse_args()
+    if not Path(shutil.which("time") or "/usr/bin/time").exists():
+        print("GNU time not found (apt-get install time); reporting the /proc samples only")
+    rows = []
+    for method in ([None] if args.plain else []) + list(args.methods):
+        rows.append(measure(args.epochs, method))
+        print("  " + "  ".join(rows[-1]), flush=True)
+    print()
+    print(table(["time-lapse", "wall s", "GNU time max RSS MB", "training process peak MB", "worker peak MB",
+                 "sum at one moment, peak MB", "torch in worker"], rows))
+    worst = max(float(r[2]) for r in rows)
+    worst_sum = max(float(r[5]) for r in rows)
+    print(f"target: <= {TARGET_MB:.0f} MB (GNU time): {'met' if worst <= TARGET_MB else 'MISSED'} (largest {worst:.0f} MB); "
+          f"training process + worker together: {'within' if worst_sum <= TARGET_MB else 'OVER'} it too "
+          f"(largest {worst_sum:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
