@@ -72,6 +72,20 @@ def test_a_space_that_only_rescales_is_neither_tightening_nor_moving_apart():
     assert tightening.values["feature_scale_change"] == pytest.approx(9.0)
 
 
+def test_classes_not_moving_apart_shows_a_pair_that_did_not():
+    frames = flat_frames()
+    last = frames[-1]
+    pair_keys = sorted(k for k in last if k.startswith("dist_"))
+    last[pair_keys[0]] *= 3.0  # one pair moves far apart; every other one comes 20 % closer
+    for key in pair_keys[1:]:
+        last[key] *= 0.8
+    finding = next(f for f in run(history_rows(60), frames) if f.kind == "classes_moving_apart")
+    assert finding.severity == "info" and finding.values["pairs_apart"] == 1
+    assert finding.values["separation_gain"] == pytest.approx(-0.2)
+    assert finding.values["distance_last"] == pytest.approx(0.8 * finding.values["distance_first"])
+    assert "came closer: " in finding.evidence[-1]
+
+
 def test_clusters_not_forming_is_the_only_warning():
     findings = run(history_rows(60), flat_frames())
     assert kinds(findings, "warning") == {"clusters_not_forming"}

@@ -84,7 +84,11 @@ def _moving_apart(frames: list[Row], names: list[str], short: list[str]) -> Find
     if not pairs:
         return Finding("classes_moving_apart", "info", "Distances between classes could not be measured", values=values)
     e0, e1 = int(first["epoch"]), int(last["epoch"])
-    gain, i, j, d0, d1 = max(pairs, key=lambda pair: pair[0])  # the first on ties
+    moving_apart = 2 * values["pairs_apart"] > len(pairs)
+    # the example shown is the pair that best supports the verdict: the one that gained most
+    # when classes are moving apart, else the one that gained least (the first on ties)
+    pick = max if moving_apart else min
+    gain, i, j, d0, d1 = pick(pairs, key=lambda pair: pair[0])
     s0 = _separation(first, f"dist_{short[i]}__{short[j]}", short[i], short[j])
     evidence = [f"Epoch {e0}: {names[i]} ↔ {names[j]} distance = {d0:.1f} ({s0:.1f} × their spread)",
                 f"Epoch {e1}: {names[i]} ↔ {names[j]} distance = {d1:.1f} ({s0 * (1 + gain):.1f} × their spread)",
@@ -93,8 +97,8 @@ def _moving_apart(frames: list[Row], names: list[str], short: list[str]) -> Find
     closer = [f"{names[i]} ↔ {names[j]} ({g:+.0%})" for g, i, j, *_ in sorted(pairs) if g <= -SEPARATE_MIN_GAIN]
     if closer:
         evidence.append("came closer: " + ", ".join(closer))
-    values.update(best_pair=f"{names[i]} ↔ {names[j]}", distance_first=d0, distance_last=d1, separation_gain=gain)
-    if 2 * values["pairs_apart"] > len(pairs):
+    values.update(example_pair=f"{names[i]} ↔ {names[j]}", distance_first=d0, distance_last=d1, separation_gain=gain)
+    if moving_apart:
         return Finding("classes_moving_apart", "good", "Classes moving apart", tuple(evidence), values=values)
     return Finding("classes_moving_apart", "info", "Classes not moving apart (relative to their spread)",
                    tuple(evidence), values=values)
