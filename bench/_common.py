@@ -40,6 +40,7 @@ def flops_per_sample(model: torch.nn.Module, x: torch.Tensor, *, backward: bool 
     """FLOPs per row of one forward pass (plus its backward when ``backward``), counted by
     ``torch.utils.flop_counter.FlopCounterMode`` on the batch ``x`` (convolutions and matmuls;
     batch norm, pooling and activations are memory-bound and not counted)."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training

@@ -22,7 +22,10 @@ time). ``--features all`` uses every numeric column, the reader's default, for c
 The MLP's epoch is chosen on a stratified 20 % of each training fold (never on the test fold);
 the forests train on the whole training fold.
 
-Run: ``python bench/catalog_cv.py [--folds 5] [--epochs 100] [--features physical|all]``.
+Each seed draws its own folds and trains its own models; the medians over seeds are the figures.
+
+Run: ``python bench/catalog_cv.py [--seeds 42 1 2] [--folds 5] [--epochs 100] [--oversample_target 0.7]
+[--features physical|all]`` (about a minute).
 """
 
 from __future__ import annotations
@@ -65,11 +68,45 @@ def forest_scores(X_train, y_train, X_test, y_test, n_classes: int, class_weight
     return evaluation.scores(y_test, forest.predict(X_test), n_classes)
 
 
+def cross_validate(labelled, y, names, args, seed: int, features) -> dict[str, tuple[float, float]]:
+    """One k-fold cross-validation with ``seed`` (folds, MLP and forests): per-fold table printed,
+    each model's mean (accuracy, balanced accuracy) over the folds returned."""
+    from sklearn.model_selection import StratifiedKFold
+
+    config = TrainConfig(classes=4, epochs=args.epochs, seed=seed, oversample_target=args.oversample_target,
+                         data=str(CATALOG), features=features)
+    folds = StratifiedKFold(args.folds, shuffle=True, random_state=seed).split(labelled.X, y)
+    runs = {"MLP (latentlapse)": [], "RF, balanced class weights": [], "RF, no class weights": []}
+    recalls, rows = [], []
+    for k, (train, test) in enumerate(folds, start=1):
+        start = time.perf_counter()
+        result = fit_on_split(config, labelled, y, train, test)
+        seconds = time.perf_counter() - start
+        mlp = {key: result.metrics[key] for key in ("acc", "balanced_acc")}
+        recall = [result.metrics["per_class"][n]["recall"] for n in names]
+        recalls.append(recall)
+        rf_bal = forest_scores(labelled.X[train], y[train], labelled.X[test], y[test], 4, "balanced", seed)
+        rf = forest_scores(labelled.X[train], y[train], labelled.X[test], y[test], 4, None, seed)
+        for name, scores in zip(runs, (mlp, rf_bal, rf)):
+            runs[name].append(scores)
+        rows.append([k, f"{mlp['acc']:.3f}", f"{mlp['balanced_acc']:.3f}", *(f"{r:.2f}" for r in recall),
+                     result.best_epoch, f"{seconds:.0f}", f"{rf_bal['acc']:.3f}", f"{rf_bal['balanced_acc']:.3f}",
+                     f"{rf['acc']:.3f}", f"{rf['balanced_acc']:.3f}"])
+    print(f"\nseed {seed}:")
+    print(table(["fold", "MLP acc", "MLP bal.acc", *(f"rec {safe_name(n)[:10]}" for n in names), "best ep", "s",
+                 "RFbal acc", "RFbal bal", "RF acc", "RF bal"], rows))
+    print("MLP recall per class (mean over folds): "
+          + ", ".join(f"{n} {r:.2f}" for n, r in zip(names, np.mean(recalls, axis=0))), flush=True)
+    return {name: (statistics.mean(s["acc"] for s in scores), statistics.mean(s["balanced_acc"] for s in scores))
+            for name, scores in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2],
+                        help="one cross-validation per seed (its folds and training); medians are reported")
     parser.add_argument("--oversample_target", type=float, default=0.7)
     parser.add_argument("--features", choices=("physical", "all"), default="physical")
     args = parser.parse_args()
@@ -77,8 +114,6 @@ def main() -> None:
         print(f"skipped: {CATALOG} is absent (it is used in place and never copied into the project; "
               f"set LATENTLAPSE_SHARED_DATA to the folder that holds catalogs/)")
         return
-    from sklearn.model_selection import StratifiedKFold
-
     quiet_logs()
     # The MLP is tiny: on a shared 2-core machine one thread is as fast and never stalls waiting
     # for a second core that another process holds (the scores do not depend on it).
@@ -89,50 +124,27 @@ def main() -> None:
     dataset = load_dataset(CATALOG, features=features, missing="indicator")
     labelled, y = apply_scheme(dataset, 4)
     names = scheme(4).names
-    config = TrainConfig(classes=4, epochs=args.epochs, seed=args.seed, oversample_target=args.oversample_target,
-                         data=str(CATALOG), features=features)
     print(f"{CATALOG.name}: {len(labelled)} sources, {labelled.n_features} inputs "
           f"({args.features} features + missing-value indicators); classes "
           + ", ".join(f"{n} {c}" for n, c in zip(names, np.bincount(y, minlength=4))))
     print(f"MLP: {args.epochs} epochs, oversampling to {args.oversample_target:g} x majority, focal gamma "
-          f"{config.focal_gamma:g}, best epoch chosen on 20% of each training fold")
+          f"{TrainConfig().focal_gamma:g}, best epoch chosen on 20% of each training fold; "
+          f"{args.folds}-fold CV for each seed of {args.seeds}")
 
-    folds = StratifiedKFold(args.folds, shuffle=True, random_state=args.seed).split(labelled.X, y)
-    runs = {"MLP (latentlapse)": [], "RF, balanced class weights": [], "RF, no class weights": []}
-    recalls = []
-    rows = []
-    for k, (train, test) in enumerate(folds, start=1):
-        start = time.perf_counter()
-        result = fit_on_split(config, labelled, y, train, test)
-        seconds = time.perf_counter() - start
-        mlp = {key: result.metrics[key] for key in ("acc", "balanced_acc")}
-        recall = [result.metrics["per_class"][n]["recall"] for n in names]
-        recalls.append(recall)
-        rf_bal = forest_scores(labelled.X[train], y[train], labelled.X[test], y[test], 4, "balanced", args.seed)
-        rf = forest_scores(labelled.X[train], y[train], labelled.X[test], y[test], 4, None, args.seed)
-        for name, scores in zip(runs, (mlp, rf_bal, rf)):
-            runs[name].append(scores)
-        rows.append([k, f"{mlp['acc']:.3f}", f"{mlp['balanced_acc']:.3f}", *(f"{r:.2f}" for r in recall),
-                     result.best_epoch, f"{seconds:.0f}", f"{rf_bal['acc']:.3f}", f"{rf_bal['balanced_acc']:.3f}",
-                     f"{rf['acc']:.3f}", f"{rf['balanced_acc']:.3f}"])
-        print(f"fold {k} done ({seconds:.0f} s)", flush=True)
-
-    print()
-    print(table(["fold", "MLP acc", "MLP bal.acc", *(f"rec {safe_name(n)[:10]}" for n in names), "best ep", "s",
-                 "RFbal acc", "RFbal bal", "RF acc", "RF bal"], rows))
+    results = [cross_validate(labelled, y, names, args, seed, features) for seed in args.seeds]
     print()
     summary = []
-    for name, scores in runs.items():
-        acc = [s["acc"] for s in scores]
-        bal = [s["balanced_acc"] for s in scores]
-        summary.append([name, f"{np.mean(acc):.3f} ± {np.std(acc):.3f}", f"{np.mean(bal):.3f} ± {np.std(bal):.3f}"])
+    for name in results[0]:
+        acc = [r[name][0] for r in results]
+        bal = [r[name][1] for r in results]
+        summary.append([name, f"{statistics.median(acc):.3f} ({min(acc):.3f}-{max(acc):.3f})",
+                        f"{statistics.median(bal):.3f} ({min(bal):.3f}-{max(bal):.3f})"])
     summary.append(["published RF (Yang+22, LOO, own features)", f"{PUBLISHED['acc']:.3f}", f"{PUBLISHED['balanced_acc']:.3f}"])
-    print(table(["model", f"accuracy ({args.folds}-fold mean ± std)", "balanced accuracy"], summary))
-    print("MLP recall per class (mean over folds): "
-          + ", ".join(f"{n} {r:.2f}" for n, r in zip(names, np.mean(recalls, axis=0))))
-    mlp_acc = statistics.mean(s["acc"] for s in runs["MLP (latentlapse)"])
-    mlp_bal = statistics.mean(s["balanced_acc"] for s in runs["MLP (latentlapse)"])
-    print(f"vs published RF: accuracy {mlp_acc - PUBLISHED['acc']:+.3f}, balanced accuracy "
+    print(table(["model", f"accuracy: median (range) over {len(args.seeds)} seeds of {args.folds}-fold means",
+                 "balanced accuracy"], summary))
+    mlp_acc = statistics.median(r["MLP (latentlapse)"][0] for r in results)
+    mlp_bal = statistics.median(r["MLP (latentlapse)"][1] for r in results)
+    print(f"MLP vs published RF: accuracy {mlp_acc - PUBLISHED['acc']:+.3f}, balanced accuracy "
           f"{mlp_bal - PUBLISHED['balanced_acc']:+.3f}")
 
 

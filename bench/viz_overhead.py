@@ -205,11 +205,10 @@ def main() -> None:
                 for method in args.methods:
                     results[method].append((done["off"], done[method]))
 
-        print()
-        print(table(HEADER, rows))
-        print()
+        if rows:
+            print(f"\n{table(HEADER, rows)}\n")
         summary, verdicts = [], []
-        for method, pairs in results.items():
+        for method, pairs in ((m, p) for m, p in results.items() if p):  # --rounds 0: only --threads
             share = [w["in_callbacks"] / w["loop"] for _, w in pairs]
             ratio = [w["wall"] / o["wall"] for o, w in pairs]
             loop_ratio = [w["loop"] / o["loop"] for o, w in pairs]
@@ -219,9 +218,11 @@ def main() -> None:
                             f"{statistics.median(extra):+.2f}"])
             verdicts.append(f"{method}: (a) {'met' if max(share) <= TARGET_SHARE else 'MISSED'}, "
                             f"(b) {'met' if statistics.median(ratio) <= TARGET_RATIO else 'MISSED'}")
-        print(table(["method", "(a) callbacks / loop, max", "(b) wall with / without, per round", "(b) median",
-                     "loop with / without", "extra wall s"], summary))
-        print(f"targets: (a) <= {100 * TARGET_SHARE:.0f} %, (b) <= {TARGET_RATIO}; " + "; ".join(verdicts), flush=True)
+        if summary:
+            print(table(["method", "(a) callbacks / loop, max", "(b) wall with / without, per round", "(b) median",
+                         "loop with / without", "extra wall s"], summary))
+            print(f"targets: (a) <= {100 * TARGET_SHARE:.0f} %, (b) <= {TARGET_RATIO}; " + "; ".join(verdicts),
+                  flush=True)
 
         if args.threads:
             print("\ntorch threads with the t-SNE frame worker running (40 epochs, frames every 10, sliced):", flush=True)
