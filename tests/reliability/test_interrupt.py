@@ -150,7 +150,12 @@ def test_ctrl_c_inside_a_checkpoint_save_waits_for_it(make_config, monkeypatch):
         return real_save(obj, handle, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", save_with_ctrl_c)
-    result = pipeline.train(make_config(4), announce=lambda line: None)
+    # as from a terminal, even when pytest itself was started as a background job that ignores SIGINT
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = pipeline.train(make_config(4), announce=lambda line: None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert (result.status, result.exit_code) == ("interrupted", 130)
     meta = metadata(result.run_dir)
     assert meta["status"] == "interrupted" and meta["epochs_run"] == 2
