@@ -80,7 +80,7 @@ class TreeSampler(threading.Thread):
                 self.own_peak[pid] = max(self.own_peak.get(pid, 0), status.get("VmHWM", 0))
                 if pid not in self.names:
                     try:
-                        self.names[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+                        self.names[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                     except OSError:
                         self.names[pid] = "?"
                 if pid != self.root and pid not in self.torch_in:

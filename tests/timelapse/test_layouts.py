@@ -48,3 +48,15 @@ def test_the_last_layout_is_where_a_resumed_run_warm_starts(tmp_path):
                       (previous.state.train_raw, saved[10].state.train_raw),
                       (previous.state.val_raw, saved[10].state.val_raw)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_layout_without_raw_positions_still_aligns_the_next_frame(tmp_path):
+    xy = np.arange(8.0).reshape(4, 2)
+    np.savez(tmp_path / "old.npz", epoch=np.int64(5), method=np.str_("tsne"), train_xy=xy, val_xy=xy[:2],
+             train_ids=np.arange(4).astype(str), val_ids=np.arange(2).astype(str), train_labels=np.zeros(4),
+             val_labels=np.zeros(2), val_pred=np.zeros(2))
+    (tmp_path / "layouts").mkdir()
+    (tmp_path / "old.npz").rename(tmp_path / "layouts" / "epoch_005.npz")
+    previous = layouts.last_projection(tmp_path)
+    assert previous.state is None  # no warm start from it ...
+    np.testing.assert_array_equal(previous.train_xy, xy)  # ... but the next frame is aligned to it

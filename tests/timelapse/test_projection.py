@@ -198,3 +198,24 @@ def test_umap_warm_start_from_the_previous_positions(feature_sequence):
     assert warm.train_xy.shape == (120, 2) and warm.val_xy.shape == (30, 2)
     assert np.abs(np.vstack([warm.train_xy, warm.val_xy])).max() <= DISPLAY_LIMIT
     assert displacement(first, warm) < displacement(first, fresh)
+
+
+def test_large_samples_give_the_libraries_features_not_a_distance_matrix(monkeypatch, feature_sequence):
+    # From _PRECOMPUTED_MAX training points on, umap-learn cannot transform from precomputed
+    # distances and the n x n matrix gets large; lowered here so the branch runs on a small sample.
+    frames, _, _ = feature_sequence(n_frames=2, n_train=120, n_val=30)
+    exact = [project(*frames[0], "tsne", None, seed=0)]
+    exact.append(project(*frames[1], "tsne", exact[0], seed=0))
+    monkeypatch.setattr(projection, "_PRECOMPUTED_MAX", 100)
+    train, val, metric = projection._distance_inputs(*frames[0])
+    assert metric == "euclidean" and train is frames[0][0] and val is frames[0][1]
+    searched = [project(*frames[0], "tsne", None, seed=0)]
+    searched.append(project(*frames[1], "tsne", searched[0], seed=0))
+    for a, b in zip(exact, searched):  # openTSNE's exact search: the same affinities, the same maps
+        np.testing.assert_allclose(a.train_xy, b.train_xy, atol=1e-9)
+        np.testing.assert_allclose(a.val_xy, b.val_xy, atol=1e-9)
+    if projection.umap_available():
+        first = project(*frames[0], "umap", None, seed=0)
+        warm = project(*frames[1], "umap", first, seed=0)
+        assert warm.state.method == "umap" and warm.val_xy.shape == (30, 2)
+        assert np.isfinite(displacement(first, warm))

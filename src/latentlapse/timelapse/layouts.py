@@ -86,17 +86,19 @@ def load_layout(path: str | os.PathLike) -> FrameLayout:
 
 def last_projection(run_dir: str | os.PathLike):
     """The :class:`~latentlapse.timelapse.projection.Layout` of the run's last drawn frame, for
-    a resumed run's next frame to warm-start from and measure its displacement against; None
-    when the run has drawn no frame yet (or the file predates the raw positions)."""
+    a resumed run's next frame to warm-start from, align to and measure its displacement
+    against; None when the run has drawn no frame yet. A file without raw positions still gives
+    the alignment (its state is None, so the next frame is fitted afresh)."""
     from latentlapse.timelapse.projection import Layout, ProjectionState
 
     files = layout_files(run_dir)
     if not files:
         return None
     frame = load_layout(files[max(files)])
-    if frame.train_raw is None or frame.val_raw is None:
-        return None
-    return Layout(frame.train_xy, frame.val_xy, ProjectionState(frame.method, frame.train_raw, frame.val_raw))
+    state = None
+    if frame.train_raw is not None and frame.val_raw is not None:
+        state = ProjectionState(frame.method, frame.train_raw, frame.val_raw)
+    return Layout(frame.train_xy, frame.val_xy, state)
 
 
 def layout_files(run_dir: str | os.PathLike) -> dict[int, Path]:

@@ -39,6 +39,12 @@ _WARM_ITER = 75
 _PLACE_PERPLEXITY = 5.0
 _PLACE_ITER = 50
 
+# Up to this many training points the projections get an exact distance matrix computed here
+# (n² float64: 134 MB at the limit); from it on, umap-learn switches to approximate neighbours and
+# can no longer ``transform`` new points given as precomputed distances, and the matrix would
+# grow past the worker's memory budget, so the libraries get the features and search themselves.
+_PRECOMPUTED_MAX = 4096
+
 # UMAP never settles (its negative sampling keeps points moving): a warm start with the default
 # learning rate 1.0 moved points 0.25 of the map's size per frame even for unchanged features;
 # 0.1 halves that without loss of trustworthiness on our synthetic sequences.
@@ -241,16 +247,18 @@ def _tsne(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
     that is already at equilibrium it makes points wander (measured: about twice the
     frame-to-frame displacement for no gain in trustworthiness), so we do not rescale here.
 
-    Exact distances are computed here (scipy) and given to openTSNE as ``metric="precomputed"``:
-    the same affinities (to 1e-17) as its ``method="exact"``, whose set-up imports pynndescent
-    and numba only to check they are installed — about 1 s and 120 MB in the worker, for nothing.
+    Below ``_PRECOMPUTED_MAX`` points, exact distances are computed here (scipy) and given to
+    openTSNE as ``metric="precomputed"``: the same affinities (to 1e-17) as its
+    ``method="exact"``, whose set-up imports pynndescent and numba only to check they are
+    installed — about 1 s and 120 MB in the worker, for nothing.
     """
     from openTSNE import TSNEEmbedding, affinity, initialization
-    from scipy.spatial.distance import cdist
 
     perplexity = min(_PERPLEXITY, (len(train) - 1) / 3)
+    train_input, val_input, metric = _distance_inputs(train, val)
     affinities = affinity.PerplexityBasedNN(
-        cdist(train, train), perplexity=perplexity, metric="precomputed", n_jobs=1, random_state=seed
+        train_input, perplexity=perplexity, n_jobs=1, random_state=seed,
+        **({"metric": metric} if metric == "precomputed" else {"method": "exact"}),
     )
     params = dict(random_state=seed, n_jobs=1, negative_gradient_method="bh")
     if warm is None:
@@ -262,7 +270,7 @@ def _tsne(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
         embedding = TSNEEmbedding(warm.train_raw, affinities, **params)
         embedding.optimize(_WARM_ITER, momentum=0.8, inplace=True)
     placed = embedding.prepare_partial(
-        cdist(val, train), initialization="median", k=min(25, len(train)),
+        val_input, initialization="median", k=min(25, len(train)),
         perplexity=min(_PLACE_PERPLEXITY, (len(train) - 1) / 3),
     )
     placed.optimize(
@@ -275,18 +283,17 @@ def _tsne(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
 def _umap(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed: int):
     """UMAP map of ``train`` (``init=`` the previous positions when warm), ``val`` transformed.
 
-    Distances are computed here (scipy) and handed over as ``metric="precomputed"``: for fewer
-    than 4096 points umap-learn computes all of them itself, but through scikit-learn's
-    ``pairwise_distances`` with a numba callable, one Python call per pair — measured 0.37 s of a
-    0.43 s frame (500 + 300 points); precomputed, the frame takes 0.12 s with the same
-    trustworthiness and frame-to-frame displacement. umap's ``transform`` then takes the
-    distances from the new points to the training points.
+    Below ``_PRECOMPUTED_MAX`` points, distances are computed here (scipy) and handed over as
+    ``metric="precomputed"``: umap-learn would compute all of them itself, but through
+    scikit-learn's ``pairwise_distances`` with a numba callable, one Python call per pair —
+    measured 0.37 s of a 0.43 s frame (500 + 300 points); precomputed, the frame takes 0.12 s
+    with the same trustworthiness and frame-to-frame displacement. umap's ``transform`` then
+    takes the distances from the new points to the training points.
     """
-    from scipy.spatial.distance import cdist
-
     umap = _import_umap()
     n_neighbors = min(15, len(train) - 1)
-    options = dict(n_components=2, n_neighbors=n_neighbors, metric="precomputed", random_state=seed, n_jobs=1)
+    train_input, val_input, metric = _distance_inputs(train, val)
+    options = dict(n_components=2, n_neighbors=n_neighbors, metric=metric, random_state=seed, n_jobs=1)
     if warm is None:
         reducer = umap.UMAP(init="spectral", **options)
     else:
@@ -298,9 +305,20 @@ def _umap(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
         # A fixed random_state makes umap warn on every call that it runs single-threaded; a
         # precomputed metric, that inverse_transform is unavailable and how transform reads it.
         warnings.filterwarnings("ignore", module=r"umap\b")
-        train_raw = reducer.fit_transform(cdist(train, train))
-        val_raw = reducer.transform(cdist(val, train))
+        train_raw = reducer.fit_transform(train_input)
+        val_raw = reducer.transform(val_input)
     return np.asarray(train_raw, dtype=np.float64), np.asarray(val_raw, dtype=np.float64)
+
+
+def _distance_inputs(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """What the projection libraries are given: the training-to-training and validation-to-training
+    distance matrices with ``"precomputed"``, or, from ``_PRECOMPUTED_MAX`` training points on,
+    the features themselves with ``"euclidean"``."""
+    if len(train) >= _PRECOMPUTED_MAX:
+        return train, val, "euclidean"
+    from scipy.spatial.distance import cdist
+
+    return cdist(train, train), cdist(val, train), "precomputed"
 
 
 @functools.lru_cache(maxsize=1)
