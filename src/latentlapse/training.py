@@ -9,6 +9,7 @@ Side effects beyond checkpoints and ``history.csv`` (pictures, reports) hang off
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,6 +247,16 @@ class Trainer:
         finally:
             bar.close()
         return status
+
+    def evaluate_last_epoch(self) -> EpochResult:
+        """The evaluation pass of the current model, as at the end of epoch ``self.epoch``, with
+        the scores recorded then: for a resumed run to draw a frame its interruption cut off.
+        Evaluation mode and no random streams, so training is not changed by it."""
+        result = self._evaluate(self.epoch, math.nan)
+        if self.history.rows:
+            result.scores = {k: v for k, v in self.history.rows[-1].items() if k != "epoch"}
+        result.is_last = self.epoch == self.options.epochs
+        return result
 
     def _train_one_epoch(self, epoch: int) -> float:
         model, opts = self.model, self.options

@@ -102,6 +102,8 @@ class TrainingVisualizer(Callback):
         write_animation_script(self.run_dir)
         self.worker = FrameWorker(self.spec)
         runs.update_metadata(self.run_dir, worker_pid=self.worker.pid)  # lets a check find a stray worker
+        if self.resume:
+            self._draw_missed_frame(trainer)
         log.info("latent-space time-lapse: %s of %d training + %d validation sources, frames at epochs %s",
                  self.method, len(self.train_pos), len(self.val_pos), _epochs_text(self.config.epochs, self.every))
 
@@ -136,6 +138,23 @@ class TrainingVisualizer(Callback):
             raise RunFailed(f"{self.run_dir}: the frame worker stopped (exit code {worker.exitcode}) before it "
                             f"finished the time-lapse; frames already written are complete")
         log.warning("frame worker stopped before it finished; frames already written are complete")
+
+    def _draw_missed_frame(self, trainer) -> None:
+        """Draw the frame of the epoch a resumed run starts after, if the interruption cut it off.
+
+        A Ctrl-C during a checkpoint save stops the run right after the save, before that epoch's
+        snapshot is taken, and a second Ctrl-C skips frames still queued; the checkpoint's model
+        gives the same features again, so the time-lapse has no hole where the run was stopped.
+        """
+        from latentlapse.timelapse.layouts import layout_path
+
+        epoch, total = trainer.epoch, self.config.epochs
+        if epoch == 0 or not should_visualize(epoch, total, self.every) and epoch != total:
+            return
+        if layout_path(self.run_dir, epoch, total).exists():
+            return
+        log.info("drawing the frame of epoch %d, which the interruption cut off", epoch)
+        self.worker.submit(self.snapshot(trainer.evaluate_last_epoch()))
 
     def request_abort(self) -> None:
         """Stop waiting for frames still queued (a second Ctrl-C during cleanup)."""

@@ -110,6 +110,39 @@ def test_resume_with_the_time_lapse_continues_its_frames(make_config, batch_hook
     _assert_same_training(run_dir, uninterrupted)  # the time-lapse never touches the training streams
 
 
+def test_a_frame_cut_off_by_ctrl_c_during_a_save_is_drawn_on_resume(make_config, monkeypatch, uninterrupted):
+    """Ctrl-C while last.pt of epoch 2 is saved stops the run before epoch 2's snapshot; the
+    resumed run draws that frame from the checkpoint's model, and its training is unchanged."""
+    import os
+    import signal
+
+    real_save = torch.save
+
+    def save_with_ctrl_c(obj, handle, *args, **kwargs):
+        if obj["trainer"]["epoch"] == 2 and not save_with_ctrl_c.done:
+            save_with_ctrl_c.done = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_save(obj, handle, *args, **kwargs)
+
+    save_with_ctrl_c.done = False
+    monkeypatch.setattr(torch, "save", save_with_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        first = pipeline.train(make_config(EPOCHS, viz=True), announce=_quiet)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    run_dir = first.run_dir
+    assert (first.status, metadata(run_dir)["epochs_run"]) == ("interrupted", 2)
+    assert sorted(p.name[:9] for p in run_dir.glob("epoch_*.png")) == ["epoch_001"]  # epoch 2's was cut off
+
+    assert pipeline.resume(run_dir, announce=_quiet).status == "completed"
+    assert sorted(p.name[:9] for p in run_dir.glob("epoch_*.png")) == [f"epoch_{e:03d}" for e in range(1, EPOCHS + 1)]
+    progress = (run_dir / "training_progress.txt").read_text().splitlines()[2:]
+    assert [int(row.split("|")[0]) for row in progress] == list(range(1, EPOCHS + 1))
+    assert_folder_consistent(run_dir)
+    _assert_same_training(run_dir, uninterrupted)
+
+
 def test_a_crashed_run_is_resumed_from_another_directory(make_config, batch_hooks, uninterrupted, tiny_spectra,
                                                           tmp_path, monkeypatch):
     (tmp_path / "project").mkdir()
