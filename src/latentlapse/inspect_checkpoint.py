@@ -19,6 +19,7 @@ among its own class. An existing folder is never overwritten: a numeric suffix i
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import os
 import re
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentlapse import atomic, checkpoints, evaluation, rng
+from latentlapse import atomic, checkpoints, evaluation, rng, runs
 from latentlapse.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
@@ -253,16 +254,7 @@ def _project(features: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, 
 def new_folder(root: Path, name: str) -> Path:
     """Create ``root/name`` (or ``name_2``, ``name_3``, … when taken) and return it; never reuses one."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-    root.mkdir(parents=True, exist_ok=True)
-    number = 1
-    while True:
-        candidate = root / (name if number == 1 else f"{name}_{number}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            number += 1
-            continue
-        return candidate
+    return runs.create_first_free(root, itertools.chain([name], (f"{name}_{n}" for n in itertools.count(2))))
 
 
 def png_bytes(fig) -> bytes:

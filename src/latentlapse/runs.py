@@ -8,12 +8,13 @@ run) are never touched. ``run_metadata.json`` records the status: ``running`` at
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from latentlapse import atomic
 
@@ -50,15 +51,26 @@ def allocate_run_dir(root: str | os.PathLike) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     used = [run_number(entry.name) for entry in root.iterdir()]
-    number = max([n for n in used if n is not None], default=0) + 1
-    while True:
-        candidate = root / f"run_{number:03d}"
+    first = max([n for n in used if n is not None], default=0) + 1
+    return create_first_free(root, (f"run_{number:03d}" for number in itertools.count(first)))
+
+
+def create_first_free(root: Path, names: Iterable[str]) -> Path:
+    """Create the first of ``names`` that does not exist under ``root`` and return it.
+
+    ``mkdir`` either creates the folder or fails, so callers racing for the same name never
+    share a folder and an existing one is never reused. ``names`` must not run out (e.g. a
+    numbered sequence).
+    """
+    Path(root).mkdir(parents=True, exist_ok=True)
+    for name in names:
+        candidate = Path(root) / name
         try:
             candidate.mkdir()
         except FileExistsError:
-            number += 1
             continue
         return candidate
+    raise ValueError(f"{root}: every proposed folder name is taken")
 
 
 def now_iso() -> str:
