@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from latentlapse import atomic
+from latentlapse.errors import InputError
 
 RUN_PATTERN = re.compile(r"^run_(\d{3,})$")
 METADATA = "run_metadata.json"
+HISTORY = "history.csv"  # one row per epoch, written by the training loop
 STATUSES = ("running", "completed", "interrupted", "failed")
 
 
@@ -80,10 +82,18 @@ def now_iso() -> str:
 
 def read_metadata(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The run's metadata as a dict (empty when the file does not exist yet)."""
-    path = Path(run_dir) / METADATA
-    if not path.exists():
+    return read_json(Path(run_dir) / METADATA)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file of a run folder as a dict ({} when absent); InputError when damaged."""
+    if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); the file is damaged") from None
+    return value if isinstance(value, dict) else {}
 
 
 def update_metadata(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:

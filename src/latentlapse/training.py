@@ -371,4 +371,6 @@ def _epoch_line(result: EpochResult, total: int) -> str:
 
 
 def history_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "history.csv"
+    from latentlapse.runs import HISTORY
+
+    return Path(run_dir) / HISTORY

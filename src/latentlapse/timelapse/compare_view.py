@@ -151,7 +151,7 @@ def page_html(runs, epoch: int, differences, note: str, png: bytes) -> str:
         config = "<p>The two runs have the same configuration and data.</p>"
     verdicts = []
     for run in runs:
-        found = diagnose.diagnose_run(run.run_dir)
+        found = diagnose.diagnose_files(run)
         items = "".join(f"<li class='{f.severity}'>{_e(f.severity.upper())}: {_e(f.title)}</li>" for f in found.findings)
         verdicts.append(f"<div><h3>{_e(run.name)}</h3><p class='verdict'>{_e(found.verdict)}</p><ul>{items}</ul></div>")
     image = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"

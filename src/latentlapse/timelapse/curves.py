@@ -38,7 +38,11 @@ def plot_curves(run_dir: str | os.PathLike) -> Path:
 
     Raises InputError when the folder is not a run or has no ``history.csv`` yet.
     """
-    run = load_run(run_dir)
+    return save_curves(load_run(run_dir))
+
+
+def save_curves(run: RunFiles) -> Path:
+    """Write ``metrics.png`` of an already loaded run and return its path."""
     path = run.run_dir / METRICS_PNG
     atomic.write_bytes(path, curves_png(run))
     return path

@@ -24,7 +24,7 @@ import numpy as np
 from latentlapse import atomic
 from latentlapse.data.taxonomy import safe_name
 from latentlapse.timelapse import trends
-from latentlapse.timelapse.runfiles import Row, column, load_run
+from latentlapse.timelapse.runfiles import Row, RunFiles, column, load_run
 from latentlapse.timelapse.trends import Finding
 
 DIAGNOSIS_TXT = "diagnosis.txt"
@@ -294,7 +294,11 @@ def smooth(values: np.ndarray, window: int = SMOOTH_EPOCHS) -> np.ndarray:
 # ------------------------------------------------------------------------------ run and files
 def diagnose_run(run_dir: str | os.PathLike) -> Diagnosis:
     """Read a run folder and diagnose it (InputError when it is not a run)."""
-    run = load_run(run_dir)
+    return diagnose_files(load_run(run_dir))
+
+
+def diagnose_files(run: RunFiles) -> Diagnosis:
+    """Diagnose an already loaded run."""
     names = run.class_names
     counts = (run.metadata.get("class_counts") or {}).get("train_before_oversampling")
     class_counts = [counts[n] for n in names] if counts and all(n in counts for n in names) else None

@@ -24,18 +24,22 @@ def write_outputs(run_dir: str | os.PathLike, status: str = "completed") -> list
     Messages: ``("curves", path)``, ``("diagnosis", text)``, ``("report", path)`` and, for an
     output that could not be made, ``("warning", line)``.
     """
-    from latentlapse.timelapse import curves, diagnose, report
+    from latentlapse.timelapse import curves, diagnose, report, runfiles
 
     folder = Path(run_dir)
     messages: list[tuple] = []
-    path = _attempt(messages, "metrics.png", curves.plot_curves, folder)
+    run = _attempt(messages, "curves, diagnosis and report", runfiles.load_run, folder)  # read once for all three
+    if run is None:
+        return messages
+    path = _attempt(messages, "metrics.png", curves.save_curves, run)
     if path is not None:
         messages.append(("curves", str(path)))
-    diagnosis = _attempt(messages, "the diagnosis", diagnose.diagnose_run, folder)
-    if diagnosis is not None:
-        _attempt(messages, "diagnosis.txt", diagnose.write_diagnosis, folder, diagnosis)
-        messages.append(("diagnosis", diagnose.format_text(diagnosis)))
-    path = _attempt(messages, "report.html", report.write_report, folder, status=status, diagnosis=diagnosis)
+    diagnosis = _attempt(messages, "the diagnosis", diagnose.diagnose_files, run)
+    if diagnosis is None:
+        return messages + [("warning", "report.html not written: it shows the diagnosis, which failed")]
+    _attempt(messages, "diagnosis.txt", diagnose.write_diagnosis, folder, diagnosis)
+    messages.append(("diagnosis", diagnose.format_text(diagnosis)))
+    path = _attempt(messages, "report.html", report.save_report, run, diagnosis, status=status)
     if path is not None:
         messages.append(("report", str(path)))
     return messages

@@ -18,11 +18,12 @@ import re
 from pathlib import Path
 
 from latentlapse import __version__, atomic
+from latentlapse.results import REPORT as REPORT_TXT
 from latentlapse.timelapse import diagnose as diagnosis_module
 from latentlapse.timelapse.animate import frame_paths
 from latentlapse.timelapse.curves import METRICS_PNG, best_epoch, curves_png
 from latentlapse.timelapse.render import METHOD_LABELS
-from latentlapse.timelapse.runfiles import REPORT_TXT, RunFiles, flat_config, load_run
+from latentlapse.timelapse.runfiles import RunFiles, flat_config, load_run
 from latentlapse.timelapse.report_assets import PLAYER_SCRIPT, STYLE
 
 REPORT_HTML = "report.html"
@@ -44,7 +45,11 @@ def write_report(run_dir: str | os.PathLike, *, status: str | None = None,
     marked completed); ``diagnosis`` is computed from the run's files when not given.
     """
     run = load_run(run_dir)
-    diagnosis = diagnosis if diagnosis is not None else diagnosis_module.diagnose_run(run.run_dir)
+    return save_report(run, diagnosis if diagnosis is not None else diagnosis_module.diagnose_files(run), status=status)
+
+
+def save_report(run: RunFiles, diagnosis: diagnosis_module.Diagnosis, *, status: str | None = None) -> Path:
+    """Write ``report.html`` of an already loaded and diagnosed run; returns its path."""
     path = run.run_dir / REPORT_HTML
     atomic.write_text(path, render_html(run, diagnosis, status=status))
     return path

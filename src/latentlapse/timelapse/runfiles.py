@@ -8,7 +8,6 @@ column) and hands the rest of the code plain numbers. No pandas: two small CSVs 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -18,12 +17,9 @@ from typing import Sequence
 import numpy as np
 
 from latentlapse.errors import InputError
-
-HISTORY = "history.csv"
-LATENT_METRICS = "latent_metrics.csv"
-FINAL_METRICS = "final_metrics.json"
-METADATA = "run_metadata.json"
-REPORT_TXT = "classification_report.txt"
+from latentlapse.results import FINAL_METRICS
+from latentlapse.runs import HISTORY, METADATA, read_json, read_metadata
+from latentlapse.timelapse.progress import METRICS_FILE as LATENT_METRICS
 
 # When a run's classes are not one of the built-in schemes (they always are today), pictures
 # still need a colour and marker per class; red stays reserved for misclassified points.
@@ -100,27 +96,16 @@ def read_table(path: str | os.PathLike) -> list[Row]:
     return rows
 
 
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}); the file is damaged") from None
-    return value if isinstance(value, dict) else {}
-
-
-def load_run(run_dir: str | os.PathLike, *, require_run: bool = True) -> RunFiles:
-    """Parse a run folder; with ``require_run`` a missing folder or metadata is an InputError."""
+def load_run(run_dir: str | os.PathLike) -> RunFiles:
+    """Parse a run folder; a missing folder or metadata is an InputError."""
     folder = Path(run_dir)
-    if require_run:
-        check_run_dir(folder)
+    check_run_dir(folder)
     return RunFiles(
         run_dir=folder,
-        metadata=_read_json(folder / METADATA),
+        metadata=read_metadata(folder),
         history=read_table(folder / HISTORY),
         metrics=read_table(folder / LATENT_METRICS),
-        final=_read_json(folder / FINAL_METRICS),
+        final=read_json(folder / FINAL_METRICS),
     )
 
 
