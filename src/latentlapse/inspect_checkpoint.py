@@ -160,20 +160,13 @@ def class_overlap(features: np.ndarray, labels: np.ndarray, n_classes: int, k: i
     """
     from sklearn.neighbors import NearestNeighbors
 
-    out = np.full((n_classes, n_classes), np.nan)
+    from latentlapse.timelapse.latent_metrics import majority_vote, share_matrix
+
     if len(features) < 2:
-        return out
+        return np.full((n_classes, n_classes), np.nan)
     k = min(k, len(features) - 1)
     _, neighbours = NearestNeighbors(n_neighbors=k).fit(features).kneighbors()  # excludes each point itself
-    votes = labels[neighbours]
-    score = np.stack([(votes == c).sum(axis=1) * (k + 1) - np.where((votes == c).any(axis=1), (votes == c).argmax(axis=1), k)
-                      for c in range(n_classes)], axis=1)
-    majority = score.argmax(axis=1)
-    for a in range(n_classes):
-        members = labels == a
-        if members.any():
-            out[a] = np.bincount(majority[members], minlength=n_classes) / members.sum()
-    return out
+    return share_matrix(majority_vote(labels[neighbours], n_classes), labels, n_classes)
 
 
 def confused_pairs(confusion: np.ndarray, names: list[str], top: int = TOP_PAIRS) -> list[tuple[str, str, int, float]]:

@@ -115,14 +115,30 @@ def knn_predict(
         np.sum(query**2, axis=1)[:, None] + np.sum(train**2, axis=1)[None, :] - 2.0 * query @ train.T
     )
     nearest = np.argsort(squared, axis=1, kind="stable")[:, :k]
-    neighbour_labels = train_labels[nearest]
-    score = np.empty((len(query), n_classes))
+    return majority_vote(train_labels[nearest], n_classes)
+
+
+def majority_vote(neighbour_labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """The majority class of each row of neighbours' labels (nearest first); a tie goes to the
+    tied class whose member is nearest, so the vote is deterministic."""
+    k = neighbour_labels.shape[1]
+    score = np.empty((len(neighbour_labels), n_classes))
     for c in range(n_classes):
         is_c = neighbour_labels == c
         nearest_rank = np.where(is_c.any(axis=1), is_c.argmax(axis=1), k)
-        # More votes win; between equal votes, the class with the nearer member.
-        score[:, c] = is_c.sum(axis=1) * (k + 1) - nearest_rank
+        score[:, c] = is_c.sum(axis=1) * (k + 1) - nearest_rank  # more votes win, then the nearer member
     return np.argmax(score, axis=1).astype(np.int64)
+
+
+def share_matrix(majority: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """``share[c, d]``: fraction of class c's points whose k-NN majority is d (rows sum to 1;
+    a row of NaN for a class without points)."""
+    share = np.full((n_classes, n_classes), np.nan)
+    for c in range(n_classes):
+        members = labels == c
+        if members.any():
+            share[c] = np.mean(majority[members, None] == np.arange(n_classes), axis=0)  # -1 (no vote) counts nowhere
+    return share
 
 
 def _full_validation(snapshot: Snapshot) -> dict[str, float]:
@@ -153,13 +169,9 @@ def _knn_to(knn_pred: np.ndarray, val_labels: np.ndarray, names: list[str]) -> d
     Each row c sums to 1; a high off-diagonal value is a minority class embedded in another
     class's cluster. NaN for every d when c has no validation points in the sample.
     """
-    out = {}
-    for c, name_c in enumerate(names):
-        members = val_labels == c
-        for d, name_d in enumerate(names):
-            share = float(np.mean(knn_pred[members] == d)) if members.any() else _NAN
-            out[f"knn_to_{name_c}__{name_d}"] = share
-    return out
+    share = share_matrix(knn_pred, val_labels, len(names))
+    return {f"knn_to_{name_c}__{name_d}": float(share[c, d])
+            for c, name_c in enumerate(names) for d, name_d in enumerate(names)}
 
 
 def _silhouette(features: np.ndarray, labels: np.ndarray) -> float:

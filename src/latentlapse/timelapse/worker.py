@@ -39,7 +39,7 @@ _PARENT_CHECK_SECONDS = 1.0
 class FrameWorker:
     """Parent-side handle of the worker process."""
 
-    def __init__(self, spec: Any, *, finish_options: dict[str, Any] | None = None):
+    def __init__(self, spec: Any):
         context = multiprocessing.get_context("spawn")
         self._inbox = context.Queue()
         self._outbox = context.Queue()
@@ -50,7 +50,6 @@ class FrameWorker:
         _lowest_priority(self._process.pid)
         self._inbox.put(("spec", spec))
         self.pending = 0
-        self.finish_options = finish_options or {}
         self.failure: str | None = None
 
     @property
@@ -99,7 +98,7 @@ class FrameWorker:
         reports (a full disk while writing a frame) is raised as RunFailed after its messages
         are passed on; a worker that died without a word returns False.
         """
-        self._inbox.put(("finish", {"status": status, **self.finish_options}))
+        self._inbox.put(("finish", {"status": status}))
         while True:
             if should_abort() or not self._process.is_alive():
                 self.terminate()
@@ -278,7 +277,7 @@ class _FrameState:
             return []
         messages = []
         if animate.frame_paths(self.run_dir):
-            gif = animate.write_gif(self.run_dir, fps=options.get("fps", 2.0), thumbnails=self.thumbnails)
+            gif = animate.write_gif(self.run_dir, thumbnails=self.thumbnails)
             messages.append(("animation", str(gif)))
         messages += end_of_run.write_outputs(self.run_dir, status="completed")
         return messages
