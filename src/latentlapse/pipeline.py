@@ -68,7 +68,8 @@ def train(config: TrainConfig, announce: Announce = _log_announce) -> RunResult:
         runs.update_metadata(run_dir, status="interrupted", end_time=runs.now_iso(), epochs_run=0)
         log.warning("interrupted before training started; resume with: python main.py --resume %s", run_dir)
         return RunResult(run_dir, "interrupted", 130)
-    return Session(run_dir, config, prepared, device, method, checkpoint=None, announce=announce).run()
+    return Session(run_dir, config, prepared, device, method, checkpoint=None, announce=announce,
+                   ckpt_dir=checkpoint_dir(config, run_dir)).run()
 
 
 def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> RunResult:
@@ -91,8 +92,7 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
     if config.data and metadata.get("data", {}).get("path") and not Path(config.data).exists():
         # a relative --data from another working directory: use the absolute path recorded at the start
         config = dataclasses.replace(config, data=metadata["data"]["path"])
-    # checkpoints live in the run folder itself unless --out_dir put them elsewhere
-    ckpt_dir = Path(metadata["checkpoint_dir"]) if config.out_dir else run_dir
+    ckpt_dir = checkpoint_dir(config, run_dir)
     last = checkpoints.checkpoint_path(ckpt_dir, "last")
     checkpoint = None
     if last.exists() or metadata.get("epochs_run"):
@@ -113,6 +113,11 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
     method = metadata.get("method") or _viz_method(config)
     return Session(run_dir, config, prepared, device, method, checkpoint=checkpoint, announce=announce,
                     ckpt_dir=ckpt_dir).run()
+
+
+def checkpoint_dir(config: TrainConfig, run_dir: Path) -> Path:
+    """Where a run's best.pt and last.pt live: the run folder, or ``--out_dir/run_NNN``."""
+    return Path(config.out_dir) / run_dir.name if config.out_dir else run_dir
 
 
 def _owner_alive(metadata: dict) -> bool:
@@ -141,7 +146,7 @@ def _viz_method(config: TrainConfig) -> str | None:
 def _write_start_metadata(run_dir: Path, config: TrainConfig, p: Prepared, device: str, method: str | None) -> None:
     from latentlapse.timelapse.projection import umap_available
 
-    ckpt_dir = Path(config.out_dir) / run_dir.name if config.out_dir else run_dir
+    ckpt_dir = checkpoint_dir(config, run_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     names = list(p.scheme.names)
     runs.update_metadata(

@@ -39,7 +39,7 @@ class Session:
     """One (new or resumed) run's lifecycle; see :func:`latentlapse.pipeline.train` and ``resume``."""
 
     def __init__(self, run_dir: Path, config: TrainConfig, prepared: Prepared, device: str,
-                 method: str | None, checkpoint: dict | None, announce: Announce, ckpt_dir: Path | None = None):
+                 method: str | None, checkpoint: dict | None, announce: Announce, ckpt_dir: Path):
         self.run_dir = run_dir
         self.config = config
         self.prepared = prepared
@@ -47,7 +47,7 @@ class Session:
         self.method = method
         self.checkpoint = checkpoint
         self.announce = announce
-        self.ckpt_dir = ckpt_dir or Path(runs.read_metadata(run_dir)["checkpoint_dir"])
+        self.ckpt_dir = ckpt_dir
         self.signals_received = 0
         # the epoch whose last.pt is on disk: what --resume continues from, whatever failed after it
         self.saved_epoch = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0

@@ -143,6 +143,19 @@ def test_a_frame_cut_off_by_ctrl_c_during_a_save_is_drawn_on_resume(make_config,
     _assert_same_training(run_dir, uninterrupted)
 
 
+def test_checkpoints_under_out_dir_are_where_resume_finds_them(make_config, batch_hooks, tmp_path):
+    batch_hooks.actions[(2, 2)] = "interrupt"
+    out_dir = tmp_path / "checkpoints"
+    first = pipeline.train(make_config(EPOCHS, out_dir=str(out_dir)), announce=_quiet)
+    assert first.status == "interrupted"
+    saved = out_dir / first.run_dir.name
+    assert checkpoints.load(saved / "last.pt")["trainer"]["epoch"] == 1
+    assert not (first.run_dir / "last.pt").exists()
+    assert pipeline.resume(first.run_dir, announce=_quiet).status == "completed"
+    assert checkpoints.load(saved / "last.pt")["trainer"]["epoch"] == EPOCHS and (saved / "best.pt").exists()
+    assert not (first.run_dir / "last.pt").exists()
+
+
 def test_a_crashed_run_is_resumed_from_another_directory(make_config, batch_hooks, uninterrupted, tiny_spectra,
                                                           tmp_path, monkeypatch):
     (tmp_path / "project").mkdir()
