@@ -18,7 +18,6 @@ among its own class. An existing folder is never overwritten: a numeric suffix i
 
 from __future__ import annotations
 
-import io
 import itertools
 import logging
 import os
@@ -250,8 +249,3 @@ def new_folder(root: Path, name: str) -> Path:
     return runs.create_first_free(root, itertools.chain([name], (f"{name}_{n}" for n in itertools.count(2))))
 
 
-def png_bytes(fig) -> bytes:
-    """A Figure saved as PNG into memory (files are written atomically afterwards)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()

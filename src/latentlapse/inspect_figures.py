@@ -12,8 +12,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from latentlapse.inspect_checkpoint import OVERLAP_K, png_bytes
-from latentlapse.timelapse.render import METHOD_LABELS, draw_map
+from latentlapse.inspect_checkpoint import OVERLAP_K
+from latentlapse.timelapse.render import METHOD_LABELS, draw_map, png_bytes
 from latentlapse.timelapse.runfiles import class_style
 
 

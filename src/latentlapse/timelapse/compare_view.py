@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from typing import Sequence
 
@@ -20,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from latentlapse.timelapse.layouts import FrameLayout
-from latentlapse.timelapse.render import METHOD_LABELS, draw_map
+from latentlapse.timelapse.render import METHOD_LABELS, draw_map, png_bytes
 from latentlapse.timelapse.report_assets import STYLE
 from latentlapse.timelapse.runfiles import RunFiles, class_style, column
 
@@ -64,9 +63,7 @@ def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, diff
     method = METHOD_LABELS.get(layouts[0].method, layouts[0].method)
     fig.suptitle(f"{runs[0].name} vs {runs[1].name} · epoch {epoch} · {method} maps in one orientation",
                  x=0.5, y=1 - 0.2 / _H, va="top", fontsize=17, fontweight="bold")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI)
-    return buffer.getvalue()
+    return png_bytes(fig, _DPI)
 
 
 def _axes(fig: Figure, x_in: float, y_in: float):

@@ -11,7 +11,6 @@ Drawn on a ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot), written
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from pathlib import Path
@@ -26,6 +25,7 @@ from latentlapse import atomic
 from latentlapse.data.taxonomy import safe_name
 from latentlapse.errors import InputError
 from latentlapse.timelapse.diagnose import SILHOUETTE_FORMED
+from latentlapse.timelapse.render import png_bytes
 from latentlapse.timelapse.runfiles import RunFiles, class_style, column, load_run
 
 METRICS_PNG = "metrics.png"
@@ -52,9 +52,7 @@ def curves_png(run: RunFiles) -> bytes:
     """The picture as PNG bytes (the report embeds these when ``metrics.png`` is absent)."""
     if not run.history:
         raise InputError(f"{run.run_dir}: no history.csv yet; curves need at least one finished epoch")
-    buffer = io.BytesIO()
-    curves_figure(run).savefig(buffer, format="png", dpi=DPI)
-    return buffer.getvalue()
+    return png_bytes(curves_figure(run), DPI)
 
 
 def best_epoch(run: RunFiles) -> int | None:

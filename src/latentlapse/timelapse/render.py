@@ -46,6 +46,15 @@ class MapStyle(Protocol):
     markers: Sequence[str]
 
 
+def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
+    """A Figure as PNG bytes in memory, for an atomic write or for embedding in a page."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
 def render_frame(
     path: str | os.PathLike,
     snapshot: Snapshot,
