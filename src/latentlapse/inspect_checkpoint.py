@@ -234,10 +234,8 @@ def _project(features: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, 
     """2-D positions of all the sources projected together, and the method actually used."""
     from latentlapse.timelapse.projection import ProjectionError, project
 
-    try:
-        # Every source is mapped in the "training" role; project() requires a validation
-        # set to place, so the first source is placed once more and that copy is dropped.
-        layout = project(features, features[:1], method, None, rng.int_seed(seed, "projection") % (2**31))
+    try:  # every source is mapped in the "training" role; none is placed afterwards
+        layout = project(features, features[:0], method, None, rng.projection_seed(seed))
     except ProjectionError as exc:
         raise InputError(f"cannot draw the map of {len(features)} sources: {exc}") from None
     return layout.train_xy, layout.state.method

@@ -40,6 +40,11 @@ def generator(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng(seed_sequence(seed, name))
 
 
+def projection_seed(seed: int) -> int:
+    """The seed of the 2-D projections (a 31-bit int: what openTSNE and umap-learn accept)."""
+    return int_seed(seed, "projection") % (2**31)
+
+
 def int_seed(seed: int, name: str) -> int:
     """A 63-bit integer seed for libraries that take an int (torch generators, openTSNE)."""
     return int(seed_sequence(seed, name).generate_state(2, dtype=np.uint32).view(np.uint64)[0] >> 1)

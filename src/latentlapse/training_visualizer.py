@@ -85,7 +85,7 @@ class TrainingVisualizer(Callback):
             markers=p.scheme.markers,
             method=method,
             total_epochs=config.epochs,
-            seed=rng.int_seed(config.seed, "projection") % (2**31),
+            seed=rng.projection_seed(config.seed),
             train_ids=ids[p.split.train][self.train_pos],
             val_ids=ids[p.split.val][self.val_pos],
             train_labels=y_train[self.train_pos],

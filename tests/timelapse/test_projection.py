@@ -219,3 +219,17 @@ def test_large_samples_give_the_libraries_features_not_a_distance_matrix(monkeyp
         warm = project(*frames[1], "umap", first, seed=0)
         assert warm.state.method == "umap" and warm.val_xy.shape == (30, 2)
         assert np.isfinite(displacement(first, warm))
+
+
+@pytest.mark.parametrize("method", ["tsne", "umap", "pca"])
+def test_a_map_of_training_points_alone_places_nothing(method, feature_sequence):
+    if method == "umap":
+        pytest.importorskip("umap")
+    frames, _, _ = feature_sequence(n_frames=2, n_train=60, n_val=10)
+    (train, _), (later, _) = frames
+    first = project(train, train[:0], method, None, seed=0)
+    warm = project(later, later[:0], method, first, seed=0)
+    for layout in (first, warm):
+        assert layout.train_xy.shape == (60, 2) and layout.val_xy.shape == (0, 2)
+        assert np.isfinite(layout.train_xy).all() and np.abs(layout.train_xy).max() <= DISPLAY_LIMIT
+    assert np.isfinite(displacement(first, warm))

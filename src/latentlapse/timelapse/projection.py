@@ -198,11 +198,8 @@ def _validated(
             f"features must be two 2-D arrays with the same number of columns, "
             f"got shapes {train.shape} and {val.shape}"
         )
-    if len(train) < MIN_POINTS or len(val) < 1:
-        raise ProjectionError(
-            f"too few points to project: {len(train)} training (need {MIN_POINTS}) "
-            f"and {len(val)} validation (need 1)"
-        )
+    if len(train) < MIN_POINTS:
+        raise ProjectionError(f"too few points to project: {len(train)} training (need {MIN_POINTS})")
     for name, values in (("training", train), ("validation", val)):
         bad = ~np.isfinite(values).all(axis=1)
         if bad.any():
@@ -269,6 +266,8 @@ def _tsne(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
     else:
         embedding = TSNEEmbedding(warm.train_raw, affinities, **params)
         embedding.optimize(_WARM_ITER, momentum=0.8, inplace=True)
+    if len(val) == 0:
+        return np.array(embedding), np.empty((0, 2))
     placed = embedding.prepare_partial(
         val_input, initialization="median", k=min(25, len(train)),
         perplexity=min(_PLACE_PERPLEXITY, (len(train) - 1) / 3),
@@ -306,7 +305,7 @@ def _umap(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
         # precomputed metric, that inverse_transform is unavailable and how transform reads it.
         warnings.filterwarnings("ignore", module=r"umap\b")
         train_raw = reducer.fit_transform(train_input)
-        val_raw = reducer.transform(val_input)
+        val_raw = reducer.transform(val_input) if len(val) else np.empty((0, 2))
     return np.asarray(train_raw, dtype=np.float64), np.asarray(val_raw, dtype=np.float64)
 
 
@@ -361,7 +360,7 @@ def _pca(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed:
     from sklearn.decomposition import PCA
 
     pca = PCA(n_components=2, svd_solver="full", random_state=seed).fit(train)
-    return pca.transform(train), pca.transform(val)
+    return pca.transform(train), pca.transform(val) if len(val) else np.empty((0, 2))
 
 
 def _to_display(train_raw: np.ndarray, val_raw: np.ndarray, reference: np.ndarray | None):
