@@ -37,15 +37,14 @@ _FRAME_PATTERN = re.compile(r"^epoch_(\d+)(?:_.*)?\.png$")
 def frame_paths(run_dir: str | os.PathLike) -> list[Path]:
     """The run's ``epoch_*.png`` frames, ordered by epoch number (``epoch_1000`` after
     ``epoch_999``, whatever the zero-padding)."""
-    folder = Path(run_dir)
-    if not folder.is_dir():
-        return []
-    frames = []
-    for path in folder.iterdir():
-        match = _FRAME_PATTERN.match(path.name)
-        if match and path.is_file():
-            frames.append((int(match.group(1)), path.name, path))
-    return [path for _, _, path in sorted(frames)]
+    return [path for _, path in frame_files(run_dir)]
+
+
+def frame_files(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(epoch, path)`` of the run's frames, in epoch order."""
+    from latentlapse.timelapse.schedule import epoch_files
+
+    return epoch_files(run_dir, _FRAME_PATTERN)
 
 
 def write_gif(run_dir: str | os.PathLike, fps: float = 2.0, thumbnails: Mapping[str, Any] | None = None) -> Path:

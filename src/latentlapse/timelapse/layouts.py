@@ -103,12 +103,6 @@ def last_projection(run_dir: str | os.PathLike):
 
 def layout_files(run_dir: str | os.PathLike) -> dict[int, Path]:
     """The run's layout files by epoch (empty for a run drawn before layouts were kept)."""
-    folder = Path(run_dir) / LAYOUT_DIR
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for path in folder.iterdir():
-        match = _NAME.match(path.name)
-        if match and path.is_file():
-            found[int(match.group(1))] = path
-    return dict(sorted(found.items()))
+    from latentlapse.timelapse.schedule import epoch_files
+
+    return dict(epoch_files(Path(run_dir) / LAYOUT_DIR, _NAME))

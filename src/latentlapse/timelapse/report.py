@@ -20,14 +20,13 @@ from pathlib import Path
 from latentlapse import __version__, atomic
 from latentlapse.results import REPORT as REPORT_TXT
 from latentlapse.timelapse import diagnose as diagnosis_module
-from latentlapse.timelapse.animate import frame_paths
+from latentlapse.timelapse.animate import frame_files
 from latentlapse.timelapse.curves import METRICS_PNG, best_epoch, curves_png
 from latentlapse.timelapse.render import METHOD_LABELS
 from latentlapse.timelapse.runfiles import RunFiles, flat_config, load_run
 from latentlapse.timelapse.report_assets import PLAYER_SCRIPT, STYLE
 
 REPORT_HTML = "report.html"
-_EPOCH = re.compile(r"^epoch_(\d+)")
 # Numbers of the current frame shown under the player: (column, label, digits).
 FRAME_NUMBERS = (
     ("val_acc", "validation accuracy", 4), ("val_errors", "validation errors", 0),
@@ -117,13 +116,12 @@ def _diagnosis(diagnosis: diagnosis_module.Diagnosis) -> str:
 
 
 def _player(run: RunFiles) -> str:
-    paths = frame_paths(run.run_dir)
-    if not paths:
+    files = frame_files(run.run_dir)
+    if not files:
         return '<p class="note">No frames were drawn in this run (train with --visualize_training to film the latent space).</p>'
     by_epoch = {int(row["epoch"]): row for row in run.metrics}
     frames = []
-    for path in paths:
-        epoch = int(_EPOCH.match(path.name).group(1))
+    for epoch, path in files:
         row = by_epoch.get(epoch, {})
         numbers = [[label, _num(row.get(key), digits)] for key, label, digits in FRAME_NUMBERS]
         frames.append({"epoch": epoch, "name": path.name, "src": _data_uri(path.read_bytes(), "image/png"),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 MILESTONES = (5, 10, 25, 50, 75, 100)
 
 
@@ -35,3 +39,17 @@ def epoch_width(total_epochs: int) -> int:
 def frame_name(epoch: int, total_epochs: int, val_acc: float) -> str:
     """The guide's file name ``epoch_XXX_accY.YYYY.png``, padded so that ``epoch_*.png`` sorts."""
     return f"epoch_{epoch:0{epoch_width(total_epochs)}d}_acc{val_acc:.4f}.png"
+
+
+def epoch_files(folder: str | os.PathLike, pattern: re.Pattern) -> list[tuple[int, Path]]:
+    """``(epoch, path)`` of the files in ``folder`` whose names match ``pattern`` (group 1 is the
+    epoch), in epoch order whatever the zero-padding (``epoch_1000`` after ``epoch_999``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = pattern.match(path.name)
+        if match and path.is_file():
+            found.append((int(match.group(1)), path.name, path))
+    return [(epoch, path) for epoch, _, path in sorted(found)]
