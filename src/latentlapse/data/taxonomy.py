@@ -75,6 +75,9 @@ _COLORS = {
     "YSO": "#2ca02c",
 }
 _MARKERS = ("o", "s", "^", "D", "v", "P", "h", "*")
+# Every class colour once, and the markers in order: for classes outside the built-in schemes.
+PALETTE = tuple(dict.fromkeys(_COLORS.values()))
+MARKERS = _MARKERS
 
 # The colour of each fine label, for pictures drawn per fine label (class-mean spectra).
 # NS_BIN has no class of its own in any scheme, so it gets a grey of its own.

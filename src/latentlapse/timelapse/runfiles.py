@@ -21,11 +21,6 @@ from latentlapse.results import FINAL_METRICS
 from latentlapse.runs import HISTORY, METADATA, read_json, read_metadata
 from latentlapse.timelapse.progress import METRICS_FILE as LATENT_METRICS
 
-# When a run's classes are not one of the built-in schemes (they always are today), pictures
-# still need a colour and marker per class; red stays reserved for misclassified points.
-_FALLBACK_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
-_FALLBACK_MARKERS = ("o", "s", "^", "D", "v", "P", "h", "*")
-
 Row = dict[str, float]
 
 
@@ -125,8 +120,9 @@ def column(rows: Sequence[Row], name: str) -> np.ndarray:
 
 
 def class_style(class_names: Sequence[str]) -> ClassStyle:
-    """The colours and markers of the built-in scheme with these classes, or a fallback palette."""
-    from latentlapse.data.taxonomy import SCHEME_SIZES, scheme
+    """The colours and markers of the built-in scheme with these classes; classes outside the
+    schemes (none today) take the taxonomy's palette in turn (red stays for misclassified points)."""
+    from latentlapse.data.taxonomy import MARKERS, PALETTE, SCHEME_SIZES, scheme
 
     names = tuple(class_names)
     for size in SCHEME_SIZES:
@@ -134,8 +130,8 @@ def class_style(class_names: Sequence[str]) -> ClassStyle:
         if candidate.names == names:
             return ClassStyle(names, candidate.colors, candidate.markers)
     n = len(names)
-    return ClassStyle(names, tuple(_FALLBACK_COLORS[i % 8] for i in range(n)),
-                      tuple(_FALLBACK_MARKERS[i % 8] for i in range(n)))
+    return ClassStyle(names, tuple(PALETTE[i % len(PALETTE)] for i in range(n)),
+                      tuple(MARKERS[i % len(MARKERS)] for i in range(n)))
 
 
 def flat_config(config: dict, prefix: str = "") -> dict[str, object]:
