@@ -75,6 +75,9 @@ class EpochResult:
     val_pred: np.ndarray
     val_proba: np.ndarray
     is_last: bool
+    train_proba: np.ndarray | None = None
+    train_logits: np.ndarray | None = None
+    val_logits: np.ndarray | None = None
 
 
 class Callback:
@@ -296,8 +299,8 @@ class Trainer:
         return self._predict(tensor, tensor.new_zeros(0, dtype=torch.long))[1]
 
     @torch.inference_mode()
-    def _predict(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
-        """Features, class probabilities and mean loss of ``X`` in eval mode."""
+    def _predict(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """Features, class probabilities, mean loss and logits of ``X`` in eval mode."""
         self.model.eval()
         features, logits = [], []
         for start in range(0, X.shape[0], EVAL_BATCH):
@@ -307,13 +310,13 @@ class Trainer:
         f = torch.cat(features)
         z = torch.cat(logits)
         loss = float(self.loss_fn(z, y)) if len(y) else float("nan")
-        return f.cpu().numpy(), torch.softmax(z, dim=1).cpu().numpy(), loss
+        return f.cpu().numpy(), torch.softmax(z, dim=1).cpu().numpy(), loss, z.cpu().numpy()
 
     def _evaluate(self, epoch: int, train_loss: float) -> EpochResult:
         opts = self.options
         t = self._tensors
-        train_features, train_proba, train_eval_loss = self._predict(t["eval_X"], t["eval_y"])
-        val_features, val_proba, val_loss = self._predict(t["val_X"], t["val_y"])
+        train_features, train_proba, train_eval_loss, train_logits = self._predict(t["eval_X"], t["eval_y"])
+        val_features, val_proba, val_loss, val_logits = self._predict(t["val_X"], t["val_y"])
         train_pred = train_proba.argmax(axis=1)
         val_pred = val_proba.argmax(axis=1)
         train_scores = evaluation.scores(self._eval_y, train_pred, opts.n_classes)
@@ -336,6 +339,7 @@ class Trainer:
             epoch=epoch, total_epochs=opts.epochs, scores=scores,
             train_features=train_features, train_pred=train_pred,
             val_features=val_features, val_pred=val_pred, val_proba=val_proba, is_last=False,
+            train_proba=train_proba, train_logits=train_logits, val_logits=val_logits,
         )
 
     def _track_best(self, result: EpochResult) -> tuple[bool, bool]:
