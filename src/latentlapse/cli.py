@@ -39,8 +39,19 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" once: not where the help already states its default, and not for
+    switches and options whose default is "not given" (False / None), where it says nothing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default:" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=34, width=100)
+    return _DefaultsFormatter(prog, max_help_position=34, width=100)
 
 
 def _csv_list(text: str) -> tuple[str, ...]:
@@ -125,8 +136,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Build the one frozen TrainConfig; raises UsageError for contradictions."""
     viz_values = {field: getattr(args, flag) for flag, field in _VIZ_FLAGS.items() if getattr(args, flag) is not None}
     if viz_values and not args.visualize_training:
-        flags = ", ".join(f"--{flag}" for flag in _VIZ_FLAGS if getattr(args, flag) is not None)
-        raise UsageError(f"{flags} only take effect with --visualize_training; add it or drop them")
+        given = [f"--{flag}" for flag in _VIZ_FLAGS if getattr(args, flag) is not None]
+        verb, pronoun = ("takes", "it") if len(given) == 1 else ("take", "them")
+        raise UsageError(f"{', '.join(given)} only {verb} effect with --visualize_training; add it or drop {pronoun}")
     viz = VizConfig(enabled=args.visualize_training, **viz_values)
     return TrainConfig(
         classes=args.classes,

@@ -14,10 +14,12 @@ import numpy as np
 from latentlapse import checkpoints
 from latentlapse.data.dataset import Dataset
 from latentlapse.data.taxonomy import scheme
-from latentlapse.errors import InputError
+from latentlapse.errors import InputError, UsageError
 from latentlapse.results import write_predictions
 
 log = logging.getLogger(__name__)
+
+OUT_SUFFIXES = (".csv", ".json")
 
 
 def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarray:
@@ -60,6 +62,15 @@ def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
     return out
 
 
+def check_out_suffix(out: str) -> None:
+    """UsageError (exit 2) unless ``out`` ends in a format the predictions can be written in."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in OUT_SUFFIXES:
+        shown = f"'{suffix}'" if suffix else "no suffix"
+        raise UsageError(f"--out {out}: {shown} is not a predictions format; end the name in "
+                         f"{' or '.join(OUT_SUFFIXES)}")
+
+
 def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096) -> str:
     """Write one row per source of ``data`` (id, true class when labelled, prediction,
     probabilities) to ``out``; returns a one-line summary."""
@@ -68,9 +79,12 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096) -
 
     if batch_size < 1:
         raise InputError(f"--batch_size must be at least 1, got {batch_size}")
+    check_out_suffix(out)
     payload = checkpoints.load(checkpoint)
     config = TrainConfig.from_dict(payload["config"])
     dataset = load_dataset(data, label_column=config.label_column, missing=config.missing)
+    for note in dataset.notes:  # e.g. PHA channels left out for their QUALITY flags
+        log.info("note: %s", note)
     X = align_features(dataset, payload, data)
     model = checkpoints.model_from_checkpoint(payload)
     proba = predict_proba(model, X, batch_size)

@@ -123,9 +123,12 @@ def catalog_log_mask(X: np.ndarray) -> np.ndarray:
 def prepare(config: TrainConfig) -> Prepared:
     """Load, label, split and oversample; raises InputError/UsageError before any write."""
     dataset, digest = load_data(config)
-    labelled, y = apply_scheme(dataset, config.classes)
+    notes: list[str] = []
+    labelled, y = apply_scheme(dataset, config.classes, notes)
     split = stratified_split(y, config.val_split, rng.generator(config.seed, "split"))
-    return prepare_split(config, labelled, y, split, digest)
+    prepared = prepare_split(config, labelled, y, split, digest)
+    prepared.messages[:0] = notes  # logged after the run folder line, which comes first
+    return prepared
 
 
 def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: Split, digest: str = "") -> Prepared:

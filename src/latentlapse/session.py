@@ -185,8 +185,8 @@ class Session:
         """
         self._winding_down = True
         epoch = self.saved_epoch
-        log.warning("interrupted during epoch %d; finishing up (the checkpoint of epoch %d is on disk)",
-                    epoch + 1, epoch)
+        on_disk = f"the checkpoint of epoch {epoch} is on disk" if epoch else "no checkpoint yet"
+        log.warning("interrupted during epoch %d; finishing up (%s)", epoch + 1, on_disk)
         self._visualizer = visualizer
         try:
             self._sync_history(trainer)

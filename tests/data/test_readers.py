@@ -111,11 +111,26 @@ def test_header_only_file(tmp_path):
 def test_wrong_number_of_fields(tmp_path):
     text = "# comment\n" + CLEAN + "S4 1 1 100\n"
     expected = (
-        r"spectra\.txt: line 5 has 4 fields, expected 5 or 6 \(src_id, 3 values, net_counts\[, label\]\) "
-        r"as set by line 2; fix or remove that row"
+        r"spectra\.txt: line 5 has 4 fields, expected 5 \(unlabelled\) or 6 \(labelled\) \(src_id, 3 values, "
+        r"net_counts\[, label\]\) as set by line 2; fix or remove that row"
     )
     with pytest.raises(InputError, match=expected):
         load_dataset(write(tmp_path, text))
+
+
+def test_labelled_row_missing_a_value_is_named_by_its_field_count(tmp_path):
+    """A real-size labelled row (380 values) with one value dropped: the message counts fields
+    instead of calling the label a non-numeric net_counts."""
+    row = " ".join(["0.001"] * 380)
+    short = " ".join(["0.001"] * 379)
+    text = "".join(f"S{i} {row} 120 AGN\n" for i in range(1, 17)) + f"S17 {short} 90 LM-STAR\n"
+    with pytest.raises(InputError) as caught:
+        load_dataset(write(tmp_path, text))
+    assert str(caught.value) == (
+        f"{tmp_path / 'spectra.txt'}: line 17 has 381 fields and the label 'LM-STAR', where 382 (unlabelled) or "
+        f"383 (labelled) fields are expected (src_id, 380 values, net_counts[, label]) as set by line 1; "
+        f"a value is missing: fix or remove that row"
+    )
 
 
 def test_non_numeric_token(tmp_path):
