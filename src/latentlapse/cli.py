@@ -234,12 +234,15 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_b", metavar="RUN_B", help="second run folder")
     parser.add_argument("--epoch", type=int, default=None,
                         help="epoch to show side by side (default: the last epoch both runs drew)")
+    parser.add_argument("--force", action="store_true",
+                        help="compare runs trained on different data: curves and scores side by side, labelled as "
+                             "different data, maps not aligned")
 
 
 def run_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from latentlapse.timelapse import compare
 
-    for path in compare.compare_runs(args.run_a, args.run_b, epoch=args.epoch):
+    for path in compare.compare_runs(args.run_a, args.run_b, epoch=args.epoch, force=args.force):
         print(path)
     return 0
 
