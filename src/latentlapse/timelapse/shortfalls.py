@@ -153,11 +153,11 @@ def low_minority_precision(final: Mapping, names: Sequence[str], class_counts: S
     target = config.get("oversample_target")
     if target:
         evidence.append(f"precision and recall can differ this much because oversampling (--oversample_target "
-                        f"{target:g}) trained on rare classes as often as on the largest, so the model calls them "
+                        f"{target}) trained on rare classes as often as on the largest, so the model calls them "
                         f"readily and finds most of them, while the validation split keeps the real proportions "
                         f"({', '.join(f'{int(matrix[c].sum())} {names[c]}' for c in low)} of {total}): a small share "
                         f"of a large class called rare outnumbers the rare sources themselves")
-        remedy = (f"the price of oversampling: lower --oversample_target (now {target:g}; e.g. 0.5) to trade some of "
+        remedy = (f"the price of oversampling: lower --oversample_target (now {target}; e.g. 0.5) to trade some of "
                   f"their recall back for precision, or keep it and require a higher probability (the p_ columns "
                   f"of predict) before trusting a rare-class call")
     else:
