@@ -71,7 +71,12 @@ def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, diff
                  legend=legend)
     fig.text(0.5, (_MAP_Y[1] - 0.55) / _H, _wrap(note, 150), ha="center", va="top",
              fontsize=10, color="#555555")
-    _curves(fig, runs, names, epoch)
+    if different_data:  # short legend labels that still say which data each curve is of
+        curve_names = [f"{run.name} · data {((run.metadata.get('data') or {}).get('sha256') or '?')[:8]}"
+                       for run in runs]
+    else:
+        curve_names = names
+    _curves(fig, runs, curve_names, epoch)
     method = METHOD_LABELS.get(layouts[0].method, layouts[0].method)
     maps_are = "maps in one orientation" if alignment.aligned else "maps not aligned"
     fig.suptitle(f"{runs[0].name} vs {runs[1].name} · epoch {epoch} · {method} {maps_are}"
