@@ -80,6 +80,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", choices=DEVICES, default=d.device, help="auto uses cuda when available, else cpu")
     g.add_argument("--num_workers", type=int, default=d.num_workers,
                    help="accepted for compatibility; batches come from in-memory tensors, which is faster here")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads for training (default: chosen for the model and how busy the cores are; "
+                        "the choice is logged and stored in run_metadata.json)")
     g.add_argument("--seed", type=int, default=d.seed, help="one seed for the split, oversampling, weights and plots")
 
     g = parser.add_argument_group("data")
@@ -151,6 +154,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         model=args.model,
         patience=args.patience,
         num_workers=args.num_workers,
+        threads=args.threads,
         viz=viz,
     )
 
@@ -161,6 +165,7 @@ def _explicit_train_flags(argv: Sequence[str]) -> list[str]:
 
 
 def run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from latentlapse import threads
     if args.resume is not None:
         extra = [flag for flag in _explicit_train_flags(argv) if flag not in ("--resume", "--debug", "--quiet")]
         if extra:
@@ -168,10 +173,12 @@ def run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 f"--resume continues a run with its stored settings; drop {', '.join(extra)} "
                 f"(start a new run to change them)"
             )
+        threads.prepare_environment()  # before torch loads: its OpenMP runtime reads the policy once
         from latentlapse import pipeline
 
         return pipeline.resume(args.resume, announce=_announce).exit_code
     config = config_from_args(args)
+    threads.prepare_environment()
     from latentlapse import pipeline
 
     return pipeline.train(config, announce=_announce).exit_code

@@ -57,6 +57,7 @@ class TrainConfig:
     model: str = "auto"
     patience: int | None = None
     num_workers: int = 0
+    threads: int | None = None
     viz: VizConfig = field(default_factory=VizConfig)
 
     def __post_init__(self) -> None:
@@ -107,6 +108,7 @@ def validate(config: TrainConfig) -> None:
     _check(c.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {c.model!r}")
     _check(c.patience is None or c.patience >= 1, f"--patience must be at least 1, got {c.patience}")
     _check(c.num_workers >= 0, f"--num_workers must be zero or positive, got {c.num_workers}")
+    _check(c.threads is None or 1 <= c.threads <= 1024, f"--threads must be between 1 and 1024, got {c.threads}")
     _check(bool(c.runs_dir), "--runs_dir must not be empty")
     _check(v.every >= 1, f"--viz_every must be at least 1, got {v.every}")
     _check(v.method in VIZ_METHODS, f"--viz_method must be one of {', '.join(VIZ_METHODS)}, got {v.method!r}")
