@@ -114,3 +114,19 @@ def test_a_late_frame_raises_the_real_worker_until_it_caught_up(one_frame, caplo
     finally:
         worker.terminate()
     assert np.isfinite(messages[0][3][FRAME_LAG])
+
+
+def test_a_worker_that_finished_just_before_the_parent_looked_counts_as_finished(one_frame):
+    """On a busy machine the worker can send ``finished`` and exit between two of the parent's
+    checks; the parent must read the message, not call the worker dead."""
+    spec, _ = one_frame(time.time())
+    worker = FrameWorker(spec)
+    try:
+        worker._inbox.put(("finish", {"status": "interrupted"}))  # the worker finishes and exits at once
+        worker._process.join(timeout=CEILING)
+        assert worker.exitcode == 0
+        seen = []
+        assert worker.finish("interrupted", seen.append, lambda: False) is True
+        assert ("finished",) in seen
+    finally:
+        worker.terminate()

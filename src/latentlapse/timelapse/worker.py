@@ -155,11 +155,13 @@ class FrameWorker:
         while True:
             if should_abort() or not self._process.is_alive():
                 self.terminate()
-                for message in self.poll():
+                finished = False
+                for message in self.poll():  # a worker that exited just now may have finished
                     on_message(message)
+                    finished = finished or message[0] == "finished"
                 if self.failure is not None:
                     raise RunFailed(self.failure)
-                return False
+                return finished
             try:
                 message = self._account(self._outbox.get(timeout=0.1))
             except queue.Empty:
