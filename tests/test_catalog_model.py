@@ -190,3 +190,17 @@ def test_empty_rows_are_counted(tmp_path):
     _write(path, _rows(6, 0))
     path.write_text(path.read_text() + ",,,,,,,,\n,,,,,,,,\n")
     assert any("2 rows with every field empty were skipped (lines 8, 9)" in note for note in load_dataset(path).notes)
+
+
+def test_a_given_schema_is_used_instead_of_refitting(tmp_path):
+    # --resume and visualize pass the checkpoint's schema: the file's statistics must not replace it
+    import dataclasses
+
+    config = TrainConfig(classes=2, epochs=1, data=str(_write(tmp_path / "cat.csv", _rows(40, 6))))
+    fitted = prepare(config).schema
+    stored = dataclasses.replace(fitted, medians=tuple(m + 1.0 for m in fitted.medians))
+    again = prepare(config, schema=stored)
+    assert again.schema == stored
+    gmag = load_dataset(config.data).X[:, 1]
+    row = int(np.flatnonzero(np.isnan(gmag))[0])
+    assert again.dataset.X[row, 1] == np.float32(stored.medians[1])
