@@ -204,3 +204,25 @@ def test_a_given_schema_is_used_instead_of_refitting(tmp_path):
     gmag = load_dataset(config.data).X[:, 1]
     row = int(np.flatnonzero(np.isnan(gmag))[0])
     assert again.dataset.X[row, 1] == np.float32(stored.medians[1])
+
+
+def test_a_votable_is_read_through_the_schema_like_the_csv(trained, tmp_path):
+    table_module = pytest.importorskip("astropy.table")
+    root, data, run_dir = trained
+    rows = _rows(8, 7)
+    csv_records = _predict(run_dir / "best.pt", _write(tmp_path / "s.csv", rows), tmp_path / "c.json")
+    columns = {name: [r[j] for j in range(len(rows))] for name, r in zip(HEADER, zip(*rows))}
+    columns["Fs"] = [float(v) for v in columns["Fs"]]
+    columns["Gmag"] = np.ma.masked_invalid([float(v) if v else np.nan for v in columns["Gmag"]])
+    columns["hr"] = [float(v) for v in columns["hr"]]
+    path = tmp_path / "s.xml"
+    table_module.Table(columns).write(path, format="votable")
+    assert _predict(run_dir / "best.pt", path, tmp_path / "v.json") == csv_records
+
+
+def test_cli_exclude_and_placeholder_reach_the_config(tmp_path):
+    args = cli.command_parser("train", "main.py").parse_args(
+        ["--data", "cat.csv", "--exclude", "hr,Gmag", "--placeholder=-99,7.978845608028655e-18"])
+    config = cli.config_from_args(args)
+    assert config.exclude == ("hr", "Gmag") and config.placeholders == (-99.0, 7.978845608028655e-18)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

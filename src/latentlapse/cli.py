@@ -105,7 +105,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="missing catalogue values: indicator (training-split median + a was-missing column), "
                         "median, or drop rows")
     g.add_argument("--placeholder", type=_float_list, default=(), metavar="VALUE[,VALUE]",
-                   help="catalogue values that mean 'no measurement' (e.g. -99): read as missing, also by predict")
+                   help="catalogue values that mean 'no measurement': read as missing, also by predict "
+                        "(negative values with '=': --placeholder=-99)")
 
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs_dir", default=d.runs_dir, help="root of the auto-numbered run folders (run_001, run_002, ...)")
