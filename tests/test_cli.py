@@ -61,6 +61,7 @@ def _usage_error(capsys, *argv):
          "--viz_every, --viz_method only take effect with --visualize_training; add it or drop them"),
         (["--label_column", "cls"], "--label_column applies to --data tables"),
         (["--seed", "-1"], "--seed must be a non-negative integer"),
+        (["--threads", "0"], "--threads must be between 1 and 1024, got 0"),
     ],
 )
 def test_out_of_range_and_contradictory_values_exit_2_with_one_line(capsys, tmp_path, argv, message):

@@ -61,6 +61,13 @@ def _csv_list(text: str) -> tuple[str, ...]:
     return items
 
 
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
 # ----------------------------------------------------------------------------------------- train
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The guide's flags, with its names and defaults, plus the data and run options."""
@@ -91,6 +98,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", choices=DEVICES, default=d.device, help="auto uses cuda when available, else cpu")
     g.add_argument("--num_workers", type=int, default=d.num_workers,
                    help="accepted for compatibility; batches come from in-memory tensors, which is faster here")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads for training (default: chosen for the model and how busy the cores are; "
+                        "the choice is logged and stored in run_metadata.json)")
     g.add_argument("--seed", type=int, default=d.seed, help="one seed for the split, oversampling, weights and plots")
 
     g = parser.add_argument_group("data")
@@ -100,9 +110,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--label_column", default=None,
                    help="label column of a table (found automatically when it is True_Class, label or class)")
     g.add_argument("--features", type=_csv_list, default=None, metavar="A,B,C",
-                   help="catalogue columns to use (default: every numeric column but ids and labels)")
+                   help="catalogue columns to use (default: every numeric column that describes the source: not "
+                        "ids, labels, quoted errors, sky position, positional errors, detection significance or "
+                        "observation bookkeeping); text flag columns (t/f, y/n) named here are read as 1/0")
+    g.add_argument("--exclude", type=_csv_list, default=(), metavar="A,B,C",
+                   help="catalogue columns never to use as features")
     g.add_argument("--missing", choices=MISSING_POLICIES, default=d.missing,
-                   help="missing catalogue values: indicator (median + a was-missing column), median, or drop rows")
+                   help="missing catalogue values: indicator (training-split median + a was-missing column), "
+                        "median, or drop rows")
+    g.add_argument("--placeholder", type=_float_list, default=(), metavar="VALUE[,VALUE]",
+                   help="catalogue values that mean 'no measurement': read as missing, also by predict "
+                        "(negative values with '=': --placeholder=-99)")
 
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs_dir", default=d.runs_dir, help="root of the auto-numbered run folders (run_001, run_002, ...)")
@@ -157,12 +175,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         label_column=args.label_column,
         features=args.features,
         missing=args.missing,
+        exclude=args.exclude,
+        placeholders=args.placeholder,
         runs_dir=args.runs_dir,
         out_dir=args.out_dir,
         save_preds=args.save_preds,
         model=args.model,
         patience=args.patience,
         num_workers=args.num_workers,
+        threads=args.threads,
         viz=viz,
     )
 
@@ -173,6 +194,7 @@ def _explicit_train_flags(argv: Sequence[str]) -> list[str]:
 
 
 def run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from latentlapse import threads
     if args.resume is not None:
         extra = [flag for flag in _explicit_train_flags(argv) if flag not in ("--resume", "--debug", "--quiet")]
         if extra:
@@ -180,10 +202,12 @@ def run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 f"--resume continues a run with its stored settings; drop {', '.join(extra)} "
                 f"(start a new run to change them)"
             )
+        threads.prepare_environment()  # before torch loads: its OpenMP runtime reads the policy once
         from latentlapse import pipeline
 
         return pipeline.resume(args.resume, announce=_announce).exit_code
     config = config_from_args(args)
+    threads.prepare_environment()
     from latentlapse import pipeline
 
     return pipeline.train(config, announce=_announce).exit_code

@@ -5,6 +5,7 @@ A :class:`TimelapseSpec` is sent once per run; a :class:`Snapshot` per visualise
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +42,8 @@ class Snapshot:
         error count and per-class recall use the full split, not the sample).
     scores : the epoch's numbers: ``train_acc``, ``val_acc``, ``train_loss``, ``val_loss``,
         ``val_balanced_acc``, ``val_macro_f1``, ``lr``.
+    epoch_end : wall-clock time (``time.time()``) the epoch ended; the frame's lag is measured
+        from it to its PNG on disk (NaN: unknown).
     """
 
     epoch: int
@@ -50,3 +53,4 @@ class Snapshot:
     val_true_all: np.ndarray
     val_pred_all: np.ndarray
     scores: dict[str, float] = field(default_factory=dict)
+    epoch_end: float = math.nan
