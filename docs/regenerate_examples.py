@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", metavar="RUN_DIR", help="a finished run of the documented command")
     parser.add_argument("--threads", default=None,
-                        help="torch threads the given run used (recorded; default: this environment's OMP_NUM_THREADS)")
+                        help="torch threads the given run used, for runs whose run_metadata.json does not record them")
     args = parser.parse_args(argv)
     run_dir = Path(args.run) if args.run else run_documented_command()
     examples = collect(run_dir, args.threads or os.environ.get("OMP_NUM_THREADS", f"default ({os.cpu_count()} cores)"))
@@ -80,7 +80,7 @@ def collect(run_dir: Path, threads: str) -> dict:
     return {
         "command": "python main.py " + " ".join(COMMAND),
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "threads": threads,
+                    "threads": meta.get("threads") or threads,
                     "versions": meta.get("versions")},
         "run_start": meta.get("start_time"),
         "frames": {str(e): name for e, name in frames.items()},
