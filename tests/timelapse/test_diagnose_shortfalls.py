@@ -45,7 +45,8 @@ def test_plateau_names_its_epoch_its_cost_and_patience(recorded):
     assert plateau.evidence[0] == ("validation balanced accuracy peaked at epoch 53 (0.8221, kept in best.pt); epoch "
                                    "150: 0.7977; the 97 epochs after the peak (65% of the run) brought no gain")
     assert plateau.evidence[1].startswith("they took ") and plateau.evidence[1].endswith(" min of training")
-    assert "validation errors (full split): 90 at epoch 60, 87 at epoch 150" in plateau.evidence
+    assert ("validation errors (full split): 90 at epoch 60, 87 at epoch 150; a larger fall since the first frame, "
+            "where the diagnosis reports one, happened before the peak") in plateau.evidence
     assert ("the learning rate fell from 0.0005 at epoch 53 to 1.5e-08 (cut each time the validation loss stalled), "
             "so the late updates hardly moved the weights") in plateau.evidence
     assert "    -> Solution: stop when validation stalls: --patience 20 would have ended this run at epoch 73 instead " \
@@ -59,7 +60,8 @@ def test_weak_structure_quotes_the_line_metrics_png_draws(recorded):
     assert weak.evidence[0] == ('Epoch 150: silhouette 0.19, under the line at 0.25 marked "structure" in metrics.png '
                                 "(0.25 or less: no substantial cluster structure); from epoch 50 on it stayed between "
                                 "0.18 and 0.19")
-    assert weak.evidence[1].startswith("yet 5-NN balanced accuracy is 0.74 (formed clusters reach 0.62): the two can "
+    assert weak.evidence[1].startswith("yet 5-NN balanced accuracy is 0.74 (formed clusters reach 0.62; the frames "
+                                       "show plain 5-NN accuracy, 0.85, which the large classes lift): the two can "
                                        "differ because")
     figure = curves.curves_figure(load_run(RECORDED))
     lines = [line for ax in figure.axes for line in ax.get_lines()
@@ -87,6 +89,14 @@ def test_tightening_says_why_the_raw_spread_rose(recorded):
         "the raw spread rose 2.57 → 6.09 while the mean distance between class centres went 2.84 → 8.82 (×3.10): the "
         "network rescales its whole feature space as it trains, so raw spread and cluster tightness can move apart; "
         "relative to the distances between classes the spread changed -24%, and that ratio decides")
+
+
+def test_classes_moving_apart_says_why_raw_distances_grow(recorded):
+    _, found, _ = recorded
+    apart = found["classes_moving_apart"]
+    assert apart.evidence[2] == ("3 of 6 class pairs moved apart relative to their spread (distance ÷ mean spread up at "
+                                 "least 10%); raw distances grow whenever the network rescales its whole feature "
+                                 "space, so a pair counts only when its distance grows faster than its spread")
 
 
 def test_a_run_that_already_uses_patience_gets_no_plateau(tmp_path):

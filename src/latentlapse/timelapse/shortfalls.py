@@ -67,7 +67,8 @@ def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping) -> l
     errors = [(e, v) for e, v in errors if math.isfinite(v)]
     if len(errors) >= 2:
         evidence.append(f"validation errors (full split): {int(errors[0][1])} at epoch {errors[0][0]}, "
-                        f"{int(errors[-1][1])} at epoch {errors[-1][0]}")
+                        f"{int(errors[-1][1])} at epoch {errors[-1][0]}; a larger fall since the first frame, "
+                        f"where the diagnosis reports one, happened before the peak")
     lr = column(history, "lr")
     if np.isfinite(lr[[b, -1]]).all() and lr[-1] > 0 and lr[b] / lr[-1] >= LR_COLLAPSE:
         evidence.append(f"the learning rate fell from {lr[b]:.2g} at epoch {best} to {lr[-1]:.2g} (cut each time "
@@ -115,7 +116,8 @@ def weak_structure(frames: Sequence[Row], judge_at: int, knn: float, knn_needed:
         f"Epoch {epoch}: silhouette {silhouette:.2f}, under the line at {SILHOUETTE_FORMED:g} marked \"structure\" "
         f"in metrics.png ({SILHOUETTE_FORMED:g} or less: no substantial cluster structure); from epoch "
         f"{int(late[0]['epoch'])} on it stayed between {min(values):.2f} and {max(values):.2f}",
-        f"yet 5-NN balanced accuracy is {knn:.2f} (formed clusters reach {knn_needed:.2f}): the two can differ because "
+        f"yet 5-NN balanced accuracy is {knn:.2f} (formed clusters reach {knn_needed:.2f}; the frames show plain 5-NN "
+        f"accuracy, {last.get('knn_acc', math.nan):.2f}, which the large classes lift): the two can differ because "
         f"5-NN asks only whether a source's nearest neighbours share its class, while the silhouette weighs its "
         f"distance to its whole class against the nearest other class — classes that touch, or stretch into arms, "
         f"pass the first and fail the second",

@@ -119,7 +119,8 @@ def _moving_apart(frames: list[Row], names: list[str], short: list[str]) -> Find
     evidence = [f"Epoch {e0}: {names[i]} ↔ {names[j]} distance = {d0:.1f} ({s0:.1f} × their spread)",
                 f"Epoch {e1}: {names[i]} ↔ {names[j]} distance = {d1:.1f} ({s0 * (1 + gain):.1f} × their spread)",
                 f"{values['pairs_apart']} of {len(pairs)} class pairs moved apart relative to their spread "
-                f"(distance ÷ mean spread up at least {SEPARATE_MIN_GAIN:.0%})"]
+                f"(distance ÷ mean spread up at least {SEPARATE_MIN_GAIN:.0%}); raw distances grow whenever the network "
+                f"rescales its whole feature space, so a pair counts only when its distance grows faster than its spread"]
     closer = [f"{names[i]} ↔ {names[j]} ({g:+.0%})" for g, i, j, *_ in sorted(pairs) if g <= -SEPARATE_MIN_GAIN]
     if closer:
         evidence.append("came closer: " + ", ".join(closer))
