@@ -192,12 +192,16 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="random seed")
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="also draw the class-mean spectra on a log energy axis")
+    parser.add_argument("--label_noise", type=float, default=None, metavar="F",
+                        help="flip a fraction F (0-0.5) of the labels to another class of the 4-class scheme, "
+                             "stratified and seeded; the flips are listed in <out>.label_noise.csv")
 
 
 def run_simulate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from latentlapse.data import simulate
 
-    return simulate.run_command(out=args.out, n=args.n, unlabelled=args.unlabelled, seed=args.seed, plot=args.plot)
+    return simulate.run_command(out=args.out, n=args.n, unlabelled=args.unlabelled, seed=args.seed, plot=args.plot,
+                                label_noise=args.label_noise)
 
 
 # --------------------------------------------------------------------------------------- animate
