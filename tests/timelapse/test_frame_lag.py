@@ -123,6 +123,7 @@ def test_a_worker_that_finished_just_before_the_parent_looked_counts_as_finished
     worker = FrameWorker(spec)
     try:
         worker._inbox.put(("finish", {"status": "interrupted"}))  # the worker finishes and exits at once
+        worker.keep_up(finishing=True)  # as finish() does: an idle-priority worker may starve on a busy machine
         worker._process.join(timeout=CEILING)
         assert worker.exitcode == 0
         seen = []
