@@ -104,9 +104,14 @@ def test_the_documented_run_folder_is_what_a_run_writes(short_run, doc, first):
     frames = {n for n in documented if regenerate.FRAME.fullmatch(n)}
     assert frames and all(regenerate.FRAME.fullmatch(p.name) for p in run.glob("epoch_*.png"))
     written = {p.name for p in run.iterdir() if p.is_file() and not p.name.startswith("epoch_")}
-    written |= {f"layouts/{p.name.split('_')[0]}_NNN.npz" for p in (run / "layouts").iterdir()}
-    listed = {n.replace("XXX", "NNN") for n in documented - frames}
+    written |= {f"{p.name}/" for p in run.iterdir() if p.is_dir()}
+    listed = {n.split("/")[0] + "/" if "/" in n else n for n in documented - frames}
     assert listed == written
+    for entry in documented:  # a documented file inside a folder, e.g. layouts/epoch_NNN.npz, is there
+        if "/" in entry:
+            folder, pattern = entry.split("/")
+            regex = re.escape(pattern).replace("NNN", r"\d{3,}").replace("XXX", r"\d{3,}")
+            assert any(re.fullmatch(regex, p.name) for p in (run / folder).iterdir()), entry
 
 
 def test_the_progress_table_starts_as_the_guide_shows(short_run):

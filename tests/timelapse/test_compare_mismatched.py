@@ -107,7 +107,6 @@ def test_different_schemes_get_a_legend_each(real_runs):
     assert len(ticks) == 11  # AGN is in both schemes
     # slanted labels stay apart when the gap between neighbouring ticks, measured across the
     # slant, is more than a line of text
-    renderer = fig.canvas.get_renderer()
     x = [bars.transData.transform((tick.get_position()[0], 0))[0] for tick in ticks]
     gap = min(np.diff(x)) * np.sin(np.radians(ticks[0].get_rotation()))
     line = max(t.get_fontsize() for t in ticks) * fig.dpi / 72

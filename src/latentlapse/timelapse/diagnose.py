@@ -25,7 +25,7 @@ from latentlapse import atomic
 from latentlapse.data.taxonomy import safe_name
 from latentlapse.timelapse import shortfalls, trends
 from latentlapse.timelapse.runfiles import Row, RunFiles, column, load_run
-from latentlapse.timelapse.trends import SILHOUETTE_FORMED, SMOOTH_EPOCHS, Finding, smooth  # noqa: F401 (re-exported)
+from latentlapse.timelapse.trends import SILHOUETTE_FORMED, Finding, smooth
 
 DIAGNOSIS_TXT = "diagnosis.txt"
 DIAGNOSIS_JSON = "diagnosis.json"
