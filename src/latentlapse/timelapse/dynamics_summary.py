@@ -56,8 +56,8 @@ class SuspectSummary:
             return f"no source of {self.n_sources} has a training history that doubts its label"
         classes = ", ".join(f"{name} {count}" for name, count in self.by_class.items() if count)
         return (f"{self.n_suspects} of {self.n_sources} sources are label suspects (area under the margin "
-                f"below {dynamics.SUSPECT_AUM:g} and right in under {dynamics.SUSPECT_CORRECTNESS:.0%} of epochs); "
-                f"by their label: {classes}")
+                f"below {dynamics.SUSPECT_AUM:g} over the first third of training and right in under "
+                f"{dynamics.SUSPECT_CORRECTNESS:.0%} of epochs); by their label: {classes}")
 
 
 def _name(names: tuple[str, ...], index: int) -> str:
