@@ -124,12 +124,16 @@ class Session:
         return trainer
 
     def _callbacks(self) -> list:
-        if not self.config.viz.enabled:
-            return []
-        from latentlapse.training_visualizer import TrainingVisualizer
+        """The per-source dynamics recorder always (it costs no forward pass), the time-lapse when asked."""
+        from latentlapse.dynamics_recorder import DynamicsRecorder
 
-        return [TrainingVisualizer(self.run_dir, self.config, self.prepared, self.method,
-                                   resume=self.checkpoint is not None)]
+        resume = self.checkpoint is not None
+        callbacks = [DynamicsRecorder.for_run(self.run_dir, self.prepared, resume=resume)]
+        if self.config.viz.enabled:
+            from latentlapse.training_visualizer import TrainingVisualizer
+
+            callbacks.append(TrainingVisualizer(self.run_dir, self.config, self.prepared, self.method, resume=resume))
+        return callbacks
 
     def _checkpoint_payload(self, trainer) -> dict:
         p = self.prepared
@@ -167,9 +171,10 @@ class Session:
         metrics = self._final_results(trainer)
         self._end_callbacks(trainer, "completed")
         if not self.config.viz.enabled:  # a visualised run's frame worker draws metrics.png with its report
-            from latentlapse.timelapse.end_of_run import write_curves
+            from latentlapse.timelapse.end_of_run import write_curves, write_dynamics
 
             write_curves(self.run_dir)
+            write_dynamics(self.run_dir)
         runs.update_metadata(self.run_dir, status="completed", end_time=runs.now_iso(), **self._timing(trainer),
                              best_epoch=trainer.best_epoch, epochs_run=trainer.epoch,
                              final={k: metrics[k] for k in ("acc", "balanced_acc", "macro_f1")})

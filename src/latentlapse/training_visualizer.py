@@ -207,8 +207,9 @@ class TrainingVisualizer(Callback):
             log.warning(message[2])
         elif kind == "animation":
             log.info("animation: %s", message[1])
-        elif kind in ("curves", "report"):
-            log.info("%s: %s", "learning curves" if kind == "curves" else "report", message[1])
+        elif kind in ("curves", "report", "dynamics"):
+            what = {"curves": "learning curves", "report": "report", "dynamics": "training dynamics"}[kind]
+            log.info("%s: %s", what, message[1])
         elif kind == "diagnosis":
             log.info("\n%s", message[1].rstrip())
         elif kind == "warning":

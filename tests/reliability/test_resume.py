@@ -12,6 +12,7 @@ import torch
 
 from latentlapse import checkpoints, cli, pipeline
 from latentlapse.errors import InputError
+from latentlapse.timelapse import dynamics
 
 from .support import assert_folder_consistent, metadata
 
@@ -52,6 +53,9 @@ def _assert_same_training(run_dir, reference) -> None:
     assert strip(got["history"]) == strip(want["history"])
     lines = (run_dir / "history.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == [str(e) for e in range(1, EPOCHS + 1)]
+    # the per-source training dynamics continue exactly: every epoch recorded once, the same summary
+    assert dynamics.recorded_epochs(run_dir) == list(range(1, EPOCHS + 1))
+    assert (run_dir / "dynamics.csv").read_text() == (reference / "dynamics.csv").read_text()
 
 
 def _rewrite_metadata(run_dir, **changes):

@@ -303,8 +303,16 @@ def diagnose_files(run: RunFiles) -> Diagnosis:
     counts = (run.metadata.get("class_counts") or {}).get("train_before_oversampling")
     class_counts = [counts[n] for n in names] if counts and all(n in counts for n in names) else None
     findings = diagnose(run.history, run.metrics, names, run.total_epochs, class_counts=class_counts, config=run.config)
+    findings += _label_suspects(run.run_dir)
     return Diagnosis(run=run.name, epochs_run=len(run.history), total_epochs=run.total_epochs,
                      frame_epochs=tuple(run.frame_epochs), findings=tuple(findings))
+
+
+def _label_suspects(run_dir: Path) -> list[Finding]:
+    """The per-source dynamics' finding (its own module: :mod:`latentlapse.timelapse.dynamics_summary`)."""
+    from latentlapse.timelapse.dynamics_summary import suspect_findings
+
+    return suspect_findings(run_dir)
 
 
 _MARKS = {"good": "[good]", "warning": "[WARNING]", "info": "[note]"}

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from latentlapse import atomic
+from latentlapse.timelapse import dynamics
 from latentlapse.timelapse.layouts import FrameLayout, layout_files, load_layout
 from latentlapse.timelapse.runfiles import RunFiles, class_style
 
@@ -74,8 +75,9 @@ def explorer_data(run: RunFiles, *, history: Any = None, summary: Sequence[dict]
     history : per-source training dynamics with fields ``epochs`` (E,), ``ids`` (N,), ``split``
         (N,), ``true_proba`` (E, N) and ``margin`` (E, N); only the frame sample's columns are
         kept. None leaves the panel without them.
-    summary : rows with at least ``id``, ``split``, ``region`` and ``suspect_rank`` (one per
-        source); None leaves the panel and the suspects filter without them.
+    summary : rows of ``dynamics.csv`` with at least ``id``, ``split``, ``region`` and
+        ``suspect_rank`` (and ``suspect``, else the top ranks count as suspects); None leaves the
+        panel and the suspects filter without them.
 
     Points are the training sample followed by the validation sample, in the first layout's
     order; a point missing from a frame gets NaN coordinates there.
@@ -125,12 +127,15 @@ def explorer_data(run: RunFiles, *, history: Any = None, summary: Sequence[dict]
 
 
 def run_dynamics(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Keyword arguments of :func:`explorer_data` from the run's recorded dynamics ({} when none)."""
-    try:
-        from latentlapse.timelapse import dynamics
-    except ImportError:  # TODO(i10d): the dynamics module lands with issue 10's item 1
-        return {}
-    return {"history": dynamics.load_history(run_dir), "summary": dynamics.read_summary(run_dir)}
+    """Keyword arguments of :func:`explorer_data` from the run's ``dynamics/`` records and
+    ``dynamics.csv`` (each left out when the run has none)."""
+    found: dict[str, Any] = {}
+    for key, read in (("history", dynamics.load_history), ("summary", dynamics.read_summary)):
+        try:
+            found[key] = read(run_dir)
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def script() -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from latentlapse import __version__, atomic
 from latentlapse.results import REPORT as REPORT_TXT
 from latentlapse.timelapse import diagnose as diagnosis_module
-from latentlapse.timelapse import explorer
+from latentlapse.timelapse import dynamics_summary, explorer
 from latentlapse.timelapse.animate import frame_files
 from latentlapse.timelapse.curves import METRICS_PNG, best_epoch, curves_png
 from latentlapse.timelapse.render import METHOD_LABELS
@@ -70,6 +70,7 @@ def render_html(run: RunFiles, diagnosis: diagnosis_module.Diagnosis, *, status:
         _section("Diagnosis", _diagnosis(diagnosis)),
         _section("Latent space, epoch by epoch", _player(run)),
         _section("Learning curves", _curves(run)),
+        _section("Training dynamics and label suspects", dynamics_summary.report_html(run.run_dir)),
         _section("Final results", _results(run)),
         _section("Class counts", _class_counts(meta)),
         _section("Configuration", _configuration(run)),
