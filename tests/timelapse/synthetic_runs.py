@@ -64,12 +64,13 @@ def base_layout(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def write_run(folder: Path, *, epochs: int = 12, frames=(1, 5, 10, 12), transform=None, source: str = "synthetic spectra",
               config_changes: dict | None = None, write_layouts: bool = True, ids_order=None,
-              inputs: bool = True) -> Path:
+              inputs: bool = True, dynamics: bool = False) -> Path:
     """A completed, visualised run folder. ``transform(xy)`` maps run A's layout to this run's.
 
     Layouts carry class probabilities whose argmax is the recorded prediction (validation points
     0-2 wrong; training points 0 and 1 wrong too); ``inputs`` writes ``viz_inputs.npz`` with a
-    power-law spectrum per source."""
+    power-law spectrum per source; ``dynamics`` records every epoch of every sample source (plus
+    two outside the sample) and writes ``dynamics.csv``, with T001 and V002 as the label suspects."""
     folder.mkdir(parents=True)
     history = history_rows(epochs)
     _write_csv(folder / "history.csv", history)
@@ -102,6 +103,8 @@ def write_run(folder: Path, *, epochs: int = 12, frames=(1, 5, 10, 12), transfor
             _layout(folder, e, epochs, train_xy, val_xy, ids_order)
     if inputs:
         _inputs(folder)
+    if dynamics:
+        _dynamics(folder, epochs)
     return folder
 
 
@@ -117,6 +120,23 @@ def spectrum(i: int) -> np.ndarray:
     energy = grid.centres()
     rate = energy ** -(1.0 + 0.05 * i) * np.exp(-0.3 / energy)
     return rate / rate.sum()
+
+
+def _dynamics(folder: Path, epochs: int) -> None:
+    from latentlapse.timelapse import dynamics, dynamics_summary
+
+    ids = np.array([f"T{i:03d}" for i in range(N_TRAIN + 1)] + [f"V{i:03d}" for i in range(N_VAL + 1)])
+    split = np.array(["train"] * (N_TRAIN + 1) + ["val"] * (N_VAL + 1))
+    labels = np.concatenate([np.arange(N_TRAIN + 1) % 4, np.arange(N_VAL + 1) % 4])
+    suspects = np.isin(ids, ["T001", "V002"])
+    dynamics.write_sources(folder, ids, split, labels, NAMES)
+    for e in range(1, epochs + 1):
+        logits = np.zeros((len(ids), 4))
+        logits[np.arange(len(ids)), labels] = np.where(suspects, -1.0, 0.1 * e)  # suspects: never their label
+        logits[suspects, (labels[suspects] + 1) % 4] = 2.0
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        dynamics.write_epoch(folder, e, dynamics.epoch_record(labels, proba, logits))
+    dynamics_summary.write_summary(folder)
 
 
 def _inputs(folder: Path) -> None:

@@ -30,7 +30,8 @@ def page(tmp_path_factory):
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    folder = write_run(tmp_path_factory.mktemp("browser") / "run_001", epochs=20, frames=(1, 5, 10, 15, 20))
+    folder = write_run(tmp_path_factory.mktemp("browser") / "run_001", epochs=20, frames=(1, 5, 10, 15, 20),
+                       dynamics=True)
     path = report.write_report(folder)
     errors: list[str] = []
     with sync_api.sync_playwright() as playwright:
@@ -151,7 +152,11 @@ def test_click_opens_the_panel_with_the_spectrum(page):
     assert tab.get_attribute("#ex-spectrum", "data-points") == "380"  # every bin of the 0.5-10 keV grid
     text = tab.inner_text("#ex-panel")
     assert f"Spectrum: {100 + int(point_id[1:])} net counts" in text and "True-class probability" in text
-    assert tab.is_visible("#ex-history")
+    assert tab.is_visible("#ex-history") and "margin (orange), every epoch" in text  # from dynamics/
+    tab.fill("#ex-search", "T001")
+    tab.press("#ex-search", "Enter")
+    text = tab.inner_text("#ex-panel")
+    assert "region: hard-to-learn" in text and "suspect rank: 1 (a suspect)" in text
     assert errors == []
 
 
@@ -172,7 +177,9 @@ def test_errors_only_leaves_exactly_the_validation_errors_of_the_frame(page):
     assert not any(i in tab.evaluate("window.explorer.visibleIds()") for i in ("T000", "T004", "V000"))
     tab.check('#ex-classes [data-class="0"]')
     assert len(tab.evaluate("window.explorer.visibleIds()")) == 64
-    assert tab.is_disabled("#ex-suspects")  # no dynamics.csv in this run
+    tab.check("#ex-suspects")  # dynamics.csv flags T001 and V002
+    assert sorted(tab.evaluate("window.explorer.visibleIds()")) == ["T001", "V002"]
+    tab.uncheck("#ex-suspects")
     assert errors == []
 
 
