@@ -110,3 +110,26 @@ def test_stacked_imbalance_corrections_warn_once(tmp_path, caplog):
     stacked = [r.getMessage() for r in caplog.records if "stacked" in r.getMessage()]
     assert len(stacked) == 1
     assert "oversampling to 1 x the majority + a balanced sampler + inverse-frequency alpha" in stacked[0]
+
+
+def test_layouts_keep_probabilities_and_the_inputs_are_the_samples_rows(guide_run):
+    import numpy as np
+
+    from latentlapse.data.simulate import simulate_dataset
+    from latentlapse.timelapse import explorer, layouts
+
+    frame = layouts.load_layout(layouts.layout_files(guide_run)[12])
+    assert frame.val_proba.shape == (300, 4) and frame.train_proba.shape == (500, 4)
+    assert (frame.val_proba.argmax(axis=1) == frame.val_pred).mean() > 0.98  # float16 may tie a close call
+    np.testing.assert_allclose(frame.train_proba.astype(np.float64).sum(axis=1), 1, atol=5e-3)
+    inputs = explorer.load_inputs(guide_run)
+    samples = list(csv.DictReader((guide_run / "viz_samples.csv").open()))
+    assert inputs["train_ids"].tolist() == [r["id"] for r in samples if r["split"] == "train"]
+    assert inputs["val_ids"].tolist() == [r["id"] for r in samples if r["split"] == "val"] == frame.val_ids.tolist()
+    data = simulate_dataset(seed=42)
+    row = {i: k for k, i in enumerate(data.ids)}[inputs["val_ids"][7]]
+    assert inputs["val_X"].dtype == np.float16 and inputs["energy"].shape == (380,)
+    np.testing.assert_allclose(inputs["val_X"][7], data.X[row], rtol=2e-3, atol=1e-7)
+    assert inputs["val_counts"][7] == data.counts[row]
+    page = (guide_run / "report.html").read_text()
+    assert 'id="explorer-data"' in page and '"dynamics":{"epochs":[1,2,3,4,5,6,7,8,9,10,11,12]' in page
