@@ -9,8 +9,8 @@ shared machine: the guide's data and sample (the built-in simulated set, 4 class
 visualiser's own stratified 500 + 300 choice and its ``viz_inputs.npz``), the 19 frames of
 ``--viz_every 10``, each a real 1600 x 700 PNG drawn by ``render.render_frame`` and a layout file
 with probabilities, from synthetic 64-D features whose classes separate over the epochs (PCA
-maps, to keep the build short), and per-source dynamics for all 150 epochs when the dynamics
-module is present. History, metrics and metadata come from the test suite's run writer.
+maps, to keep the build short), and per-source dynamics of all 2730 sources for all 150 epochs
+(``dynamics/``, ``dynamics.csv``) from synthetic logits. History, metrics and metadata come from the test suite's run writer.
 
 Time to interactive: a fresh page per round opens the file; the explorer's script records
 ``performance.now()`` (milliseconds since navigation start) when its first frame is drawn and its
@@ -81,7 +81,28 @@ def stand_in_run(folder: Path) -> Path:
         render.render_frame(run / frame_name(epoch, EPOCHS, scores["val_acc"]), snapshot, spec, layout, {})
         layouts.save_layout(run, snapshot, spec, layout)
         previous = layout
+    _stand_in_dynamics(run, prepared, generator)
     return run
+
+
+def _stand_in_dynamics(run: Path, prepared, generator: np.random.Generator) -> None:
+    """All 150 epochs of every training and validation source, as the recorder writes them, and
+    ``dynamics.csv``/``.png`` from them: logits that favour the label more as training goes on."""
+    from latentlapse.timelapse import dynamics, dynamics_summary
+
+    p = prepared
+    rows = np.concatenate([p.split.train, p.split.val])
+    labels = p.y[rows]
+    split = np.array(["train"] * len(p.split.train) + ["val"] * len(p.split.val))
+    dynamics.write_sources(run, p.dataset.ids[rows], split, labels, p.scheme.names)
+    ease = generator.normal(size=len(rows))  # each source's own difficulty
+    for epoch in range(1, EPOCHS + 1):
+        logits = generator.normal(scale=0.7, size=(len(rows), p.scheme.n_classes))
+        logits[np.arange(len(rows)), labels] += (1 + ease) * 3 * epoch / EPOCHS
+        proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+        proba /= proba.sum(axis=1, keepdims=True)
+        dynamics.write_epoch(run, epoch, dynamics.epoch_record(labels, proba, logits))
+    dynamics_summary.write_summary(run)
 
 
 def measure(page: Path, rounds: int) -> tuple[list[float], list[float], list[str]]:
