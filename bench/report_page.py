@@ -130,6 +130,22 @@ def measure(page: Path, rounds: int) -> tuple[list[float], list[float], list[str
     return ready, loaded, errors
 
 
+def breakdown(page: Path) -> str:
+    """Megabytes of the page's parts: PNG frames, the explorer's data by key, the rest."""
+    import json
+    import re
+
+    text = page.read_text(encoding="utf-8")
+    frames = re.search(r'id="frames-data">(.*?)</script>', text, re.S).group(1)
+    data_text = re.search(r'id="explorer-data">(.*?)</script>', text, re.S).group(1)
+    data = json.loads(data_text)
+    parts = {key: len(json.dumps(value, separators=(",", ":"))) for key, value in data.items()}
+    big = sorted(parts.items(), key=lambda kv: -kv[1])[:5]
+    rest = len(text) - len(frames) - len(data_text)
+    return (f"PNG frames {len(frames) / 1e6:.2f} MB, explorer data {len(data_text) / 1e6:.2f} MB ("
+            + ", ".join(f"{k} {v / 1e6:.2f}" for k, v in big) + f"), everything else {rest / 1e6:.2f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", help="a run folder (default: build a stand-in of the default run)")
@@ -141,9 +157,11 @@ def main() -> None:
         run = Path(args.run) if args.run else stand_in_run(Path(tmp) / "run_001")
         page = report.write_report(run)
         size = page.stat().st_size
+        parts = breakdown(page)
         ready, loaded, errors = measure(page, args.rounds)
     print(f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} cores")
     print(f"report.html: {size / 1e6:.2f} MB (bar <= 8 MB) — {'met' if size <= 8e6 else 'NOT met'}")
+    print(f"  of which {parts}")
     print(f"explorer interactive after {statistics.median(ready):.0f} ms (median of {len(ready)}; "
           f"{min(ready):.0f}-{max(ready):.0f}); load event end {statistics.median(loaded):.0f} ms "
           f"(bar <= 2000 ms) — {'met' if max(statistics.median(ready), statistics.median(loaded)) <= 2000 else 'NOT met'}")
