@@ -133,3 +133,56 @@ def test_layouts_keep_probabilities_and_the_inputs_are_the_samples_rows(guide_ru
     assert inputs["val_counts"][7] == data.counts[row]
     page = (guide_run / "report.html").read_text()
     assert 'id="explorer-data"' in page and '"dynamics":{"epochs":[1,2,3,4,5,6,7,8,9,10,11,12]' in page
+
+
+@pytest.mark.browser
+def test_the_reports_explorer_answers_in_chromium(guide_run):
+    """The guide run's report.html in headless Chromium: hovering a point known from its layout
+    file shows its id, clicking opens its spectrum, "errors only" leaves exactly the frame's
+    validation errors, searching an id finds it, and nothing is logged as an error."""
+    import shutil
+
+    from latentlapse.timelapse import layouts
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    frame = layouts.load_layout(layouts.layout_files(guide_run)[12])
+    val_ids = frame.val_ids.astype(str).tolist()
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            tab = browser.new_page(viewport={"width": 1300, "height": 900})
+            tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            tab.goto((guide_run / "report.html").as_uri())
+            tab.keyboard.press("End")  # the last frame, epoch 12
+            for _ in range(100):
+                if not tab.evaluate("window.explorer.animating()"):
+                    break
+                tab.wait_for_timeout(20)
+            assert tab.evaluate("window.explorer.frame()")["epoch"] == 12
+            tab.locator("#explorer").scroll_into_view_if_needed()
+            everything = tab.evaluate("window.explorer.positions()")
+            isolated = [(i, x, y) for i, x, y in tab.evaluate("window.explorer.positions(1)")
+                        if sum(abs(px - x) + abs(py - y) <= 12 for _, px, py in everything) == 1]
+            point_id, x, y = isolated[0]
+            tab.mouse.move(x, y)
+            assert tab.inner_text("#ex-tip").splitlines()[0] == point_id and point_id in val_ids
+            tab.mouse.click(x, y)
+            assert tab.get_attribute("#ex-panel", "data-id") == point_id
+            assert int(tab.get_attribute("#ex-spectrum", "data-points")) > 100  # counts per keV, bins with counts
+            assert "net counts" in tab.inner_text("#ex-panel") and "suspect rank: " in tab.inner_text("#ex-panel")
+            tab.check("#ex-errors")
+            wrong = sorted(i for i, t, p in zip(val_ids, frame.val_labels, frame.val_pred) if t != p)
+            assert sorted(tab.evaluate("window.explorer.visibleIds(1)")) == wrong
+            tab.uncheck("#ex-errors")
+            target = str(frame.train_ids[-1])
+            tab.fill("#ex-search", target)
+            tab.press("#ex-search", "Enter")
+            assert tab.get_attribute("#ex-panel", "data-id") == target
+        finally:
+            browser.close()
+    assert errors == []

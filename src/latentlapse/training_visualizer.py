@@ -3,9 +3,9 @@
 At the start it chooses the sample once — stratified, every class present, from the original
 (never oversampled) training split and the validation split — and writes its ids to
 ``viz_samples.csv`` and their input rows to ``viz_inputs.npz`` (for the report's explorer). At
-each epoch chosen by :func:`should_visualize` it copies the sample's
-penultimate-layer features (already computed by the loop's evaluation pass, so this costs
-training almost nothing) into a :class:`Snapshot` and hands it to the frame worker.
+each epoch chosen by :func:`should_visualize` it copies the sample's penultimate-layer features
+and class probabilities (already computed by the loop's evaluation pass, so this costs training
+almost nothing) into a :class:`Snapshot` and hands it to the frame worker.
 
 To change the schedule or the colours, see ``latentlapse/timelapse/schedule.py``
 (``should_visualize``) and ``latentlapse/data/taxonomy.py`` (``CLASS_COLORS``).

@@ -115,13 +115,14 @@ def show_epoch(tab, index: int) -> None:
 
 def isolated_point(tab, ids, part: int) -> tuple[str, dict]:
     """An id of ``ids`` whose point has no other visible point within 12 px, and its position."""
-    positions = {(s, i): tab.evaluate("([i, s]) => window.explorer.position(i, s)", [i, s])
-                 for s in (0, 1) for i in tab.evaluate("(s) => window.explorer.visibleIds(s)", s)}
+    everything = tab.evaluate("window.explorer.positions()")
+    mine = {i: (x, y) for i, x, y in tab.evaluate("(s) => window.explorer.positions(s)", part)}
     for point_id in ids:
-        here = positions[(part, point_id)]
-        if all((key == (part, point_id)) or abs(p["x"] - here["x"]) + abs(p["y"] - here["y"]) > 12
-               for key, p in positions.items()):
-            return point_id, here
+        if point_id not in mine:
+            continue
+        x, y = mine[point_id]
+        if sum(abs(px - x) + abs(py - y) <= 12 for _, px, py in everything) == 1:
+            return point_id, {"x": x, "y": y}
     raise AssertionError("no isolated point")
 
 

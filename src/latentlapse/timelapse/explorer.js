@@ -456,6 +456,16 @@
       }
       return null;
     },
+    positions: function (part) {  // [id, x, y] in viewport pixels of every visible point (of one sample)
+      var box = canvas.getBoundingClientRect(), out = [];
+      for (var k = 0; k < n; k++) {
+        if (visible[k] && (part === undefined || split[k] === part)) {
+          var p = screen(k, pos[k * 2], pos[k * 2 + 1]);
+          out.push([ids[k], box.left + p[0], box.top + p[1]]);
+        }
+      }
+      return out;
+    },
     visibleIds: function (part) {
       var out = [];
       for (var k = 0; k < n; k++) { if (visible[k] && (part === undefined || split[k] === part)) { out.push(ids[k]); } }
