@@ -142,6 +142,8 @@ def test_the_reports_explorer_answers_in_chromium(guide_run):
     validation errors, searching an id finds it, and nothing is logged as an error."""
     import shutil
 
+    import numpy as np
+
     from latentlapse.timelapse import layouts
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -166,6 +168,11 @@ def test_the_reports_explorer_answers_in_chromium(guide_run):
             assert tab.evaluate("window.explorer.frame()")["epoch"] == 12
             tab.locator("#explorer").scroll_into_view_if_needed()
             everything = tab.evaluate("window.explorer.positions()")
+            drawn = {i: (x, y) for i, x, y in everything[len(frame.train_ids):]}
+            pixels = np.array([drawn[i] for i in val_ids])
+            scale = np.polyfit(frame.val_xy[:, 0], pixels[:, 0], 1)[0]
+            assert scale > 100 and np.allclose(pixels - pixels.mean(axis=0),  # the map is the layout file's
+                                               (frame.val_xy - frame.val_xy.mean(axis=0)) * [scale, -scale], atol=0.01)
             isolated = [(i, x, y) for i, x, y in tab.evaluate("window.explorer.positions(1)")
                         if sum(abs(px - x) + abs(py - y) <= 12 for _, px, py in everything) == 1]
             point_id, x, y = isolated[0]

@@ -131,6 +131,11 @@ def test_hover_shows_the_id_known_from_the_layout_file(page):
     show_epoch(tab, 2)  # epoch 10
     assert tab.evaluate("window.explorer.frame()") == {"index": 2, "epoch": 10}
     frame = layout_at(tab, 10)
+    drawn = {i: (x, y) for i, x, y in tab.evaluate("window.explorer.positions(1)")}
+    pixels = np.array([drawn[str(i)] for i in frame.val_ids])
+    scale = np.polyfit(frame.val_xy[:, 0], pixels[:, 0], 1)[0]
+    np.testing.assert_allclose(pixels - pixels.mean(axis=0), (frame.val_xy - frame.val_xy.mean(axis=0)) * [scale, -scale],
+                               atol=0.01)  # the map is the layout file, y up
     point_id, where = isolated_point(tab, [str(i) for i in frame.val_ids], part=1)
     k = [str(i) for i in frame.val_ids].index(point_id)
     tab.mouse.move(where["x"], where["y"])

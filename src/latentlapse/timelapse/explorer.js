@@ -2,9 +2,9 @@
  *
  * Draws each frame of layouts/ on a canvas (training sample left, validation sample right, class
  * colours and markers as in the PNG frames, misclassified validation points as red X), glides the
- * points to their next positions when the frame player changes frame, and answers hover (id,
- * classes, probabilities), click (a side panel: spectrum or features, history, region, suspect
- * rank, path on the map), filters and search. Reads only the inline JSON of #explorer-data; loads
+ * points along their paths (through every frame in between) when the frame player changes frame,
+ * and answers hover (id, classes, probabilities), click (a side panel: spectrum or features,
+ * history, region, suspect rank, path on the map), filters and search. Reads only the inline JSON of #explorer-data; loads
  * nothing. window.explorer is a small read-only hook for tests and benchmarks.
  */
 (function () {
@@ -31,7 +31,7 @@
   var errorsBox = document.getElementById("ex-errors");
   var suspectsBox = document.getElementById("ex-suspects");
   var shownClass = classes.map(function () { return true; });
-  var frame = 0, from = null, glideStart = 0, glideFrom = 0, animating = false;
+  var frame = 0, shownFrame = 0, from = null, route = [], glideStart = 0, glideMs = GLIDE_MS, glideFrom = 0, animating = false;
   var pos = new Float32Array(n * 2), visible = new Uint8Array(n), selected = -1, hovered = -1;
   var geometry = { size: 100, pad: 16, top: 26, dpr: 1 };
   var spectra = null;
@@ -98,18 +98,25 @@
   function wrong(f, k) { var p = predicted(f, k); return p !== NO_CLASS && p !== labels[k]; }
 
   // ------------------------------------------------------------------------------- drawing
-  function updatePositions(now) {
-    var t = 1;
+  function updatePositions(now) {  // positions along the route of frames being glided; returns its progress
+    var t = 1, seg = 0, u = 1;
+    shownFrame = frame;
     if (animating) {
-      t = Math.min(1, (now - glideStart) / GLIDE_MS);
+      t = Math.min(1, (now - glideStart) / glideMs);
       t = t < 0.5 ? 2 * t * t : 1 - Math.pow(-2 * t + 2, 2) / 2;  // ease in and out
+      var s = t * route.length;
+      seg = Math.min(Math.floor(s), route.length - 1);
+      u = s - seg;
+      shownFrame = u < 0.5 ? (seg === 0 ? glideFrom : route[seg - 1]) : route[seg];  // colours switch half-way
     }
+    var end = animating ? route[seg] : frame, start = animating && seg > 0 ? route[seg - 1] : -1;
     for (var k = 0; k < n; k++) {
-      var bx = xy[(frame * n + k) * 2], by = xy[(frame * n + k) * 2 + 1];
-      var ax = from ? from[k * 2] : bx, ay = from ? from[k * 2 + 1] : by;
+      var bx = xy[(end * n + k) * 2], by = xy[(end * n + k) * 2 + 1], ax, ay;
+      if (start >= 0) { ax = xy[(start * n + k) * 2]; ay = xy[(start * n + k) * 2 + 1]; }
+      else { ax = from ? from[k * 2] : bx; ay = from ? from[k * 2 + 1] : by; }
       if (isNaN(ax) || isNaN(ay)) { ax = bx; ay = by; }
-      pos[k * 2] = ax + (bx - ax) * t;
-      pos[k * 2 + 1] = ay + (by - ay) * t;
+      pos[k * 2] = ax + (bx - ax) * u;
+      pos[k * 2 + 1] = ay + (by - ay) * u;
     }
     return t;
   }
@@ -188,7 +195,7 @@
   }
   function draw(now) {
     var t = updatePositions(now || performance.now());
-    var f = t < 0.5 && animating && glideFrom !== null ? glideFrom : frame;  // colours switch half-way
+    var f = shownFrame;
     ctx.setTransform(geometry.dpr, 0, 0, geometry.dpr, 0, 0);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     drawFrameBoxes();
@@ -216,7 +223,7 @@
       ctx.restore();
     });
     ctx.restore();
-    if (animating && t >= 1) { animating = false; from = null; glideFrom = null; }
+    if (animating && t >= 1) { animating = false; from = null; }
     if (animating) { window.requestAnimationFrame(draw); }
   }
   function goTo(epoch) {
@@ -224,7 +231,10 @@
     if (target < 0 || target === frame) { return; }
     updatePositions(performance.now());
     from = new Float32Array(pos);
-    glideFrom = frame;
+    glideFrom = shownFrame;
+    route = [];
+    for (var f = frame; f !== target;) { f += target > frame ? 1 : -1; route.push(f); }  // through every frame between
+    glideMs = Math.min(1500, GLIDE_MS + 150 * (route.length - 1));
     frame = target;
     glideStart = performance.now();
     animating = true;
