@@ -1,8 +1,8 @@
 """The command line: parses flags into a config, calls the library, prints results and errors.
 
 ``latentlapse train …`` (also ``latentlapse …`` and ``python main.py …``) is the guide's main
-job; ``simulate``, ``animate``, ``compare``, ``visualize`` and ``predict`` are the other
-subcommands. Heavy libraries are imported only once a command runs, so ``--help`` and argument
+job; ``simulate``, ``animate``, ``compare``, ``visualize``, ``predict`` and ``inspect`` are the
+other subcommands. Heavy libraries are imported only once a command runs, so ``--help`` and argument
 errors answer at once. Exit codes: 0 success, 1 bad input or failed run, 2 usage, 130 interrupt.
 """
 
@@ -27,7 +27,7 @@ from latentlapse.config import (
 from latentlapse.errors import LatentlapseError, UsageError
 
 PROG = "latentlapse"
-SUBCOMMANDS = ("train", "simulate", "animate", "compare", "visualize", "predict")
+SUBCOMMANDS = ("train", "simulate", "animate", "compare", "visualize", "predict", "inspect")
 log = logging.getLogger("latentlapse")
 
 
@@ -192,12 +192,16 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="random seed")
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="also draw the class-mean spectra on a log energy axis")
+    parser.add_argument("--label_noise", type=float, default=None, metavar="F",
+                        help="flip a fraction F (0-0.5) of the labels to another class of the 4-class scheme, "
+                             "stratified and seeded; the flips are listed in <out>.label_noise.csv")
 
 
 def run_simulate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from latentlapse.data import simulate
 
-    return simulate.run_command(out=args.out, n=args.n, unlabelled=args.unlabelled, seed=args.seed, plot=args.plot)
+    return simulate.run_command(out=args.out, n=args.n, unlabelled=args.unlabelled, seed=args.seed, plot=args.plot,
+                                label_noise=args.label_noise)
 
 
 # --------------------------------------------------------------------------------------- animate
@@ -266,6 +270,27 @@ def run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------- inspect
+def add_inspect_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN", help="a run folder (it records every source's training dynamics)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--id", metavar="SRC_ID", default=None,
+                      help="one source's history: label, prediction and true-class probability at each frame epoch "
+                           "(every epoch without frames), region and suspect rank")
+    what.add_argument("--suspects", type=int, metavar="N", default=None,
+                      help="the N sources whose training history most doubts their label")
+
+
+def run_inspect(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from latentlapse.timelapse import inspect_source
+
+    if args.id is not None:
+        print(inspect_source.source_text(args.run_dir, args.id))
+    else:
+        print(inspect_source.suspects_text(args.run_dir, args.suspects))
+    return 0
+
+
 _COMMANDS: dict[str, tuple[Callable, Callable, str]] = {
     "train": (add_train_arguments, run_train, "train a classifier and (optionally) film its latent space"),
     "simulate": (add_simulate_arguments, run_simulate, "write simulated EPIC-pn spectra in the text format"),
@@ -273,6 +298,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable, str]] = {
     "compare": (add_compare_arguments, run_compare, "the same epoch of two runs side by side"),
     "visualize": (add_visualize_arguments, run_visualize, "post-training view of a saved checkpoint"),
     "predict": (add_predict_arguments, run_predict, "classify sources with a saved checkpoint"),
+    "inspect": (add_inspect_arguments, run_inspect, "one source's training history, or the most suspect labels"),
 }
 
 

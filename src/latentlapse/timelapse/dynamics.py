@@ -88,12 +88,13 @@ def epoch_record(labels: np.ndarray, proba: np.ndarray, logits: np.ndarray) -> d
     labels = np.asarray(labels, dtype=np.int64)
     rows = np.arange(len(labels))
     true_logit = logits[rows, labels]
-    others = np.array(logits, dtype=np.float64, copy=True)
-    others[rows, labels] = -np.inf
+    pred = proba.argmax(axis=1)
+    top_two = np.partition(logits, logits.shape[1] - 2, axis=1)[:, -2:]  # [second largest, largest]
+    largest_other = np.where(pred == labels, top_two[:, 0], top_two[:, 1])
     return {
         "true_proba": proba[rows, labels].astype(np.float16),
-        "margin": (true_logit - others.max(axis=1)).astype(np.float16),
-        "pred": proba.argmax(axis=1).astype(np.int8),
+        "margin": (true_logit - largest_other).astype(np.float16),
+        "pred": pred.astype(np.int8),
     }
 
 

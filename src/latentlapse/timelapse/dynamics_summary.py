@@ -139,6 +139,7 @@ def load_suspects(run_dir: str | os.PathLike, top: int = TOP_SUSPECTS) -> Suspec
 def data_map_png(history: DynamicsHistory, stats: SourceStats) -> bytes:
     """The data map: confidence against variability, colour = correctness, marker = class."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     from latentlapse.timelapse.render import png_bytes
     from latentlapse.timelapse.runfiles import class_style
@@ -154,11 +155,11 @@ def data_map_png(history: DynamicsHistory, stats: SourceStats) -> bytes:
             continue
         scatter = ax.scatter(stats.variability[mask], stats.confidence[mask], c=stats.correctness[mask],
                              cmap="viridis", vmin=0, vmax=1, marker=style.markers[c], s=14, alpha=0.75,
-                             linewidths=0, label=name)
+                             linewidths=0)
     ring = stats.suspect
     if ring.any():
-        ax.scatter(stats.variability[ring], stats.confidence[ring], s=70, facecolors="none",
-                   edgecolors=SUSPECT_COLOR, linewidths=1.0, label=f"label suspect ({int(ring.sum())})")
+        ax.scatter(stats.variability[ring], stats.confidence[ring], s=45, alpha=0.8, facecolors="none",
+                   edgecolors=SUSPECT_COLOR, linewidths=1.0)
     ax.axvline(dynamics.AMBIGUOUS_VARIABILITY, color="#999999", lw=0.8, ls="--")
     ax.axhline(dynamics.EASY_CONFIDENCE, color="#999999", lw=0.8, ls=":")
     ax.axhline(dynamics.HARD_CONFIDENCE, color="#999999", lw=0.8, ls=":")
@@ -170,10 +171,13 @@ def data_map_png(history: DynamicsHistory, stats: SourceStats) -> bytes:
     ax.set_xlabel("variability (std of the true-class probability over epochs)")
     ax.set_ylabel("confidence (mean true-class probability)")
     ax.set_title(f"Data map: {len(history.ids)} sources over {len(history.epochs)} epochs")
-    legend = ax.legend(loc="lower right", fontsize=8, markerscale=1.2)
-    for handle in legend.legend_handles:
-        if hasattr(handle, "set_color") and handle.get_label() != "label suspect":
-            handle.set_alpha(1)
+    # grey class markers in the legend: the marker names the class, the colour is correctness
+    handles = [Line2D([], [], marker=style.markers[c], color="#555555", linestyle="none", label=name)
+               for c, name in enumerate(names) if (history.labels == c).any()]
+    if ring.any():
+        handles.append(Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor=SUSPECT_COLOR,
+                              linestyle="none", markersize=9, label=f"label suspect ({int(ring.sum())})"))
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
     if scatter is not None:
         fig.colorbar(scatter, ax=ax, label="correctness (fraction of epochs right)")
     fig.tight_layout()
