@@ -24,7 +24,7 @@ def built_in_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     outputs = []
     for _ in range(2):
-        code = cli.train_main(["--classes", "4", "--epochs", "2", "--runs_dir", str(root), "--quiet"])
+        code = cli.train_main(["--classes", "4", "--epochs", "2", "--threads", "1", "--runs_dir", str(root), "--quiet"])
         outputs.append(code)
     return root, outputs
 
@@ -89,7 +89,7 @@ def small_data(tmp_path_factory):
 
 
 def test_visualisation_does_not_change_the_trained_weights(small_data, tmp_path):
-    base = dict(classes=4, epochs=3, data=str(small_data), runs_dir=str(tmp_path), seed=11)
+    base = dict(classes=4, epochs=3, data=str(small_data), runs_dir=str(tmp_path), seed=11, threads=1)
     plain = pipeline.train(TrainConfig(**base))
     filmed = pipeline.train(TrainConfig(**base, viz=VizConfig(enabled=True, every=1, train_samples=60, val_samples=40)))
     a = checkpoints.load(plain.run_dir / "last.pt")["trainer"]["model"]

@@ -39,8 +39,19 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" once: not where the help already states its default, and not for
+    switches and options whose default is "not given" (False / None), where it says nothing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default:" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=34, width=100)
+    return _DefaultsFormatter(prog, max_help_position=34, width=100)
 
 
 def _csv_list(text: str) -> tuple[str, ...]:
@@ -48,6 +59,13 @@ def _csv_list(text: str) -> tuple[str, ...]:
     if not items:
         raise argparse.ArgumentTypeError("expected a comma-separated list of column names")
     return items
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 
 
 # ----------------------------------------------------------------------------------------- train
@@ -80,6 +98,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", choices=DEVICES, default=d.device, help="auto uses cuda when available, else cpu")
     g.add_argument("--num_workers", type=int, default=d.num_workers,
                    help="accepted for compatibility; batches come from in-memory tensors, which is faster here")
+    g.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads for training (default: chosen for the model and how busy the cores are; "
+                        "the choice is logged and stored in run_metadata.json)")
     g.add_argument("--seed", type=int, default=d.seed, help="one seed for the split, oversampling, weights and plots")
 
     g = parser.add_argument_group("data")
@@ -89,9 +110,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--label_column", default=None,
                    help="label column of a table (found automatically when it is True_Class, label or class)")
     g.add_argument("--features", type=_csv_list, default=None, metavar="A,B,C",
-                   help="catalogue columns to use (default: every numeric column but ids and labels)")
+                   help="catalogue columns to use (default: every numeric column that describes the source: not "
+                        "ids, labels, quoted errors, sky position, positional errors, detection significance or "
+                        "observation bookkeeping); text flag columns (t/f, y/n) named here are read as 1/0")
+    g.add_argument("--exclude", type=_csv_list, default=(), metavar="A,B,C",
+                   help="catalogue columns never to use as features")
     g.add_argument("--missing", choices=MISSING_POLICIES, default=d.missing,
-                   help="missing catalogue values: indicator (median + a was-missing column), median, or drop rows")
+                   help="missing catalogue values: indicator (training-split median + a was-missing column), "
+                        "median, or drop rows")
+    g.add_argument("--placeholder", type=_float_list, default=(), metavar="VALUE[,VALUE]",
+                   help="catalogue values that mean 'no measurement': read as missing, also by predict "
+                        "(negative values with '=': --placeholder=-99)")
 
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs_dir", default=d.runs_dir, help="root of the auto-numbered run folders (run_001, run_002, ...)")
@@ -125,8 +154,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Build the one frozen TrainConfig; raises UsageError for contradictions."""
     viz_values = {field: getattr(args, flag) for flag, field in _VIZ_FLAGS.items() if getattr(args, flag) is not None}
     if viz_values and not args.visualize_training:
-        flags = ", ".join(f"--{flag}" for flag in _VIZ_FLAGS if getattr(args, flag) is not None)
-        raise UsageError(f"{flags} only take effect with --visualize_training; add it or drop them")
+        given = [f"--{flag}" for flag in _VIZ_FLAGS if getattr(args, flag) is not None]
+        verb, pronoun = ("takes", "it") if len(given) == 1 else ("take", "them")
+        raise UsageError(f"{', '.join(given)} only {verb} effect with --visualize_training; add it or drop {pronoun}")
     viz = VizConfig(enabled=args.visualize_training, **viz_values)
     return TrainConfig(
         classes=args.classes,
@@ -145,12 +175,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         label_column=args.label_column,
         features=args.features,
         missing=args.missing,
+        exclude=args.exclude,
+        placeholders=args.placeholder,
         runs_dir=args.runs_dir,
         out_dir=args.out_dir,
         save_preds=args.save_preds,
         model=args.model,
         patience=args.patience,
         num_workers=args.num_workers,
+        threads=args.threads,
         viz=viz,
     )
 
@@ -161,6 +194,7 @@ def _explicit_train_flags(argv: Sequence[str]) -> list[str]:
 
 
 def run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from latentlapse import threads
     if args.resume is not None:
         extra = [flag for flag in _explicit_train_flags(argv) if flag not in ("--resume", "--debug", "--quiet")]
         if extra:
@@ -168,10 +202,12 @@ def run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 f"--resume continues a run with its stored settings; drop {', '.join(extra)} "
                 f"(start a new run to change them)"
             )
+        threads.prepare_environment()  # before torch loads: its OpenMP runtime reads the policy once
         from latentlapse import pipeline
 
         return pipeline.resume(args.resume, announce=_announce).exit_code
     config = config_from_args(args)
+    threads.prepare_environment()
     from latentlapse import pipeline
 
     return pipeline.train(config, announce=_announce).exit_code
@@ -226,12 +262,15 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_b", metavar="RUN_B", help="second run folder")
     parser.add_argument("--epoch", type=int, default=None,
                         help="epoch to show side by side (default: the last epoch both runs drew)")
+    parser.add_argument("--force", action="store_true",
+                        help="compare runs trained on different data: curves and scores side by side, labelled as "
+                             "different data, maps not aligned")
 
 
 def run_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from latentlapse.timelapse import compare
 
-    for path in compare.compare_runs(args.run_a, args.run_b, epoch=args.epoch):
+    for path in compare.compare_runs(args.run_a, args.run_b, epoch=args.epoch, force=args.force):
         print(path)
     return 0
 

@@ -51,12 +51,15 @@ class TrainConfig:
     label_column: str | None = None
     features: tuple[str, ...] | None = None
     missing: str = "indicator"
+    exclude: tuple[str, ...] = ()
+    placeholders: tuple[float, ...] = ()
     runs_dir: str = "training_feature_visualizations"
     out_dir: str | None = None
     save_preds: str | None = None
     model: str = "auto"
     patience: int | None = None
     num_workers: int = 0
+    threads: int | None = None
     viz: VizConfig = field(default_factory=VizConfig)
 
     def __post_init__(self) -> None:
@@ -73,6 +76,9 @@ class TrainConfig:
         viz = VizConfig(**values.pop("viz", {}))
         if values.get("features") is not None:
             values["features"] = tuple(values["features"])
+        for name in ("exclude", "placeholders"):
+            if name in values:
+                values[name] = tuple(values[name])
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -107,6 +113,7 @@ def validate(config: TrainConfig) -> None:
     _check(c.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {c.model!r}")
     _check(c.patience is None or c.patience >= 1, f"--patience must be at least 1, got {c.patience}")
     _check(c.num_workers >= 0, f"--num_workers must be zero or positive, got {c.num_workers}")
+    _check(c.threads is None or 1 <= c.threads <= 1024, f"--threads must be between 1 and 1024, got {c.threads}")
     _check(bool(c.runs_dir), "--runs_dir must not be empty")
     _check(v.every >= 1, f"--viz_every must be at least 1, got {v.every}")
     _check(v.method in VIZ_METHODS, f"--viz_method must be one of {', '.join(VIZ_METHODS)}, got {v.method!r}")
@@ -115,3 +122,7 @@ def validate(config: TrainConfig) -> None:
     if c.data is None:
         _check(c.label_column is None, "--label_column applies to --data tables; the built-in data needs none")
         _check(c.features is None, "--features applies to --data catalogue tables; the built-in data has spectra")
+        _check(not c.exclude, "--exclude applies to --data catalogue tables; the built-in data has spectra")
+        _check(not c.placeholders, "--placeholder applies to --data catalogue tables; the built-in data has spectra")
+    both = sorted(set(c.exclude) & set(c.features or ()))
+    _check(not both, f"{', '.join(both)} named in both --features and --exclude; keep one")

@@ -55,6 +55,7 @@ class Session:
         self._saving = False  # inside a checkpoint save: a first signal waits until last.pt is written
         self._interrupt_pending = False
         self._visualizer = None
+        self._threads_before = 0
 
     def run(self) -> RunResult:
         """Train and end the run as completed, interrupted or failed — whatever is raised where.
@@ -83,6 +84,10 @@ class Session:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if self._threads_before:  # a library caller gets its own thread count back
+                import torch
+
+                torch.set_num_threads(self._threads_before)
 
     def _on_signal(self, signum, frame) -> None:
         """Ctrl-C and SIGTERM for the whole session, so there is no moment without a handler.
@@ -112,6 +117,7 @@ class Session:
         trainer = build_trainer(c, self.prepared, self.device, save_checkpoint=self._save_checkpoint,
                                 write_history=self._write_history, callbacks=self._callbacks())
         model = trainer.model
+        self._use_threads(trainer)
         if self.checkpoint is not None:
             trainer.load_state_dict(self.checkpoint["trainer"])
             self._write_history(trainer.history)
@@ -122,6 +128,22 @@ class Session:
             log.info("--num_workers %d accepted; batches come from in-memory tensors, no loader workers are used", c.num_workers)
         log.info("best checkpoint chosen by validation balanced accuracy; last.pt is rewritten every epoch")
         return trainer
+
+    def _use_threads(self, trainer) -> None:
+        """Choose torch's threads for this run (kept on --resume), log it once, record it, and
+        watch for an epoch far slower than the ones before (the machine got busy)."""
+        import torch
+
+        from latentlapse import threads
+
+        recorded = runs.read_metadata(self.run_dir).get("threads") if self.checkpoint is not None else None
+        choice = threads.choose_for_run(self.config.threads, trainer.model, self.prepared.dataset.n_features,
+                                        self.config.batch_size, recorded)
+        self._threads_before = torch.get_num_threads()
+        torch.set_num_threads(choice.intra_op)
+        log.info(threads.describe(choice))
+        runs.update_metadata(self.run_dir, threads=choice.to_dict())
+        trainer.callbacks.append(threads.SlowEpochWatch(choice))
 
     def _callbacks(self) -> list:
         """The per-source dynamics recorder always (it costs no forward pass), the time-lapse when asked."""
@@ -142,6 +164,7 @@ class Session:
             "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes},
             "class_names": list(p.scheme.names),
             "feature_names": list(p.dataset.feature_names),
+            "feature_schema": p.schema.to_dict() if p.schema is not None else None,
             "data": {"source": p.dataset.source, "sha256": p.data_sha256, "kind": p.dataset.kind},
             "run_dir": str(self.run_dir),
             "scores": dict(trainer.history.rows[-1]) if trainer.history.rows else {},
@@ -190,8 +213,8 @@ class Session:
         """
         self._winding_down = True
         epoch = self.saved_epoch
-        log.warning("interrupted during epoch %d; finishing up (the checkpoint of epoch %d is on disk)",
-                    epoch + 1, epoch)
+        on_disk = f"the checkpoint of epoch {epoch} is on disk" if epoch else "no checkpoint yet"
+        log.warning("interrupted during epoch %d; finishing up (%s)", epoch + 1, on_disk)
         self._visualizer = visualizer
         try:
             self._sync_history(trainer)

@@ -17,6 +17,7 @@ import csv
 import io
 import logging
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,8 @@ class TrainingVisualizer(Callback):
             self.worker.submit(self.snapshot(result))
         for message in self.worker.poll():
             self._report(message)
-        self.worker.check()  # a frame the worker could not write fails the run here
+        self.worker.check()
+        self.worker.keep_up()  # a frame waiting too long on a busy machine: the worker's priority goes up  # a frame the worker could not write fails the run here
 
     def on_train_end(self, trainer, status: str) -> None:
         """Drain and stop the worker; idempotent, and the worker never outlives this call.
@@ -182,6 +184,7 @@ class TrainingVisualizer(Callback):
             scores=dict(result.scores),
             train_proba=None if result.train_proba is None else result.train_proba[self.train_pos].astype(np.float32),
             val_proba=result.val_proba[self.val_pos].astype(np.float32),
+            epoch_end=time.time(),
         )
 
     def _samples_csv(self) -> str:
@@ -201,8 +204,9 @@ class TrainingVisualizer(Callback):
             self.frames_written += 1
             displacement = metrics.get("displacement", math.nan)
             moved = "" if math.isnan(displacement) else f", points moved {displacement:.3f} of the map's spread"
-            log.info("frame: %s (silhouette %.3f, 5-NN acc %.3f%s; %.2fs)", Path(path).name,
-                     metrics.get("silhouette", math.nan), metrics.get("knn_acc", math.nan), moved, timing["total"])
+            log.info("frame: %s (silhouette %.3f, 5-NN acc %.3f%s; %.2fs, on disk %.1f s after its epoch ended)",
+                     Path(path).name, metrics.get("silhouette", math.nan), metrics.get("knn_acc", math.nan), moved,
+                     timing["total"], timing.get("lag", math.nan))
         elif kind == "skipped":
             log.warning(message[2])
         elif kind == "animation":

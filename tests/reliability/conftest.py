@@ -45,7 +45,7 @@ def make_config(tiny_spectra, tmp_path):
 
     def make(epochs: int = 4, viz: bool = False, **changes) -> TrainConfig:
         viz_config = VizConfig(enabled=viz, every=1, method="pca", train_samples=50, val_samples=30)
-        config = TrainConfig(data=str(tiny_spectra), epochs=epochs, device="cpu", runs_dir=str(tmp_path / "runs"),
+        config = TrainConfig(data=str(tiny_spectra), epochs=epochs, device="cpu", threads=1, runs_dir=str(tmp_path / "runs"),
                              viz=viz_config)
         return dataclasses.replace(config, **changes)
 

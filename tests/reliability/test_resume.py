@@ -28,7 +28,7 @@ def uninterrupted(tmp_path_factory, tiny_spectra):
     """The reference: the same config trained for EPOCHS epochs without a break."""
     from latentlapse.config import TrainConfig
 
-    config = TrainConfig(data=str(tiny_spectra), epochs=EPOCHS, device="cpu",
+    config = TrainConfig(data=str(tiny_spectra), epochs=EPOCHS, device="cpu", threads=1,
                          runs_dir=str(tmp_path_factory.mktemp("reference")))
     result = pipeline.train(config, announce=_quiet)
     assert result.status == "completed"

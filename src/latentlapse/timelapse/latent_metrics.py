@@ -3,7 +3,8 @@
 t-SNE and UMAP distort distances and cluster sizes, so spread, centroid distances, silhouette and
 nearest-neighbour statistics are computed on the penultimate-layer features; the map itself is
 judged only by its trustworthiness and by how far points moved since the previous frame. One
-flat dict per frame becomes one row of ``latent_metrics.csv`` (columns: :func:`metric_columns`).
+flat dict per frame becomes one row of ``latent_metrics.csv`` (columns: :func:`metric_columns`,
+then :data:`FRAME_LAG`, which the worker measures once the frame's PNG is on disk).
 
 Class names in column names are the scheme's short names (``HM/LM`` -> ``HM_LM``). A class that
 is absent from a sample gives NaN in its columns, never an error.
@@ -22,6 +23,9 @@ from latentlapse.timelapse.snapshot import Snapshot, TimelapseSpec
 KNN_K = 5
 TRUST_NEIGHBORS = 10
 _NAN = float("nan")
+
+
+FRAME_LAG = "frame_lag_s"  # seconds from the epoch's end to its PNG on disk, added by the worker
 
 
 def metric_columns(class_short_names: Sequence[str]) -> list[str]:

@@ -37,7 +37,14 @@ def _csv_value(value: float) -> str:
 
 
 def append_metrics(run_dir: str | Path, row: Mapping[str, float], columns: Sequence[str]) -> None:
-    """Add a frame's row to ``latent_metrics.csv`` in the fixed column order (NaN left empty)."""
+    """Add a frame's row to ``latent_metrics.csv`` in the fixed column order (NaN left empty).
+
+    An existing file keeps its own header (a run resumed by a newer version whose columns differ)."""
     path = Path(run_dir) / METRICS_FILE
-    head = "" if path.exists() else ",".join(columns) + "\n"
+    head = ""
+    if path.exists():
+        with path.open() as handle:
+            columns = handle.readline().rstrip("\n").split(",") or columns
+    else:
+        head = ",".join(columns) + "\n"
     atomic.append_text(path, head + ",".join(_csv_value(row.get(c, float("nan"))) for c in columns) + "\n")

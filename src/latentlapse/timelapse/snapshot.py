@@ -5,6 +5,7 @@ A :class:`TimelapseSpec` is sent once per run; a :class:`Snapshot` per visualise
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,8 @@ class Snapshot:
         error count and per-class recall use the full split, not the sample).
     scores : the epoch's numbers: ``train_acc``, ``val_acc``, ``train_loss``, ``val_loss``,
         ``val_balanced_acc``, ``val_macro_f1``, ``lr``.
+    epoch_end : wall-clock time (``time.time()``) the epoch ended; the frame's lag is measured
+        from it to its PNG on disk (NaN: unknown).
     """
 
     epoch: int
@@ -54,3 +57,4 @@ class Snapshot:
     scores: dict[str, float] = field(default_factory=dict)
     train_proba: np.ndarray | None = None
     val_proba: np.ndarray | None = None
+    epoch_end: float = math.nan

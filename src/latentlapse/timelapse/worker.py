@@ -6,6 +6,12 @@ message per frame. It runs with one thread at the lowest CPU priority (nice 19 a
 the idle scheduling policy, so a training thread that wakes takes its core back at once),
 ignores Ctrl-C (the parent decides when it stops), and exits by itself if the parent disappears.
 
+On a busy machine the idle policy would starve it: other work always wants the cores, and frames
+arrived half an hour late. So the parent raises the worker to its own priority while a frame has
+waited longer than :data:`LAG_LIMIT_SECONDS` since its epoch ended (and while the run finishes),
+and lowers it again once every frame is drawn (:func:`urgent`). Leaving the idle policy takes
+CAP_SYS_NICE or an RLIMIT_NICE that allows it (``ulimit -e``); without, the log says frames lag.
+
 A frame it cannot write (a full disk, a read-only folder, a bug) is not a silent death: the worker
 sends one ``("failed", message)`` line and exits, and the parent turns that — or a worker that
 vanished without a word — into a :class:`~latentlapse.errors.RunFailed`, so the run ends
@@ -34,6 +40,15 @@ log = logging.getLogger(__name__)
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 _PARENT_CHECK_SECONDS = 1.0
+LAG_LIMIT_SECONDS = 20.0  # a frame waiting longer than this raises the worker's priority
+
+
+def urgent(oldest_wait: float | None, limit: float, now_urgent: bool) -> bool:
+    """Whether the worker should run at normal priority: from the moment the oldest frame not yet
+    drawn has waited longer than ``limit`` seconds since its epoch ended, until none is waiting."""
+    if oldest_wait is None:
+        return False
+    return now_urgent or oldest_wait > limit
 
 
 class FrameWorker:
@@ -47,10 +62,13 @@ class FrameWorker:
             target=_worker_main, args=(self._inbox, self._outbox, os.getpid()), name="latentlapse-frames", daemon=True
         )
         self._process.start()
-        _lowest_priority(self._process.pid)
+        set_priority(self._process.pid, urgent=False)
         self._inbox.put(("spec", spec))
         self.pending = 0
         self.failure: str | None = None
+        self._epoch_ends: list[float] = []  # of the snapshots sent and not yet drawn, oldest first
+        self.urgent = False
+        self.behind_episodes = 0
 
     @property
     def pid(self) -> int | None:
@@ -61,6 +79,40 @@ class FrameWorker:
         """Queue a snapshot; returns at once."""
         self._inbox.put(("frame", snapshot))
         self.pending += 1
+        end = getattr(snapshot, "epoch_end", float("nan"))
+        self._epoch_ends.append(time.time() if end != end else end)
+
+    def oldest_wait(self) -> float | None:
+        """Seconds the oldest frame not yet drawn has waited since its epoch ended (None: none)."""
+        return time.time() - self._epoch_ends[0] if self._epoch_ends else None
+
+    def keep_up(self, limit: float = LAG_LIMIT_SECONDS, finishing: bool = False) -> None:
+        """Raise the worker to normal priority while a frame is late (and while the run finishes,
+        when training no longer needs the cores); back to idle once it has caught up. Said once
+        per episode of lateness."""
+        wait = self.oldest_wait()
+        wanted = finishing or urgent(wait, limit, self.urgent)
+        if wanted == self.urgent or not self._process.is_alive():
+            return
+        raised = set_priority(self._process.pid, urgent=wanted)
+        self.urgent = wanted and raised
+        if finishing or not wanted:
+            if not wanted:
+                log.info("frames caught up; the frame worker is back at idle priority")
+            return
+        self.behind_episodes += 1
+        from latentlapse.threads import machine_now
+
+        machine = machine_now()
+        busy = f"the machine is busy: load average {machine.load:.1f} on {machine.cores} cores"
+        if raised:
+            log.warning("frames are falling behind (a frame has waited %.0f s since its epoch ended; %s); the "
+                        "frame worker runs at normal priority until it catches up", wait, busy)
+        else:
+            log.warning("frames are falling behind (a frame has waited %.0f s since its epoch ended; %s) and this "
+                        "user may not raise the frame worker's priority (needs CAP_SYS_NICE or RLIMIT_NICE, e.g. "
+                        "ulimit -e 20); frames will catch up when training ends", wait, busy)
+            self.urgent = True  # do not retry (or warn) until it has caught up
 
     def poll(self) -> list[tuple]:
         """Messages the worker has sent so far (never blocks)."""
@@ -99,14 +151,17 @@ class FrameWorker:
         are passed on; a worker that died without a word returns False.
         """
         self._inbox.put(("finish", {"status": status}))
+        self.keep_up(finishing=True)
         while True:
             if should_abort() or not self._process.is_alive():
                 self.terminate()
-                for message in self.poll():
+                finished = False
+                for message in self.poll():  # a worker that exited just now may have finished
                     on_message(message)
+                    finished = finished or message[0] == "finished"
                 if self.failure is not None:
                     raise RunFailed(self.failure)
-                return False
+                return finished
             try:
                 message = self._account(self._outbox.get(timeout=0.1))
             except queue.Empty:
@@ -141,19 +196,42 @@ class FrameWorker:
     def _account(self, message: tuple) -> tuple:
         if message[0] in ("frame", "skipped"):
             self.pending -= 1
+            if self._epoch_ends:
+                self._epoch_ends.pop(0)
         elif message[0] == "failed":
             self.failure = message[1]
         return message
 
 
-def _lowest_priority(pid: int) -> None:
-    """Nice 19 for the worker from its first instruction: the spawned interpreter's start-up
-    (and whatever the parent's ``__main__`` imports, which spawn imports again) then never
-    competes with training at normal priority. The worker also lowers itself (``os.nice``)."""
+def set_priority(pid: int, urgent: bool) -> bool:
+    """Idle priority (nice 19 and, on Linux, ``SCHED_IDLE``) or, when ``urgent``, this process's
+    own (``SCHED_OTHER`` at its nice), for every thread of ``pid``; False if not permitted.
+
+    Set from the parent right after the start, so the spawned interpreter's start-up (and what the
+    parent's ``__main__`` imports, which spawn imports again) never competes with training, and
+    measured: 0.8 % of a run's wall clock under ``SCHED_IDLE`` against 2.8 % at nice 19 alone,
+    where a waking torch thread can wait for the worker."""
     try:
-        os.setpriority(os.PRIO_PROCESS, pid, 19)
-    except (AttributeError, OSError):
-        pass
+        tids = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        tids = [pid]
+    nice = os.getpriority(os.PRIO_PROCESS, 0) if urgent else 19
+    policy = getattr(os, "SCHED_OTHER" if urgent else "SCHED_IDLE", None)
+    done = True
+    for tid in tids:
+        try:
+            if urgent and policy is not None:  # leave the idle policy first, then lower the nice value
+                os.sched_setscheduler(tid, policy, os.sched_param(0))
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+            if not urgent and policy is not None:
+                os.sched_setscheduler(tid, policy, os.sched_param(0))
+        except ProcessLookupError:  # a thread that has just ended
+            continue
+        except PermissionError:
+            done = False
+        except (AttributeError, OSError):
+            continue
+    return done
 
 
 # ----------------------------------------------------------------------------- child process
@@ -162,15 +240,6 @@ def _worker_main(inbox, outbox, parent_pid: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
     for name in _THREAD_VARIABLES:
         os.environ[name] = "1"
-    try:
-        os.nice(19)
-    except (AttributeError, OSError):
-        pass
-    try:  # Linux: run only on a core that training leaves idle (measured: 0.8 % of a run's wall
-        # clock against 2.8 % at nice 19 alone, where a waking torch thread can wait for the worker)
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        pass
     state = _FrameState()
     while True:
         try:
@@ -233,10 +302,11 @@ class _FrameState:
 
         self.spec = spec
         self.run_dir = Path(spec.run_dir)
-        self.columns = latent_metrics.metric_columns([safe_name(n) for n in spec.class_names])
+        self.columns = latent_metrics.metric_columns([safe_name(n) for n in spec.class_names]) + [latent_metrics.FRAME_LAG]
         self.previous = layouts.last_projection(self.run_dir)  # a resumed run goes on from its last frame
         self.thumbnails: dict[str, Any] = {}  # frame file name -> palette thumbnail (~0.2 MB each)
         if spec.method == "umap":
+            _thread_only_progress_lock()
             _warm_up_umap()
 
     def draw(self, snapshot) -> tuple:
@@ -257,6 +327,7 @@ class _FrameState:
         measured = time.perf_counter()
         path = self.run_dir / frame_name(snapshot.epoch, spec.total_epochs, snapshot.scores["val_acc"])
         pixels = render.render_frame(path, snapshot, spec, layout, metrics, method=layout.state.method)
+        metrics[latent_metrics.FRAME_LAG] = time.time() - getattr(snapshot, "epoch_end", float("nan"))
         self.thumbnails[path.name] = animate.palette_thumbnail(pixels)  # the GIF's palette, made now
         layouts.save_layout(self.run_dir, snapshot, spec, layout)  # for `compare` and `--resume`
         rendered = time.perf_counter()
@@ -266,7 +337,7 @@ class _FrameState:
         # (1-2 ms) rather than at the next full collection (measured: +53 MB over 19 frames).
         gc.collect(1)
         timing = {"project": projected - started, "metrics": measured - projected, "render": rendered - measured,
-                  "total": time.perf_counter() - started}
+                  "total": time.perf_counter() - started, "lag": metrics[latent_metrics.FRAME_LAG]}
         return ("frame", snapshot.epoch, str(path), metrics, timing)
 
     def finish(self, options: dict[str, Any]) -> list[tuple]:
@@ -281,6 +352,21 @@ class _FrameState:
             messages.append(("animation", str(gif)))
         messages += end_of_run.write_outputs(self.run_dir, status="completed")
         return messages
+
+
+def _thread_only_progress_lock() -> None:
+    """Give tqdm a plain thread lock before umap-learn draws its (hidden) progress bars.
+
+    tqdm's default lock includes a multiprocessing semaphore, registered with Python's resource
+    tracker; the worker's fast exit (``os._exit``) skips the finaliser that unregisters it, so
+    every UMAP run ended with "resource_tracker: ... leaked semaphore objects". No other process
+    writes bars through this one, so a thread lock is all tqdm needs here.
+    """
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 def _warm_up_umap() -> None:
