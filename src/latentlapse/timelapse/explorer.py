@@ -27,7 +27,7 @@ from latentlapse.timelapse.runfiles import RunFiles, class_style
 log = logging.getLogger(__name__)
 
 INPUTS_FILE = "viz_inputs.npz"
-SCRIPT_FILE = Path(__file__).with_name("explorer.js")
+SCRIPT_FILES = (Path(__file__).with_name("explorer_plots.js"), Path(__file__).with_name("explorer.js"))
 TRAIN, VAL = 0, 1
 NO_CLASS = 255  # a predicted class that was not recorded (training points of an old layout)
 SUSPECTS = 20  # without a ``suspect`` column, the "suspects only" filter keeps the top 20 ranks
@@ -139,8 +139,9 @@ def run_dynamics(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def script() -> str:
-    """The explorer's JavaScript (a static file next to this module)."""
-    return SCRIPT_FILE.read_text(encoding="utf-8")
+    """The explorer's JavaScript: the two static files next to this module, in one function scope
+    (so that the page gains no global but ``window.explorer``)."""
+    return "(function () {\n" + "\n".join(p.read_text(encoding="utf-8") for p in SCRIPT_FILES) + "})();\n"
 
 
 # ------------------------------------------------------------------------------------- helpers
