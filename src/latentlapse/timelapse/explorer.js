@@ -1,10 +1,11 @@
 /* latentlapse report: the interactive latent-space explorer.
  *
  * Draws each frame of layouts/ on a canvas (training sample left, validation sample right, class
- * colours and markers as in the PNG frames, misclassified validation points as red X), glides the
- * points along their paths (through every frame in between) when the frame player changes frame,
- * and answers hover (id, classes, probabilities), click (a side panel: spectrum or features,
- * history, region, suspect rank, path on the map), filters and search. Reads only the inline JSON
+ * colours and markers as in the PNG frames, misclassified validation points as red X on a ring of
+ * their true class's colour), glides the points along their paths (through every frame in
+ * between) when the frame player changes frame, and answers hover (id, classes, probabilities),
+ * click (a side panel: spectrum or features, history, region, suspect rank, path on the map),
+ * filters and search. Reads only the inline JSON
  * of #explorer-data; loads nothing. The panel's charts are drawn by explorer_plots.js (`plots`),
  * placed before this in the same script. window.explorer is a small read-only hook for tests and
  * benchmarks.
@@ -215,7 +216,13 @@
           var p = screen(k, pos[k * 2], pos[k * 2 + 1]);
           ctx.lineWidth = isError ? 0.9 : 0.5;
           ctx.strokeStyle = "#fff";
-          if (isError) { ctx.globalAlpha = 1; ctx.fillStyle = ERROR_COLOR; marker("X", p[0], p[1], base + 3); }
+          if (isError) {  // as in the PNG frames: a red X over a ring in the true class's colour
+            ctx.globalAlpha = 1;
+            ctx.strokeStyle = classes[labels[k]].color; ctx.lineWidth = 1.8;
+            ctx.beginPath(); ctx.arc(p[0], p[1], base + 5, 0, 2 * Math.PI); ctx.stroke();
+            ctx.strokeStyle = "#fff"; ctx.lineWidth = 0.9; ctx.fillStyle = ERROR_COLOR;
+            marker("X", p[0], p[1], base + 2);
+          }
           else { ctx.globalAlpha = 0.75; ctx.fillStyle = classes[labels[k]].color; marker(classes[labels[k]].marker, p[0], p[1], base); }
         }
       }

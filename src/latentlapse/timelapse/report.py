@@ -35,8 +35,9 @@ FRAME_NUMBERS = (
     ("trustworthiness", "map trustworthiness", 3), ("displacement", "points moved (of map size)", 3),
 )
 PNG_HOW = """<p class="how">Left: the training sample, coloured by true class. Right: the validation sample; a large
-<b style="color:#d62728">red X</b> is a source the model got wrong. Over the epochs, look for clusters
-tightening, classes moving apart and fewer red X's. Keys: ← → step, Home/End jump, space plays.</p>"""
+<b style="color:#d62728">red X</b> is a source the model got wrong, on a ring in the colour of its true class. Over
+the epochs, look for clusters tightening, classes moving apart and fewer red X's. Keys: ← → step, Home/End jump,
+space plays.</p>"""
 EXPLORER_HOW = """<p class="how">Every point is a source: hover it for its id, classes and probabilities at this epoch;
 click it for its spectrum (or features), its path over all frames and its training history. Points glide
 to their next positions as the frames change. Filter by class, errors or suspects, or find an id.</p>"""
