@@ -1,15 +1,25 @@
-"""latentlapse: train a classifier of X-ray sources from their spectra and watch it learn.
+"""latentlapse: watch a classifier learn — a time-lapse of its latent space, epoch by epoch.
 
+For any PyTorch loop: :class:`Timelapse` and :func:`features` (docs/LIBRARY.md). The X-ray
+application on top: :func:`train`, :class:`TrainConfig`, the data readers and the simulator.
 The public surface is small; heavy modules (torch, matplotlib) load only when used.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["Dataset", "TrainConfig", "VizConfig", "load_dataset", "simulate_dataset", "train"]
+__all__ = ["Dataset", "Timelapse", "TrainConfig", "VizConfig", "features", "load_dataset", "simulate_dataset", "train"]
 
 
 def __getattr__(name: str):
+    if name == "Timelapse":
+        from latentlapse.timelapse.live import Timelapse
+
+        return Timelapse
+    if name == "features":
+        from latentlapse.hooks import features
+
+        return features
     if name == "Dataset":
         from latentlapse.data.dataset import Dataset
 

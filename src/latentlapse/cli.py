@@ -129,6 +129,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="write validation predictions and class probabilities (.csv or .json)")
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted run from its last checkpoint, in its own folder")
+    g.add_argument("--tensorboard", action="store_true",
+                   help="also write the history as scalars and each frame's features as an embedding into "
+                        "RUN/tensorboard/ (needs latentlapse[tensorboard])")
 
     g = parser.add_argument_group("latent-space time-lapse")
     g.add_argument("--visualize_training", action="store_true",
@@ -184,6 +187,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         patience=args.patience,
         num_workers=args.num_workers,
         threads=args.threads,
+        tensorboard=args.tensorboard,
         viz=viz,
     )
 

@@ -60,6 +60,7 @@ class TrainConfig:
     patience: int | None = None
     num_workers: int = 0
     threads: int | None = None
+    tensorboard: bool = False
     viz: VizConfig = field(default_factory=VizConfig)
 
     def __post_init__(self) -> None:

@@ -224,7 +224,7 @@ def _map_sample(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
     """All sources, or a stratified sample of ``MAP_LIMIT`` when there are more."""
     if len(y) <= MAP_LIMIT:
         return np.arange(len(y))
-    from latentlapse.training_visualizer import choose_sample
+    from latentlapse.timelapse.sample import choose_sample
 
     return choose_sample(y, MAP_LIMIT, n_classes, rng.generator(seed, "subsample"))
 

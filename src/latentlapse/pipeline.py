@@ -161,6 +161,8 @@ def _write_start_metadata(run_dir: Path, config: TrainConfig, p: Prepared, devic
         seed=config.seed,
         config=config.to_dict(),
         class_names=names,
+        class_colors=list(p.scheme.colors),
+        class_markers=list(p.scheme.markers),
         class_counts={
             "train_before_oversampling": dict(zip(names, p.oversampled.counts_before.tolist())),
             "train_after_oversampling": dict(zip(names, p.oversampled.counts_after.tolist())),

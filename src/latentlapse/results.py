@@ -28,12 +28,14 @@ def write_results(
     best_epoch: int,
     last_scores: dict[str, float],
     epochs_run: int,
+    evaluated: str | None = None,
 ) -> dict[str, object]:
-    """Write ``final_metrics.json`` and ``classification_report.txt`` for the best checkpoint."""
+    """Write ``final_metrics.json`` and ``classification_report.txt`` for the best checkpoint
+    (or, given ``evaluated``, for the predictions it describes, e.g. a library loop's last epoch)."""
     metrics = evaluation.report(y_true, y_pred, class_names)
     metrics.update(
         {
-            "evaluated": "best checkpoint (highest validation balanced accuracy) on the validation split",
+            "evaluated": evaluated or "best checkpoint (highest validation balanced accuracy) on the validation split",
             "best_epoch": best_epoch,
             "epochs_run": epochs_run,
             "last_epoch_scores": last_scores,
@@ -42,8 +44,10 @@ def write_results(
         }
     )
     atomic.write_json(run_dir / FINAL_METRICS, metrics)
+    first = (f"Evaluated: {evaluated}, epoch {best_epoch} of {epochs_run}\n" if evaluated else
+             f"Best checkpoint: epoch {best_epoch} of {epochs_run} (chosen by validation balanced accuracy)\n")
     header = (
-        f"Best checkpoint: epoch {best_epoch} of {epochs_run} (chosen by validation balanced accuracy)\n"
+        first +
         f"accuracy {metrics['acc']:.4f}   balanced accuracy {metrics['balanced_acc']:.4f}   "
         f"macro-F1 {metrics['macro_f1']:.4f}\n\n"
     )

@@ -146,16 +146,12 @@ class Session:
         trainer.callbacks.append(threads.SlowEpochWatch(choice))
 
     def _callbacks(self) -> list:
-        """The per-source dynamics recorder always (it costs no forward pass), the time-lapse when asked."""
-        from latentlapse.dynamics_recorder import DynamicsRecorder
+        """The time-lapse adapter: per-source dynamics always (they cost no forward pass), frames when asked."""
+        from latentlapse.training_visualizer import TrainingVisualizer
 
-        resume = self.checkpoint is not None
-        callbacks = [DynamicsRecorder.for_run(self.run_dir, self.prepared, resume=resume)]
-        if self.config.viz.enabled:
-            from latentlapse.training_visualizer import TrainingVisualizer
-
-            callbacks.append(TrainingVisualizer(self.run_dir, self.config, self.prepared, self.method, resume=resume))
-        return callbacks
+        resume_after = self.saved_epoch if self.checkpoint is not None else None
+        method = self.method if self.config.viz.enabled else None
+        return [TrainingVisualizer(self.run_dir, self.config, self.prepared, method, resume_after=resume_after)]
 
     def _checkpoint_payload(self, trainer) -> dict:
         p = self.prepared
@@ -192,12 +188,7 @@ class Session:
     # -------------------------------------------------------------------------------- endings
     def _finish_completed(self, trainer) -> RunResult:
         metrics = self._final_results(trainer)
-        self._end_callbacks(trainer, "completed")
-        if not self.config.viz.enabled:  # a visualised run's frame worker draws metrics.png with its report
-            from latentlapse.timelapse.end_of_run import write_curves, write_dynamics
-
-            write_curves(self.run_dir)
-            write_dynamics(self.run_dir)
+        self._end_callbacks(trainer, "completed")  # the time-lapse makes the curves, dynamics and report
         runs.update_metadata(self.run_dir, status="completed", end_time=runs.now_iso(), **self._timing(trainer),
                              best_epoch=trainer.best_epoch, epochs_run=trainer.epoch,
                              final={k: metrics[k] for k in ("acc", "balanced_acc", "macro_f1")})

@@ -59,7 +59,7 @@ def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, diff
     size, xs = (_MAP, _MAP_X) if same_scheme else (_SPLIT_MAP, _SPLIT_MAP_X)
     maps = ((layouts[0].val_xy, layouts[0].train_xy), (alignment.val_xy, alignment.train_xy))
     for side, (run, layout, (val_xy, train_xy)) in enumerate(zip(runs, layouts, maps)):
-        style = class_style(run.class_names)
+        style = run.style
         row = _row(run, epoch)
         legend = side == 1 or not same_scheme
         n_wrong = int(np.sum(layout.val_pred != layout.val_labels))

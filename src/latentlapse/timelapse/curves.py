@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from latentlapse import atomic
-from latentlapse.data.taxonomy import safe_name
+from latentlapse.timelapse.styles import safe_name
 from latentlapse.errors import InputError
 from latentlapse.timelapse.diagnose import SILHOUETTE_FORMED
 from latentlapse.timelapse.render import png_bytes
@@ -74,7 +74,7 @@ def curves_figure(run: RunFiles) -> Figure:
     history, frames = run.history, run.frame_epochs
     epochs = column(history, "epoch")
     best = best_epoch(run)
-    style = class_style(run.class_names)
+    style = run.style
     _accuracy(axes[0][0], history, epochs)
     _loss(axes[0][1], history, epochs)
     _recall(axes[0][2], history, epochs, style)

@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from latentlapse import atomic
-from latentlapse.data.taxonomy import safe_name
+from latentlapse.timelapse.styles import safe_name
 from latentlapse.timelapse import shortfalls, trends
 from latentlapse.timelapse.runfiles import Row, RunFiles, column, load_run
 from latentlapse.timelapse.trends import SILHOUETTE_FORMED, Finding, smooth

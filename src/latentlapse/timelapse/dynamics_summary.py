@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from latentlapse import atomic
+from latentlapse.runs import read_metadata
 from latentlapse.timelapse import dynamics
 from latentlapse.timelapse.dynamics import DynamicsHistory, SourceStats
 
@@ -123,7 +124,7 @@ def write_summary(run_dir: str | os.PathLike) -> tuple[Path, Path, SuspectSummar
     csv_path = folder / dynamics.DYNAMICS_CSV
     atomic.write_text(csv_path, csv_text(summary_rows(history, stats)))
     png_path = folder / dynamics.DYNAMICS_PNG
-    atomic.write_bytes(png_path, data_map_png(history, stats))
+    atomic.write_bytes(png_path, data_map_png(history, stats, read_metadata(folder)))
     return csv_path, png_path, suspects(history, stats)
 
 
@@ -136,7 +137,7 @@ def load_suspects(run_dir: str | os.PathLike, top: int = TOP_SUSPECTS) -> Suspec
     return suspects(history, dynamics.source_stats(history), top)
 
 
-def data_map_png(history: DynamicsHistory, stats: SourceStats) -> bytes:
+def data_map_png(history: DynamicsHistory, stats: SourceStats, metadata: dict | None = None) -> bytes:
     """The data map: confidence against variability, colour = correctness, marker = class."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -145,7 +146,7 @@ def data_map_png(history: DynamicsHistory, stats: SourceStats) -> bytes:
     from latentlapse.timelapse.runfiles import class_style
 
     names = history.class_names
-    style = class_style(names)
+    style = class_style(names, metadata)
     fig = Figure(figsize=(7.5, 6.0))
     ax = fig.add_subplot()
     scatter = None

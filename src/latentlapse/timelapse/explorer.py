@@ -91,7 +91,7 @@ def explorer_data(run: RunFiles, *, history: Any = None, summary: Sequence[dict]
     split = np.concatenate([np.full(len(first.train_ids), TRAIN), np.full(len(first.val_ids), VAL)]).astype(np.uint8)
     labels = np.concatenate([first.train_labels, first.val_labels]).astype(np.uint8)
     names = run.class_names or [str(c) for c in range(int(labels.max()) + 1)]
-    style = class_style(names)
+    style = class_style(names, run.metadata)
     index = {(int(s), i): k for k, (s, i) in enumerate(zip(split, ids))}
     n, n_classes = len(ids), len(names)
     xy = np.full((len(frames), n, 2), np.nan, dtype=np.float32)

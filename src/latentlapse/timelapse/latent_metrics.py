@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from latentlapse.data.taxonomy import safe_name
+from latentlapse.timelapse.styles import safe_name
 from latentlapse.timelapse.projection import Layout, displacement, single_threaded
 from latentlapse.timelapse.snapshot import Snapshot, TimelapseSpec
 

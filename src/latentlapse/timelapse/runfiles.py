@@ -52,6 +52,11 @@ class RunFiles:
         return list(self.metadata.get("class_names") or self.final.get("class_names") or [])
 
     @property
+    def style(self) -> ClassStyle:
+        """The colours and markers of the run's classes, as recorded."""
+        return class_style(self.class_names, self.metadata)
+
+    @property
     def config(self) -> dict:
         return dict(self.metadata.get("config") or {})
 
@@ -119,19 +124,18 @@ def column(rows: Sequence[Row], name: str) -> np.ndarray:
     return np.array([row.get(name, math.nan) for row in rows], dtype=np.float64)
 
 
-def class_style(class_names: Sequence[str]) -> ClassStyle:
-    """The colours and markers of the built-in scheme with these classes; classes outside the
-    schemes (none today) take the taxonomy's palette in turn (red stays for misclassified points)."""
-    from latentlapse.data.taxonomy import MARKERS, PALETTE, SCHEME_SIZES, scheme
+def class_style(class_names: Sequence[str], metadata: dict | None = None) -> ClassStyle:
+    """The colours and markers a run recorded for its classes (``class_colors``, ``class_markers``
+    in its metadata), else the generic palette in turn (red stays for misclassified points)."""
+    from latentlapse.timelapse.styles import default_style
 
     names = tuple(class_names)
-    for size in SCHEME_SIZES:
-        candidate = scheme(size)
-        if candidate.names == names:
-            return ClassStyle(names, candidate.colors, candidate.markers)
-    n = len(names)
-    return ClassStyle(names, tuple(PALETTE[i % len(PALETTE)] for i in range(n)),
-                      tuple(MARKERS[i % len(MARKERS)] for i in range(n)))
+    metadata = metadata or {}
+    colors, markers = metadata.get("class_colors"), metadata.get("class_markers")
+    if colors and markers and len(colors) == len(names) == len(markers):
+        return ClassStyle(names, tuple(colors), tuple(markers))
+    colors, markers = default_style(max(len(names), 1))
+    return ClassStyle(names, colors[:len(names)], markers[:len(names)])
 
 
 def flat_config(config: dict, prefix: str = "") -> dict[str, object]:

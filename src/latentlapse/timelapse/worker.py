@@ -297,7 +297,7 @@ class _FrameState:
     """What the worker keeps between frames: the spec, the previous layout, the metric columns."""
 
     def start(self, spec) -> None:
-        from latentlapse.data.taxonomy import safe_name
+        from latentlapse.timelapse.styles import safe_name
         from latentlapse.timelapse import latent_metrics, layouts
 
         self.spec = spec
