@@ -1,0 +1,93 @@
+"""The public API on its own: styles for any class count, the feature hook, a light import,
+bad input named, and an interrupted loop resumed in its own folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from latentlapse import Timelapse
+from latentlapse.timelapse import dynamics
+from latentlapse.timelapse.styles import MAX_CLASSES, default_style
+
+
+def test_up_to_twenty_classes_get_distinct_colours_none_red():
+    from matplotlib.colors import to_rgb
+
+    colors, markers = default_style(MAX_CLASSES)
+    assert MAX_CLASSES == 20 and len(set(colors)) == 20 and len(markers) == 20
+    assert not any(r > 0.6 and g < 0.35 and b < 0.35 for r, g, b in map(to_rgb, colors))
+    with pytest.raises(ValueError, match="1 to 20 classes"):
+        default_style(21)
+    with pytest.raises(ValueError, match="red, which marks misclassified"):
+        Timelapse("runs", class_names=["a", "b"], epochs=3, colors=["#1f77b4", "red"])
+
+
+def test_import_latentlapse_loads_no_torch_matplotlib_or_sklearn():
+    code = "import sys, latentlapse; latentlapse.Timelapse; print(sorted({'torch','matplotlib','sklearn'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_features_hook_returns_a_named_modules_output_and_leaves_the_model_alone():
+    torch = pytest.importorskip("torch")
+    from latentlapse import features
+
+    model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3))
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    X = torch.arange(40, dtype=torch.float32).reshape(8, 5) / 40
+    loader = [(X[:5], torch.tensor([0, 1, 2, 0, 1])), (X[5:], torch.tensor([2, 0, 1]))]
+    got = features(model, "1", loader)
+    assert got.features.shape == (8, 7) and got.proba.shape == (8, 3) and got.labels.tolist() == [0, 1, 2, 0, 1, 2, 0, 1]
+    assert np.allclose(got.features, torch.relu(model[0](X)).detach().numpy(), atol=1e-6)
+    assert np.allclose(got.proba.sum(axis=1), 1.0)
+    assert model.training and not model[1]._forward_hooks
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="no module named 'encoder'"):
+        features(model, "encoder", loader)
+
+
+def _epoch(rng, n, k, d=6):
+    y = np.arange(n) % k
+    f = rng.normal(size=(n, d)) + y[:, None]
+    p = rng.dirichlet(np.ones(k), size=n)
+    return f, y, p
+
+
+def test_mismatched_arrays_are_named(tmp_path):
+    rng = np.random.default_rng(0)
+    with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=2, frames=False) as tl:
+        f, y, p = _epoch(rng, 30, 3)
+        with pytest.raises(ValueError, match=r"val: proba must be \(n, n_classes\)"):
+            tl.log_epoch(1, train=(f, y, p), val=(f, y, p[:5]))
+        tl.log_epoch(1, train=(f, y, p), val=(f, y, p))
+        tl.log_epoch(2, train=(f, y, p), val=(f, y, p))
+
+
+def test_an_interrupted_loop_resumes_in_its_own_folder(tmp_path):
+    rng = np.random.default_rng(1)
+    names = [f"class {i}" for i in range(13)]  # any names, any count
+    data = _epoch(rng, 130, 13)
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse(tmp_path, class_names=names, epochs=4, frames=False, seed=3) as tl:
+            for epoch in (1, 2, 3):
+                tl.log_epoch(epoch, train=data, val=data)
+            raise KeyboardInterrupt
+    run = tmp_path / "run_001"
+    assert json.loads((run / "run_metadata.json").read_text())["status"] == "interrupted"
+    with Timelapse.resume(run, after_epoch=2) as tl:
+        assert dynamics.recorded_epochs(run) == [1, 2]
+        for epoch in (3, 4):
+            tl.log_epoch(epoch, train=data, val=data)
+    meta = json.loads((run / "run_metadata.json").read_text())
+    assert meta["status"] == "completed" and meta["epochs_run"] == 4 and meta["resumed_from_epoch"] == 2
+    history = (run / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["1", "2", "3", "4"]
+    assert dynamics.recorded_epochs(run) == [1, 2, 3, 4]
+    assert (run / "dynamics.csv").is_file() and (run / "metrics.png").is_file()
+    assert not list(tmp_path.glob("run_002"))
