@@ -53,8 +53,10 @@ class Timelapse:
     inputs : optional ``(train_X, val_X)`` input rows (or the explorer's full dict) so the
         report's explorer can show a point's input.
     owner : True (the default) when this object owns the run: it writes the metadata, the
-        history, the final metrics and the status, and turns SIGTERM into Ctrl-C. The spectra
-        trainer passes False and ``run_dir``, as its session does those.
+        history, the final metrics and the status. The spectra trainer passes False and
+        ``run_dir``, as its session does those.
+    signals : an owner turns SIGTERM into Ctrl-C's path while open (False where a framework,
+        such as Lightning, handles signals itself).
     """
 
     def __init__(self, runs_dir: str | os.PathLike = "runs", *, class_names: Sequence[str], epochs: int,
@@ -62,7 +64,7 @@ class Timelapse:
                  seed: int = 0, colors: Sequence[str] | None = None, markers: Sequence[str] | None = None,
                  frames: bool = True, tensorboard: bool = False, inputs: Any = None,
                  config: Mapping[str, Any] | None = None, run_dir: str | os.PathLike | None = None,
-                 resume_after: int | None = None, owner: bool = True):
+                 resume_after: int | None = None, owner: bool = True, signals: bool = True):
         names = tuple(str(n) for n in class_names)
         if len(names) < 2:
             raise ValueError(f"{len(names)} class name(s): a classification needs at least 2 classes")
@@ -77,7 +79,7 @@ class Timelapse:
         self.runs_dir, self.class_names, self.epochs = Path(runs_dir), names, int(epochs)
         self.method, self.every, self.seed, self.frames = method, int(every), int(seed), bool(frames)
         self.train_samples, self.val_samples = int(train_samples), int(val_samples)
-        self.tensorboard, self.inputs, self.owner = bool(tensorboard), inputs, bool(owner)
+        self.tensorboard, self.inputs, self.owner, self.signals = bool(tensorboard), inputs, bool(owner), bool(signals)
         self.config = dict(config or {})
         self.resume_after = resume_after
         self.run_dir: Path | None = Path(run_dir) if run_dir is not None else None
@@ -138,7 +140,8 @@ class Timelapse:
             self._last_epoch = self.resume_after
         if self.owner:
             self._record_start(resuming)
-            self._catch_signals()
+            if self.signals:
+                self._catch_signals()
         else:
             runs.update_metadata(self.run_dir, class_colors=list(self.colors), class_markers=list(self.markers))
         if self.tensorboard:

@@ -1,0 +1,1 @@
+"""Adapters from other training frameworks to :class:`latentlapse.Timelapse`."""
