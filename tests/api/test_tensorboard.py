@@ -1,0 +1,45 @@
+"""TensorBoard export: the history as scalars and each frame's sample as an embedding with metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorboard", reason="TensorBoard is not installed: pip install 'latentlapse[tensorboard]' (CI installs it)")
+
+
+def test_scalars_and_embeddings_read_back_with_tensorboards_event_reader(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from latentlapse import Timelapse
+
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    f = rng.normal(size=(60, 4)) + y[:, None]
+    p = rng.dirichlet(np.ones(3), size=60)
+    ids = ([f"t{i}" for i in range(60)], [f"v{i}" for i in range(60)])
+    with Timelapse(tmp_path, class_names=["cat", "dog", "fox"], epochs=2, method="pca", tensorboard=True) as tl:
+        for epoch in (1, 2):
+            tl.log_epoch(epoch, train=(f, y, p), val=(f, y, p), metrics={"val_loss": 0.5 / epoch}, ids=ids)
+    board = tmp_path / "run_001" / "tensorboard"
+    events = EventAccumulator(str(board))
+    events.Reload()
+    assert {"scores/val_acc", "loss/val_loss", "recall/val_recall_dog"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("loss/val_loss")] == [1, 2]
+    assert [e.value for e in events.Scalars("loss/val_loss")] == pytest.approx([0.5, 0.25])
+    config = (board / "projector_config.pbtxt").read_text()
+    assert config.count("embeddings {") == 2
+    metadata = sorted(board.glob("*/validation_sample/metadata.tsv"))
+    assert len(metadata) == 2
+    rows = metadata[0].read_text().splitlines()
+    assert rows[0] == "id\tclass\tprediction" and len(rows) == 61
+    assert rows[1].split("\t")[0] == "v0" and rows[1].split("\t")[1] == "cat"
+
+
+def test_the_cli_flag_sets_the_config_field():
+    from latentlapse.cli import command_parser, config_from_args
+
+    def parse(*argv):
+        return config_from_args(command_parser("train", "main.py").parse_args(list(argv)))
+
+    assert parse("--tensorboard").tensorboard is True and parse().tensorboard is False
