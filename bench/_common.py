@@ -69,3 +69,38 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+class CollectingWorker:
+    """Stands in for the frame worker: keeps the spec and the snapshots it would be sent."""
+
+    def __init__(self, spec):
+        self.spec, self.snapshots, self.pid, self.pending = spec, [], None, 0
+
+    def submit(self, snapshot) -> None:
+        self.snapshots.append(snapshot)
+
+    def poll(self) -> list:
+        return []
+
+    def check(self) -> None:
+        pass
+
+    def keep_up(self) -> None:
+        pass
+
+    def finish(self, status, on_message, should_abort) -> bool:
+        return True
+
+    def terminate(self) -> None:
+        pass
+
+
+def collecting_visualizer(run_dir, config, prepared, method: str):
+    """The trainer's time-lapse adapter with a :class:`CollectingWorker` in place of the process
+    (after ``on_train_start`` its ``worker`` holds the spec; the sample's inputs are written)."""
+    from latentlapse.timelapse import worker
+    from latentlapse.training_visualizer import TrainingVisualizer
+
+    worker.FrameWorker = CollectingWorker
+    return TrainingVisualizer(run_dir, config, prepared, method)

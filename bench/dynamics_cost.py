@@ -1,7 +1,7 @@
 """What recording every source's training dynamics costs the training loop, side by side.
 
 The default 4-class run on the built-in data (2730 sources: 2184 training + 546 validation),
-``--epochs`` epochs with the :class:`~latentlapse.dynamics_recorder.DynamicsRecorder`. For each
+``--epochs`` epochs with the trainer's time-lapse adapter recording dynamics only (no frames). For each
 epoch it measures, in the same process and the same epoch, the loop's own time (training and
 evaluation, from ``history.csv``'s ``seconds``) and the time the recorder's ``on_epoch_end``
 took inside the loop (making the record and queueing it for the writer thread); the write
@@ -24,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import quiet_logs  # noqa: E402
 
 from latentlapse.config import TrainConfig  # noqa: E402
-from latentlapse.dynamics_recorder import DynamicsRecorder  # noqa: E402
 from latentlapse.experiment import build_trainer  # noqa: E402
 from latentlapse.prepare import prepare  # noqa: E402
 from latentlapse.timelapse import dynamics  # noqa: E402
+from latentlapse.training_visualizer import TrainingVisualizer  # noqa: E402
 
 
-class TimedRecorder(DynamicsRecorder):
+class TimedRecorder(TrainingVisualizer):
     """The recorder, with each epoch's time in the loop and each write's time kept."""
 
     def __init__(self, *args, **kwargs):
@@ -58,7 +58,7 @@ def main() -> None:
     prepared = prepare(config)
     write = dynamics.write_epoch
     with tempfile.TemporaryDirectory() as folder:
-        recorder = TimedRecorder.for_run(Path(folder), prepared)
+        recorder = TimedRecorder(Path(folder), config, prepared, None)
 
         def timed_write(*a, **k):
             started = time.perf_counter()
@@ -73,7 +73,7 @@ def main() -> None:
         size = sum(p.stat().st_size for p in (Path(folder) / dynamics.DYNAMICS_DIR).iterdir())
     epochs = [row["seconds"] for row in trainer.history.rows]
     ratios = [r / e for r, e in zip(recorder.in_loop, epochs)]
-    print(f"{len(recorder.labels)} sources, {args.epochs} epochs, torch threads {args.threads}")
+    print(f"{len(prepared.split.train) + len(prepared.split.val)} sources, {args.epochs} epochs, torch threads {args.threads}")
     print(f"epoch (training + evaluation): median {statistics.median(epochs):.3f} s")
     print(f"recorder in the loop: median {statistics.median(recorder.in_loop) * 1e3:.3f} ms "
           f"(max {max(recorder.in_loop) * 1e3:.3f} ms) = {statistics.median(ratios):.4%} of an epoch "

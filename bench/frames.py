@@ -69,30 +69,19 @@ def record(path: Path, epochs: int, every: int, seed: int) -> None:
     from latentlapse.config import TrainConfig, VizConfig
     from latentlapse.experiment import build_trainer
     from latentlapse.prepare import prepare
-    from latentlapse.timelapse.schedule import should_visualize
-    from latentlapse.training_visualizer import TrainingVisualizer
+    from _common import collecting_visualizer
 
     logging.basicConfig(level=logging.WARNING)
-
-    class Recorder(TrainingVisualizer):
-        """The visualiser's sample and snapshots, kept in memory instead of sent to a worker."""
-
-        def on_train_start(self, trainer) -> None:
-            self.snapshots = []
-
-        def on_epoch_end(self, trainer, result) -> None:
-            if should_visualize(result.epoch, result.total_epochs, self.every) or result.is_last:
-                self.snapshots.append(self.snapshot(result))
-
-        def on_train_end(self, trainer, status) -> None:
-            pass
-
     config = TrainConfig(classes=4, epochs=epochs, oversample_target=1.0, seed=seed,
                          viz=VizConfig(enabled=True, every=every))
     prepared = prepare(config)
-    recorder = Recorder(Path(tempfile.gettempdir()), config, prepared, "tsne")
-    build_trainer(config, prepared, callbacks=[recorder]).fit()
-    s, spec = recorder.snapshots, recorder.spec
+    with tempfile.TemporaryDirectory() as folder:
+        recorder = collecting_visualizer(Path(folder), config, prepared, "tsne")
+        trainer = build_trainer(config, prepared, callbacks=[recorder])
+        trainer.fit()
+        collected = recorder.worker
+        recorder.on_train_end(trainer, "interrupted")  # waits for the dynamics writes; no end-of-run outputs
+    s, spec = collected.snapshots, collected.spec
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         path, epochs=np.array([x.epoch for x in s]), total_epochs=epochs, seed=spec.seed,

@@ -72,9 +72,9 @@ def train_case(name: str, folder: Path, epochs: int, seed: int, folds: int) -> N
     from sklearn.model_selection import StratifiedKFold
 
     from latentlapse.data.balance import stratified_split
-    from latentlapse.dynamics_recorder import DynamicsRecorder
     from latentlapse.experiment import build_trainer, fit_on_split
     from latentlapse.prepare import prepare_split
+    from latentlapse.training_visualizer import TrainingVisualizer
 
     kind, fraction = CASES[name]
     config, labelled, y = load(kind, epochs, seed)
@@ -85,7 +85,7 @@ def train_case(name: str, folder: Path, epochs: int, seed: int, folds: int) -> N
     y_noisy[split.train] = noisy_train
     prepared = prepare_split(config, labelled, y_noisy, split)
     folder.mkdir(parents=True, exist_ok=True)
-    recorder = DynamicsRecorder.for_run(folder, prepared)
+    recorder = TrainingVisualizer(folder, config, prepared, None)  # dynamics only
     trainer = build_trainer(config, prepared, "cpu", callbacks=[recorder])
     started = time.perf_counter()
     trainer.fit()

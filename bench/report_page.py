@@ -28,6 +28,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ def stand_in_run(folder: Path) -> Path:
     from latentlapse.timelapse import explorer, layouts, projection, render
     from latentlapse.timelapse.schedule import frame_name, visualized_epochs
     from latentlapse.timelapse.snapshot import Snapshot
-    from latentlapse.training_visualizer import TrainingVisualizer
+    from _common import collecting_visualizer
 
     epochs = visualized_epochs(EPOCHS, EVERY)
     run = write_run(folder, epochs=EPOCHS, frames=tuple(epochs), write_layouts=False, inputs=False)
@@ -55,9 +56,9 @@ def stand_in_run(folder: Path) -> Path:
         png.unlink()
     config = TrainConfig(epochs=EPOCHS, oversample_target=1.0, viz=VizConfig(enabled=True, every=EVERY))
     prepared = prepare(config)
-    visualizer = TrainingVisualizer(run, config, prepared, "pca")
-    explorer.save_inputs(run, **visualizer._inputs)
-    spec = visualizer.spec
+    visualizer = collecting_visualizer(run, config, prepared, "pca")
+    visualizer.on_train_start(types.SimpleNamespace(epoch=0))  # writes the sample's inputs
+    spec = visualizer.worker.spec
     generator = np.random.default_rng(0)  # the stand-in features (not a library stream)
     labels = np.concatenate([spec.train_labels, spec.val_labels])
     centres = generator.normal(size=(len(spec.class_names), 64))
