@@ -9,7 +9,7 @@ import pytest
 
 from latentlapse.data import grid
 from latentlapse.data.dataset import Dataset
-from latentlapse.data.readers import bin_names
+from latentlapse.data.spectra_checks import bin_names
 
 N_CHANNELS = 2000  # enough to cover the 0.5-10 keV grid at 5 eV per channel
 

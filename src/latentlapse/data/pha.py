@@ -20,7 +20,7 @@ import numpy as np
 
 from latentlapse.data import grid
 from latentlapse.data.dataset import Dataset
-from latentlapse.data.readers import (
+from latentlapse.data.spectra_checks import (
     FITS_SUFFIXES,
     PHA_SUFFIXES,
     Rows,

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from latentlapse.data.dataset import Dataset
-from latentlapse.data.readers import Rows, canonical_labels, require_astropy, spectra_dataset
+from latentlapse.data.spectra_checks import Rows, canonical_labels, require_astropy, spectra_dataset
 from latentlapse.data.taxonomy import UNLABELLED
 from latentlapse.errors import InputError, UsageError
 

@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from latentlapse.data.dataset import Dataset
-from latentlapse.data.readers import Rows, bin_names, canonical_labels, spectra_dataset
+from latentlapse.data.spectra_checks import Rows, bin_names, canonical_labels, spectra_dataset
 from latentlapse.errors import InputError
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import numpy as np
 
 from latentlapse import atomic
 from latentlapse.data.dataset import Dataset
-from latentlapse.data.readers import bin_names
+from latentlapse.data.spectra_checks import bin_names
 from latentlapse.data.taxonomy import UNLABELLED
 from latentlapse.errors import InputError, UsageError
 
