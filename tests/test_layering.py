@@ -1,0 +1,66 @@
+"""The layout is the architecture: the generic core imports nothing of the X-ray application,
+and data/ has no import circle (every import counted, also those inside functions)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "latentlapse"
+CORE_MODULES = ("atomic", "errors", "runs", "results", "evaluation", "rng", "hooks", "threads")
+CORE = {f"latentlapse.{name}" for name in CORE_MODULES} | {"latentlapse", "latentlapse.timelapse"}
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every ``latentlapse`` module ``path`` imports (``from latentlapse.x import y`` counts y
+    when it is a module of the package)."""
+    found = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                   for n in ast.walk(block)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("latentlapse")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("latentlapse"):
+            found.add(node.module)
+            for alias in node.names:
+                candidate = f"{node.module}.{alias.name}"
+                if (PACKAGE.parent / Path(*candidate.split("."))).with_suffix(".py").exists():
+                    found.add(candidate)
+    return found
+
+
+def _core_files() -> list[Path]:
+    return sorted(PACKAGE.joinpath("timelapse").glob("*.py")) + [PACKAGE / f"{name}.py" for name in CORE_MODULES]
+
+
+def _in_core(name: str) -> bool:
+    return name in CORE or name.startswith("latentlapse.timelapse.")
+
+
+def test_the_core_imports_nothing_of_the_xray_application():
+    outside = {f"{_module(path)} -> {name}" for path in _core_files() for name in _imports(path) if not _in_core(name)}
+    assert not outside, sorted(outside)
+
+
+def test_the_readers_and_the_formats_form_no_import_circle():
+    """readers.py dispatches to the format modules; their shared checks sit below both."""
+    data = {_module(p): {n for n in _imports(p) if n.startswith("latentlapse.data.")} for p in PACKAGE.joinpath("data").glob("*.py")}
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for name in data.get(start, ()):
+            if name == target or (name not in seen and reaches(name, target, seen | {name})):
+                return True
+        return False
+
+    readers = "latentlapse.data.readers"
+    assert not reaches(readers, readers, {readers})
+    assert not reaches("latentlapse.data.spectra_checks", "latentlapse.data.spectra_checks", set())
+    assert not [name for name, imported in data.items() if readers in imported and name != "latentlapse.data.catalog_input"]
