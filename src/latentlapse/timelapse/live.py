@@ -13,7 +13,6 @@ arrays or CPU tensors.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import socket
@@ -27,7 +26,7 @@ import numpy as np
 
 from latentlapse import atomic, runs
 from latentlapse.errors import RunFailed
-from latentlapse.timelapse import dynamics, history_file, messages
+from latentlapse.timelapse import dynamics, history_file, loop_arrays, messages
 from latentlapse.timelapse.sample import SAMPLES_FILE, choose_sample, samples_csv
 from latentlapse.timelapse.schedule import should_visualize
 from latentlapse.timelapse.snapshot import Snapshot, TimelapseSpec
@@ -158,12 +157,12 @@ class Timelapse:
             return
         from latentlapse import rng
 
-        y_tr, y_va = _labels(train_labels), _labels(val_labels)
+        y_tr, y_va = loop_arrays.labels(train_labels), loop_arrays.labels(val_labels)
         n = len(self.class_names)
         for split, y in (("train", y_tr), ("val", y_va)):
             if len(y) and (y.min() < 0 or y.max() >= n):
                 raise ValueError(f"{split} labels run from {y.min()} to {y.max()}, but there are {n} class names")
-        train_ids, val_ids = _ids(ids, len(y_tr), len(y_va))
+        train_ids, val_ids = loop_arrays.source_ids(ids, len(y_tr), len(y_va))
         generator = rng.generator(self.seed, "subsample")
         train_pos = choose_sample(y_tr, self.train_samples, n, generator)
         val_pos = choose_sample(y_va, self.val_samples, n, generator)
@@ -187,8 +186,8 @@ class Timelapse:
         what the interruption cut off.
         """
         started = time.perf_counter()
-        f_tr, y_tr, p_tr = _split(train, "train")
-        f_va, y_va, p_va = _split(val, "val")
+        f_tr, y_tr, p_tr = loop_arrays.split_arrays(train, "train")
+        f_va, y_va, p_va = loop_arrays.split_arrays(val, "val")
         self.set_sources(y_tr, y_va, ids=ids)
         catching_up = self.resume_after is not None and epoch <= self.resume_after
         if not catching_up:
@@ -244,9 +243,13 @@ class Timelapse:
             return
         self._closing = True
         try:
-            if status == "completed" and self.owner and self._last_val is not None:
-                self._final_results()
-            self._stop_dynamics()
+            try:
+                if status == "completed" and self.owner and self._last_val is not None:
+                    self._final_results()
+                self._stop_dynamics()
+            except BaseException:
+                self._stop_frames("failed")  # never leave the worker behind, nor pretend the run completed
+                raise
             self._stop_frames(status)
             if status == "completed" and not self.frames:
                 from latentlapse.timelapse.end_of_run import write_curves, write_dynamics
@@ -341,6 +344,7 @@ class Timelapse:
         self._pending.append(self._writer.submit(dynamics.write_epoch, self.run_dir, epoch, record))
 
     def _stop_dynamics(self) -> None:
+        """Wait for every record being written; a failed write is raised (the first one)."""
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.shutdown(wait=True)
@@ -365,7 +369,7 @@ class Timelapse:
             atomic.write_text(self.run_dir / SAMPLES_FILE,
                               samples_csv(self.class_names, train_ids, train_labels, val_ids, val_labels))
         if inputs is not None and not (resuming and (self.run_dir / explorer.INPUTS_FILE).exists()):
-            explorer.save_inputs(self.run_dir, **_sample_inputs(inputs, self._sources, train_ids, val_ids))
+            explorer.save_inputs(self.run_dir, **loop_arrays.sample_inputs(inputs, self._sources, train_ids, val_ids))
         write_animation_script(self.run_dir)
         spec = TimelapseSpec(run_dir=str(self.run_dir), class_names=self.class_names, colors=self.colors,
                              markers=self.markers, method=self.method, total_epochs=self.epochs,
@@ -411,45 +415,3 @@ class Timelapse:
             self.frames_written += 1
         messages.log_message(message)
 
-
-def _labels(y: Any) -> np.ndarray:
-    return np.asarray(y).astype(np.int64).reshape(-1)
-
-
-def _split(split: Split, name: str) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    if len(split) != 3:
-        raise ValueError(f"{name}: give (features, labels, proba), got {len(split)} items")
-    features, labels, proba = split
-    labels, proba = _labels(labels), np.asarray(proba, dtype=np.float64)
-    if proba.ndim != 2 or len(proba) != len(labels):
-        raise ValueError(f"{name}: proba must be (n, n_classes) with one row per label; got {proba.shape} for {len(labels)} labels")
-    if features is not None:
-        features = np.asarray(features)
-        if features.ndim != 2 or len(features) != len(labels):
-            raise ValueError(f"{name}: features must be (n, d) with one row per label; got {features.shape}")
-    return features, labels, proba
-
-
-def _ids(ids: Any, n_train: int, n_val: int) -> tuple[np.ndarray, np.ndarray]:
-    if ids is None:
-        return (np.array([f"train{i}" for i in range(n_train)]), np.array([f"val{i}" for i in range(n_val)]))
-    train_ids, val_ids = (np.asarray(part).astype(str) for part in ids)
-    if len(train_ids) != n_train or len(val_ids) != n_val:
-        raise ValueError(f"ids: {len(train_ids)} training and {len(val_ids)} validation ids for {n_train} and {n_val} sources")
-    return train_ids, val_ids
-
-
-def _sample_inputs(inputs: Any, sources: dict, train_ids, val_ids) -> dict:
-    """The explorer's input rows of the frame sample, from full-split inputs."""
-    if not isinstance(inputs, Mapping):
-        train_X, val_X = inputs
-        inputs = dict(kind="features", train_X=train_X, val_X=val_X,
-                      feature_names=[f"x{i}" for i in range(np.asarray(train_X).shape[1])])
-    tr, va = sources["train_pos"], sources["val_pos"]
-    train_X, val_X = np.asarray(inputs["train_X"]), np.asarray(inputs["val_X"])
-    nan = math.nan
-    counts_tr = np.asarray(inputs.get("train_counts", np.full(len(train_X), nan)))
-    counts_va = np.asarray(inputs.get("val_counts", np.full(len(val_X), nan)))
-    return dict(kind=inputs.get("kind", "features"), train_ids=train_ids, val_ids=val_ids,
-                train_X=train_X[tr], val_X=val_X[va], train_counts=counts_tr[tr], val_counts=counts_va[va],
-                energy=inputs.get("energy"), feature_names=inputs.get("feature_names", ()))
