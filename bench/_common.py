@@ -74,8 +74,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 class CollectingWorker:
     """Stands in for the frame worker: keeps the spec and the snapshots it would be sent."""
 
-    def __init__(self, spec):
-        self.spec, self.snapshots, self.pid, self.pending = spec, [], None, 0
+    def __init__(self, spec=None):
+        self.spec, self.snapshots, self.pid, self.pending, self.has_spec = spec, [], None, 0, spec is not None
+
+    def send_spec(self, spec) -> None:
+        self.spec, self.has_spec = spec, True
 
     def submit(self, snapshot) -> None:
         self.snapshots.append(snapshot)

@@ -51,11 +51,14 @@ def csv_text(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def append(run_dir: str | os.PathLike, rows: list[dict[str, float]], row: dict[str, float]) -> list[dict[str, float]]:
-    """``rows`` plus ``row`` (replacing a row of the same epoch), written to ``history.csv``."""
-    rows = [r for r in rows if int(r["epoch"]) != int(row["epoch"])] + [row]
+def add(rows: list[dict[str, float]], row: dict[str, float]) -> list[dict[str, float]]:
+    """``rows`` plus ``row``, replacing a row of the same epoch."""
+    return [r for r in rows if int(r["epoch"]) != int(row["epoch"])] + [row]
+
+
+def write(run_dir: str | os.PathLike, rows: list[dict[str, float]]) -> None:
+    """Rewrite ``history.csv`` with ``rows`` (atomically)."""
     atomic.write_text(Path(run_dir) / HISTORY, csv_text(rows))
-    return rows
 
 
 def truncate(run_dir: str | os.PathLike, epoch: int) -> list[dict[str, float]]:

@@ -147,6 +147,17 @@ class Timelapse:
             from latentlapse.timelapse.board import Board
 
             self._board = Board(self.run_dir, self.class_names)
+        # Everything slow happens here, before the loop: the writer thread (files and their fsyncs
+        # leave the loop), and the worker process, which gets its spec with the first epoch.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="latentlapse-writes")
+        if self.frames:
+            from latentlapse.timelapse import explorer  # noqa: F401  (imported now, used at the first epoch)
+            from latentlapse.timelapse.animate import write_animation_script
+            from latentlapse.timelapse.worker import FrameWorker
+
+            self._write(write_animation_script, self.run_dir)
+            self.worker = FrameWorker()
+            runs.update_metadata(self.run_dir, worker_pid=self.worker.pid)  # lets a check find a stray worker
         log.info("time-lapse run folder: %s", self.run_dir)
         return self.run_dir
 
@@ -194,7 +205,8 @@ class Timelapse:
             self._raise_failed_write()
         scores = history_file.scores(epoch, self.class_names, y_tr, p_tr, y_va, p_va, metrics)
         if self.owner and not catching_up:
-            self._history = history_file.append(self.run_dir, self._history, {"epoch": epoch, **scores})
+            self._history = history_file.add(self._history, {"epoch": epoch, **scores})
+            self._write(history_file.write, self.run_dir, list(self._history))
         if not catching_up or not dynamics.epoch_path(self.run_dir, epoch).exists():
             l_tr, l_va = logits if logits is not None else (None, None)
             self._record_dynamics(epoch, p_tr, p_va, l_tr, l_va)
@@ -246,7 +258,7 @@ class Timelapse:
             try:
                 if status == "completed" and self.owner and self._last_val is not None:
                     self._final_results()
-                self._stop_dynamics()
+                self._stop_writes()
             except BaseException:
                 self._stop_frames("failed")  # never leave the worker behind, nor pretend the run completed
                 raise
@@ -321,12 +333,15 @@ class Timelapse:
             signal.signal(sig, handler)
         self._signals = {}
 
+    def _write(self, function, *args) -> None:
+        """Run a file write on the writer thread, in order; a failure is raised at the next epoch."""
+        self._pending.append(self._writer.submit(function, *args))
+
     def _start_dynamics(self, ids: np.ndarray, n_train: int, n_val: int) -> None:
         split = np.array(["train"] * n_train + ["val"] * n_val)
         sources = self.run_dir / dynamics.DYNAMICS_DIR / dynamics.SOURCES_FILE
         if not (self.resume_after is not None and sources.exists()):
-            dynamics.write_sources(self.run_dir, ids, split, self._sources["labels"], self.class_names)
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dynamics")
+            self._write(dynamics.write_sources, self.run_dir, ids, split, self._sources["labels"], self.class_names)
         if self.resume_after:
             missing = sorted(set(range(1, self.resume_after)) - set(dynamics.recorded_epochs(self.run_dir)))
             if missing:
@@ -341,10 +356,10 @@ class Timelapse:
         else:
             logits = np.concatenate([np.asarray(l_tr), np.asarray(l_va)])
         record = dynamics.epoch_record(self._sources["labels"], proba, logits)
-        self._pending.append(self._writer.submit(dynamics.write_epoch, self.run_dir, epoch, record))
+        self._write(dynamics.write_epoch, self.run_dir, epoch, record)
 
-    def _stop_dynamics(self) -> None:
-        """Wait for every record being written; a failed write is raised (the first one)."""
+    def _stop_writes(self) -> None:
+        """Wait for every file being written (dynamics, history, the sample's files); a failed write is raised (the first one)."""
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.shutdown(wait=True)
@@ -358,25 +373,23 @@ class Timelapse:
                 raise future.exception()
 
     def _start_frames(self, train_ids, val_ids, train_labels, val_labels, inputs) -> None:
+        """Write the sample's files (on the writer thread) and send the worker its spec."""
         from latentlapse import rng
         from latentlapse.timelapse import explorer
-        from latentlapse.timelapse.animate import write_animation_script
-        from latentlapse.timelapse.worker import FrameWorker
 
         resuming = self.resume_after is not None
         self._sample_val_ids = val_ids
         if not (resuming and (self.run_dir / SAMPLES_FILE).exists()):
-            atomic.write_text(self.run_dir / SAMPLES_FILE,
-                              samples_csv(self.class_names, train_ids, train_labels, val_ids, val_labels))
+            self._write(atomic.write_text, self.run_dir / SAMPLES_FILE,
+                        samples_csv(self.class_names, train_ids, train_labels, val_ids, val_labels))
         if inputs is not None and not (resuming and (self.run_dir / explorer.INPUTS_FILE).exists()):
-            explorer.save_inputs(self.run_dir, **loop_arrays.sample_inputs(inputs, self._sources, train_ids, val_ids))
-        write_animation_script(self.run_dir)
+            rows = loop_arrays.sample_inputs(inputs, self._sources, train_ids, val_ids)
+            self._write(lambda: explorer.save_inputs(self.run_dir, **rows))
         spec = TimelapseSpec(run_dir=str(self.run_dir), class_names=self.class_names, colors=self.colors,
                              markers=self.markers, method=self.method, total_epochs=self.epochs,
                              seed=rng.projection_seed(self.seed), train_ids=train_ids, val_ids=val_ids,
                              train_labels=train_labels, val_labels=val_labels)
-        self.worker = FrameWorker(spec)
-        runs.update_metadata(self.run_dir, worker_pid=self.worker.pid)  # lets a check find a stray worker
+        self.worker.send_spec(spec)
         log.info("latent-space time-lapse: %s of %d training + %d validation sources, frames at epochs %s",
                  self.method, len(train_ids), len(val_ids), messages.epochs_text(self.epochs, self.every))
 
@@ -395,6 +408,9 @@ class Timelapse:
         completed run's end fails it, after an interrupt or failure it is only reported."""
         worker, self.worker = self.worker, None
         if worker is None:
+            return
+        if not worker.has_spec:  # no epoch was logged: nothing to draw
+            worker.terminate()
             return
         if worker.pending:
             log.info("drawing the last %d frame%s ...", worker.pending, "s" if worker.pending > 1 else "")

@@ -54,7 +54,9 @@ def urgent(oldest_wait: float | None, limit: float, now_urgent: bool) -> bool:
 class FrameWorker:
     """Parent-side handle of the worker process."""
 
-    def __init__(self, spec: Any):
+    def __init__(self, spec: Any = None):
+        """Start the process; the spec goes now or later with :meth:`send_spec` (so the process
+        can start before the fixed sample is known, outside the training loop)."""
         context = multiprocessing.get_context("spawn")
         self._inbox = context.Queue()
         self._outbox = context.Queue()
@@ -63,12 +65,19 @@ class FrameWorker:
         )
         self._process.start()
         set_priority(self._process.pid, urgent=False)
-        self._inbox.put(("spec", spec))
+        self.has_spec = False
         self.pending = 0
         self.failure: str | None = None
         self._epoch_ends: list[float] = []  # of the snapshots sent and not yet drawn, oldest first
         self.urgent = False
         self.behind_episodes = 0
+        if spec is not None:
+            self.send_spec(spec)
+
+    def send_spec(self, spec: Any) -> None:
+        """The run-wide facts every frame needs; once, before the first snapshot."""
+        self._inbox.put(("spec", spec))
+        self.has_spec = True
 
     @property
     def pid(self) -> int | None:
