@@ -204,12 +204,15 @@ class Timelapse:
         if not catching_up:
             self._raise_failed_write()
         scores = history_file.scores(epoch, self.class_names, y_tr, p_tr, y_va, p_va, metrics)
+        writes = []  # one hand-over to the writer thread per epoch: each wake-up costs the loop
         if self.owner and not catching_up:
             self._history = history_file.add(self._history, {"epoch": epoch, **scores})
-            self._write(history_file.write, self.run_dir, list(self._history))
+            writes.append((history_file.write, self.run_dir, list(self._history)))
         if not catching_up or not dynamics.epoch_path(self.run_dir, epoch).exists():
             l_tr, l_va = logits if logits is not None else (None, None)
-            self._record_dynamics(epoch, p_tr, p_va, l_tr, l_va)
+            writes.append((dynamics.write_epoch, self.run_dir, epoch, self._dynamics_record(p_tr, p_va, l_tr, l_va)))
+        if writes:
+            self._write(_in_order, writes)
         due = self.frames and (should_visualize(epoch, self.epochs, self.every) or epoch == self.epochs)
         if due and (not catching_up or self.missing_frame(epoch)):
             self.worker.submit(self._snapshot(epoch, scores, f_tr, f_va, p_tr, p_va))
@@ -348,15 +351,15 @@ class Timelapse:
                 log.warning("the training dynamics of epoch%s %s were lost when the run was stopped; the per-source "
                             "statistics leave them out", "s" if len(missing) > 1 else "", ", ".join(map(str, missing)))
 
-    def _record_dynamics(self, epoch: int, p_tr, p_va, l_tr, l_va) -> None:
-        """Made here (under a millisecond), written by one background thread (the fsync is slow)."""
+    def _dynamics_record(self, p_tr, p_va, l_tr, l_va) -> dict[str, np.ndarray]:
+        """The epoch's per-source record, made here (under a millisecond); the writer thread
+        writes it (the fsync is slow)."""
         proba = np.concatenate([p_tr, p_va])
         if l_tr is None or l_va is None:
             logits = np.log(np.clip(proba, 1e-12, None))
         else:
             logits = np.concatenate([np.asarray(l_tr), np.asarray(l_va)])
-        record = dynamics.epoch_record(self._sources["labels"], proba, logits)
-        self._write(dynamics.write_epoch, self.run_dir, epoch, record)
+        return dynamics.epoch_record(self._sources["labels"], proba, logits)
 
     def _stop_writes(self) -> None:
         """Wait for every file being written (dynamics, history, the sample's files); a failed write is raised (the first one)."""
@@ -431,3 +434,8 @@ class Timelapse:
             self.frames_written += 1
         messages.log_message(message)
 
+
+def _in_order(writes: list[tuple]) -> None:
+    """Run ``(function, *args)`` writes one after another (on the writer thread)."""
+    for function, *args in writes:
+        function(*args)
