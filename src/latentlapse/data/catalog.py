@@ -19,7 +19,7 @@ from latentlapse.data.dataset import Dataset
 from latentlapse.data.feature_choice import IDENTIFIER, choose_columns, flag_values, likely_placeholders
 from latentlapse.data.spectra_checks import warn_duplicate_ids
 from latentlapse.data.schema import FLAG, NUMBER
-from latentlapse.data.tables import MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
+from latentlapse.data.table_columns import MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
 from latentlapse.errors import InputError
 
 DROP_NOTE = "missing values, policy 'drop'"
