@@ -56,7 +56,9 @@ def _usage_error(capsys, *argv):
         (["--patience", "0"], "--patience must be at least 1"),
         (["--visualize_training", "--viz_every", "0"], "--viz_every must be at least 1"),
         (["--visualize_training", "--viz_train_samples", "3"], "--viz_train_samples must be at least 10"),
-        (["--viz_every", "5"], "--viz_every only take effect with --visualize_training"),
+        (["--viz_every", "5"], "--viz_every only takes effect with --visualize_training; add it or drop it"),
+        (["--viz_every", "5", "--viz_method", "pca"],
+         "--viz_every, --viz_method only take effect with --visualize_training; add it or drop them"),
         (["--label_column", "cls"], "--label_column applies to --data tables"),
         (["--seed", "-1"], "--seed must be a non-negative integer"),
         (["--threads", "0"], "--threads must be between 1 and 1024, got 0"),
@@ -94,6 +96,27 @@ def test_help_lists_every_guide_flag_without_heavy_imports():
                  "--viz_every", "--viz_method", "--batch_size", "--lr", "--seed", "--runs_dir", "--save_preds"):
         assert flag in out
     assert out.strip().endswith("HEAVY []")
+
+
+@pytest.mark.parametrize("command", cli.SUBCOMMANDS)
+def test_help_states_each_default_once(capsys, command):
+    """Each option's help says its default at most once, and never "(default: None)" or
+    "(default: False)" next to the sentence that already says what not giving it means."""
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    text = capsys.readouterr().out
+    entries = re.split(r"\n  (?=-)", text)
+    options = [" ".join(entry.split()) for entry in entries[1:]]
+    assert options, text
+    for option in options:
+        assert option.count("(default:") <= 1, option
+        assert "(default: None)" not in option and "(default: False)" not in option, option
+    if command == "train":
+        patience = next(o for o in options if o.startswith("--patience"))
+        assert patience.endswith("(default: off)"), patience
+        visualize = next(o for o in options if o.startswith("--visualize_training"))
+        assert visualize.endswith("(default: disabled)"), visualize
+        assert any(o.startswith("--epochs") and o.endswith("(default: 100)") for o in options)
 
 
 def test_top_level_help_and_default_command(capsys):

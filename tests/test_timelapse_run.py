@@ -110,3 +110,86 @@ def test_stacked_imbalance_corrections_warn_once(tmp_path, caplog):
     stacked = [r.getMessage() for r in caplog.records if "stacked" in r.getMessage()]
     assert len(stacked) == 1
     assert "oversampling to 1 x the majority + a balanced sampler + inverse-frequency alpha" in stacked[0]
+
+
+def test_layouts_keep_probabilities_and_the_inputs_are_the_samples_rows(guide_run):
+    import numpy as np
+
+    from latentlapse.data.simulate import simulate_dataset
+    from latentlapse.timelapse import explorer, layouts
+
+    frame = layouts.load_layout(layouts.layout_files(guide_run)[12])
+    assert frame.val_proba.shape == (300, 4) and frame.train_proba.shape == (500, 4)
+    assert (frame.val_proba.argmax(axis=1) == frame.val_pred).mean() > 0.98  # float16 may tie a close call
+    np.testing.assert_allclose(frame.train_proba.astype(np.float64).sum(axis=1), 1, atol=5e-3)
+    inputs = explorer.load_inputs(guide_run)
+    samples = list(csv.DictReader((guide_run / "viz_samples.csv").open()))
+    assert inputs["train_ids"].tolist() == [r["id"] for r in samples if r["split"] == "train"]
+    assert inputs["val_ids"].tolist() == [r["id"] for r in samples if r["split"] == "val"] == frame.val_ids.tolist()
+    data = simulate_dataset(seed=42)
+    row = {i: k for k, i in enumerate(data.ids)}[inputs["val_ids"][7]]
+    assert inputs["val_X"].dtype == np.float16 and inputs["energy"].shape == (380,)
+    np.testing.assert_allclose(inputs["val_X"][7], data.X[row], rtol=2e-3, atol=1e-7)
+    assert inputs["val_counts"][7] == data.counts[row]
+    page = (guide_run / "report.html").read_text()
+    assert 'id="explorer-data"' in page and '"dynamics":{"epochs":[1,2,3,4,5,6,7,8,9,10,11,12]' in page
+
+
+@pytest.mark.browser
+def test_the_reports_explorer_answers_in_chromium(guide_run):
+    """The guide run's report.html in headless Chromium: hovering a point known from its layout
+    file shows its id, clicking opens its spectrum, "errors only" leaves exactly the frame's
+    validation errors, searching an id finds it, and nothing is logged as an error."""
+    import shutil
+
+    import numpy as np
+
+    from latentlapse.timelapse import layouts
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    frame = layouts.load_layout(layouts.layout_files(guide_run)[12])
+    val_ids = frame.val_ids.astype(str).tolist()
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            tab = browser.new_page(viewport={"width": 1300, "height": 900})
+            tab.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            tab.goto((guide_run / "report.html").as_uri())
+            tab.keyboard.press("End")  # the last frame, epoch 12
+            for _ in range(100):
+                if not tab.evaluate("window.explorer.animating()"):
+                    break
+                tab.wait_for_timeout(20)
+            assert tab.evaluate("window.explorer.frame()")["epoch"] == 12
+            tab.locator("#explorer").scroll_into_view_if_needed()
+            everything = tab.evaluate("window.explorer.positions()")
+            drawn = {i: (x, y) for i, x, y in everything[len(frame.train_ids):]}
+            pixels = np.array([drawn[i] for i in val_ids])
+            scale = np.polyfit(frame.val_xy[:, 0], pixels[:, 0], 1)[0]
+            assert scale > 100 and np.allclose(pixels - pixels.mean(axis=0),  # the map is the layout file's
+                                               (frame.val_xy - frame.val_xy.mean(axis=0)) * [scale, -scale], atol=0.01)
+            isolated = [(i, x, y) for i, x, y in tab.evaluate("window.explorer.positions(1)")
+                        if sum(abs(px - x) + abs(py - y) <= 12 for _, px, py in everything) == 1]
+            point_id, x, y = isolated[0]
+            tab.mouse.move(x, y)
+            assert tab.inner_text("#ex-tip").splitlines()[0] == point_id and point_id in val_ids
+            tab.mouse.click(x, y)
+            assert tab.get_attribute("#ex-panel", "data-id") == point_id
+            assert int(tab.get_attribute("#ex-spectrum", "data-points")) > 100  # counts per keV, bins with counts
+            assert "net counts" in tab.inner_text("#ex-panel") and "suspect rank: " in tab.inner_text("#ex-panel")
+            tab.check("#ex-errors")
+            wrong = sorted(i for i, t, p in zip(val_ids, frame.val_labels, frame.val_pred) if t != p)
+            assert sorted(tab.evaluate("window.explorer.visibleIds(1)")) == wrong
+            tab.uncheck("#ex-errors")
+            target = str(frame.train_ids[-1])
+            tab.fill("#ex-search", target)
+            tab.press("#ex-search", "Enter")
+            assert tab.get_attribute("#ex-panel", "data-id") == target
+        finally:
+            browser.close()
+    assert errors == []

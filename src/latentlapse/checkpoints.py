@@ -18,6 +18,7 @@ from latentlapse.errors import InputError
 
 FORMAT = "latentlapse-checkpoint-1"
 NAMES = ("best", "last")
+_GIVE = "give the best.pt or last.pt of a run folder"
 
 
 def checkpoint_path(folder: str | os.PathLike, name: str) -> Path:
@@ -40,10 +41,10 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(f"{path}: no such checkpoint; runs keep best.pt and last.pt in their folder")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        raise InputError(f"{path}: not a readable latentlapse checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]) from exc
+    except Exception as exc:  # torch raises many types for a damaged or foreign file; its text may advise unsafe loading
+        raise InputError(f"{path}: not a latentlapse checkpoint (it does not load as one); {_GIVE}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise InputError(f"{path}: not a latentlapse checkpoint (format {payload.get('format') if isinstance(payload, dict) else type(payload).__name__!r})")
+        raise InputError(f"{path}: not a latentlapse checkpoint (a PyTorch file without the latentlapse format tag); {_GIVE}")
     return payload
 
 

@@ -1,8 +1,8 @@
 """The command line: parses flags into a config, calls the library, prints results and errors.
 
 ``latentlapse train …`` (also ``latentlapse …`` and ``python main.py …``) is the guide's main
-job; ``simulate``, ``animate``, ``compare``, ``visualize`` and ``predict`` are the other
-subcommands. Heavy libraries are imported only once a command runs, so ``--help`` and argument
+job; ``simulate``, ``animate``, ``compare``, ``visualize``, ``predict`` and ``inspect`` are the
+other subcommands. Heavy libraries are imported only once a command runs, so ``--help`` and argument
 errors answer at once. Exit codes: 0 success, 1 bad input or failed run, 2 usage, 130 interrupt.
 """
 
@@ -27,7 +27,7 @@ from latentlapse.config import (
 from latentlapse.errors import LatentlapseError, UsageError
 
 PROG = "latentlapse"
-SUBCOMMANDS = ("train", "simulate", "animate", "compare", "visualize", "predict")
+SUBCOMMANDS = ("train", "simulate", "animate", "compare", "visualize", "predict", "inspect")
 log = logging.getLogger("latentlapse")
 
 
@@ -39,8 +39,19 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" once: not where the help already states its default, and not for
+    switches and options whose default is "not given" (False / None), where it says nothing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default:" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=34, width=100)
+    return _DefaultsFormatter(prog, max_help_position=34, width=100)
 
 
 def _csv_list(text: str) -> tuple[str, ...]:
@@ -48,6 +59,13 @@ def _csv_list(text: str) -> tuple[str, ...]:
     if not items:
         raise argparse.ArgumentTypeError("expected a comma-separated list of column names")
     return items
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 
 
 # ----------------------------------------------------------------------------------------- train
@@ -92,9 +110,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--label_column", default=None,
                    help="label column of a table (found automatically when it is True_Class, label or class)")
     g.add_argument("--features", type=_csv_list, default=None, metavar="A,B,C",
-                   help="catalogue columns to use (default: every numeric column but ids and labels)")
+                   help="catalogue columns to use (default: every numeric column that describes the source: not "
+                        "ids, labels, quoted errors, sky position, positional errors, detection significance or "
+                        "observation bookkeeping); text flag columns (t/f, y/n) named here are read as 1/0")
+    g.add_argument("--exclude", type=_csv_list, default=(), metavar="A,B,C",
+                   help="catalogue columns never to use as features")
     g.add_argument("--missing", choices=MISSING_POLICIES, default=d.missing,
-                   help="missing catalogue values: indicator (median + a was-missing column), median, or drop rows")
+                   help="missing catalogue values: indicator (training-split median + a was-missing column), "
+                        "median, or drop rows")
+    g.add_argument("--placeholder", type=_float_list, default=(), metavar="VALUE[,VALUE]",
+                   help="catalogue values that mean 'no measurement': read as missing, also by predict "
+                        "(negative values with '=': --placeholder=-99)")
 
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs_dir", default=d.runs_dir, help="root of the auto-numbered run folders (run_001, run_002, ...)")
@@ -128,8 +154,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Build the one frozen TrainConfig; raises UsageError for contradictions."""
     viz_values = {field: getattr(args, flag) for flag, field in _VIZ_FLAGS.items() if getattr(args, flag) is not None}
     if viz_values and not args.visualize_training:
-        flags = ", ".join(f"--{flag}" for flag in _VIZ_FLAGS if getattr(args, flag) is not None)
-        raise UsageError(f"{flags} only take effect with --visualize_training; add it or drop them")
+        given = [f"--{flag}" for flag in _VIZ_FLAGS if getattr(args, flag) is not None]
+        verb, pronoun = ("takes", "it") if len(given) == 1 else ("take", "them")
+        raise UsageError(f"{', '.join(given)} only {verb} effect with --visualize_training; add it or drop {pronoun}")
     viz = VizConfig(enabled=args.visualize_training, **viz_values)
     return TrainConfig(
         classes=args.classes,
@@ -148,6 +175,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         label_column=args.label_column,
         features=args.features,
         missing=args.missing,
+        exclude=args.exclude,
+        placeholders=args.placeholder,
         runs_dir=args.runs_dir,
         out_dir=args.out_dir,
         save_preds=args.save_preds,
@@ -199,12 +228,16 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="random seed")
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="also draw the class-mean spectra on a log energy axis")
+    parser.add_argument("--label_noise", type=float, default=None, metavar="F",
+                        help="flip a fraction F (0-0.5) of the labels to another class of the 4-class scheme, "
+                             "stratified and seeded; the flips are listed in <out>.label_noise.csv")
 
 
 def run_simulate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from latentlapse.data import simulate
 
-    return simulate.run_command(out=args.out, n=args.n, unlabelled=args.unlabelled, seed=args.seed, plot=args.plot)
+    return simulate.run_command(out=args.out, n=args.n, unlabelled=args.unlabelled, seed=args.seed, plot=args.plot,
+                                label_noise=args.label_noise)
 
 
 # --------------------------------------------------------------------------------------- animate
@@ -229,12 +262,15 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_b", metavar="RUN_B", help="second run folder")
     parser.add_argument("--epoch", type=int, default=None,
                         help="epoch to show side by side (default: the last epoch both runs drew)")
+    parser.add_argument("--force", action="store_true",
+                        help="compare runs trained on different data: curves and scores side by side, labelled as "
+                             "different data, maps not aligned")
 
 
 def run_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from latentlapse.timelapse import compare
 
-    for path in compare.compare_runs(args.run_a, args.run_b, epoch=args.epoch):
+    for path in compare.compare_runs(args.run_a, args.run_b, epoch=args.epoch, force=args.force):
         print(path)
     return 0
 
@@ -273,6 +309,27 @@ def run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------- inspect
+def add_inspect_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN", help="a run folder (it records every source's training dynamics)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--id", metavar="SRC_ID", default=None,
+                      help="one source's history: label, prediction and true-class probability at each frame epoch "
+                           "(every epoch without frames), region and suspect rank")
+    what.add_argument("--suspects", type=int, metavar="N", default=None,
+                      help="the N sources whose training history most doubts their label")
+
+
+def run_inspect(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from latentlapse.timelapse import inspect_source
+
+    if args.id is not None:
+        print(inspect_source.source_text(args.run_dir, args.id))
+    else:
+        print(inspect_source.suspects_text(args.run_dir, args.suspects))
+    return 0
+
+
 _COMMANDS: dict[str, tuple[Callable, Callable, str]] = {
     "train": (add_train_arguments, run_train, "train a classifier and (optionally) film its latent space"),
     "simulate": (add_simulate_arguments, run_simulate, "write simulated EPIC-pn spectra in the text format"),
@@ -280,6 +337,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable, str]] = {
     "compare": (add_compare_arguments, run_compare, "the same epoch of two runs side by side"),
     "visualize": (add_visualize_arguments, run_visualize, "post-training view of a saved checkpoint"),
     "predict": (add_predict_arguments, run_predict, "classify sources with a saved checkpoint"),
+    "inspect": (add_inspect_arguments, run_inspect, "one source's training history, or the most suspect labels"),
 }
 
 

@@ -17,6 +17,7 @@ from latentlapse import evaluation, rng
 from latentlapse.config import TrainConfig
 from latentlapse.data.balance import Split, stratified_split
 from latentlapse.data.dataset import Dataset
+from latentlapse.data.schema import FeatureSchema
 from latentlapse.prepare import Prepared, prepare_split
 
 
@@ -46,7 +47,10 @@ def build_trainer(
     data = p.dataset
     init = torch.Generator().manual_seed(rng.int_seed(c.seed, "init"))
     model = build_model(p.model_kind, data.n_features, p.scheme.n_classes, init)
-    model.scaler.fit(data.X[p.split.train], p.log_mask)
+    if p.schema is not None:  # the catalogue schema's log10 and scaling, learned on the training split
+        model.scaler.set_statistics(p.schema.log10, p.schema.mean, p.schema.std)
+    else:
+        model.scaler.fit(data.X[p.split.train])
     fit_data = FitData(
         train_X=p.oversampled.X, train_y=p.oversampled.y,
         eval_X=data.X[p.split.train], eval_y=p.y[p.split.train],
@@ -70,14 +74,17 @@ def build_trainer(
 
 @dataclass(frozen=True)
 class FoldResult:
-    """Scores of the held-out rows (``evaluation.report``), their class probabilities, and
-    the epoch whose weights produced them."""
+    """Scores of the held-out rows (``evaluation.report``), their class probabilities, the
+    epoch whose weights produced them, and (catalogues) the schema fitted on the training rows
+    with every row's model inputs made by it — for baselines compared on the same inputs."""
 
     metrics: dict
     proba: np.ndarray
     best_epoch: int
     epochs_run: int
     history: list
+    schema: FeatureSchema | None = None
+    inputs: Dataset | None = None
 
 
 def fit_on_split(
@@ -85,6 +92,10 @@ def fit_on_split(
     device: str = "cpu",
 ) -> FoldResult:
     """Train on rows ``train_idx`` of ``labelled`` and score rows ``test_idx``.
+
+    Everything fitted — a catalogue's imputation, indicators, log10 choice and scaling, the
+    oversampling — sees only the training rows (the inner training part of them), through the
+    same :func:`~latentlapse.prepare.prepare_split` as a run.
 
     Parameters
     ----------
@@ -105,8 +116,9 @@ def fit_on_split(
     trainer = build_trainer(config, prepared, device, save_checkpoint=keep_best)
     trainer.fit()
     trainer.model.load_state_dict(best["model"])
-    proba = trainer.predict_proba(labelled.X[test_idx])
+    proba = trainer.predict_proba(prepared.dataset.X[test_idx])
     return FoldResult(
         metrics=evaluation.report(y[test_idx], proba.argmax(axis=1), prepared.scheme.names),
         proba=proba, best_epoch=trainer.best_epoch, epochs_run=trainer.epoch, history=list(trainer.history.rows),
+        schema=prepared.schema, inputs=prepared.dataset,
     )

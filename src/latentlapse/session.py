@@ -146,12 +146,16 @@ class Session:
         trainer.callbacks.append(threads.SlowEpochWatch(choice))
 
     def _callbacks(self) -> list:
-        if not self.config.viz.enabled:
-            return []
-        from latentlapse.training_visualizer import TrainingVisualizer
+        """The per-source dynamics recorder always (it costs no forward pass), the time-lapse when asked."""
+        from latentlapse.dynamics_recorder import DynamicsRecorder
 
-        return [TrainingVisualizer(self.run_dir, self.config, self.prepared, self.method,
-                                   resume=self.checkpoint is not None)]
+        resume = self.checkpoint is not None
+        callbacks = [DynamicsRecorder.for_run(self.run_dir, self.prepared, resume=resume)]
+        if self.config.viz.enabled:
+            from latentlapse.training_visualizer import TrainingVisualizer
+
+            callbacks.append(TrainingVisualizer(self.run_dir, self.config, self.prepared, self.method, resume=resume))
+        return callbacks
 
     def _checkpoint_payload(self, trainer) -> dict:
         p = self.prepared
@@ -160,6 +164,7 @@ class Session:
             "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes},
             "class_names": list(p.scheme.names),
             "feature_names": list(p.dataset.feature_names),
+            "feature_schema": p.schema.to_dict() if p.schema is not None else None,
             "data": {"source": p.dataset.source, "sha256": p.data_sha256, "kind": p.dataset.kind},
             "run_dir": str(self.run_dir),
             "scores": dict(trainer.history.rows[-1]) if trainer.history.rows else {},
@@ -189,9 +194,10 @@ class Session:
         metrics = self._final_results(trainer)
         self._end_callbacks(trainer, "completed")
         if not self.config.viz.enabled:  # a visualised run's frame worker draws metrics.png with its report
-            from latentlapse.timelapse.end_of_run import write_curves
+            from latentlapse.timelapse.end_of_run import write_curves, write_dynamics
 
             write_curves(self.run_dir)
+            write_dynamics(self.run_dir)
         runs.update_metadata(self.run_dir, status="completed", end_time=runs.now_iso(), **self._timing(trainer),
                              best_epoch=trainer.best_epoch, epochs_run=trainer.epoch,
                              final={k: metrics[k] for k in ("acc", "balanced_acc", "macro_f1")})
@@ -207,8 +213,8 @@ class Session:
         """
         self._winding_down = True
         epoch = self.saved_epoch
-        log.warning("interrupted during epoch %d; finishing up (the checkpoint of epoch %d is on disk)",
-                    epoch + 1, epoch)
+        on_disk = f"the checkpoint of epoch {epoch} is on disk" if epoch else "no checkpoint yet"
+        log.warning("interrupted during epoch %d; finishing up (%s)", epoch + 1, on_disk)
         self._visualizer = visualizer
         try:
             self._sync_history(trainer)

@@ -2,9 +2,10 @@
 
 At the start it chooses the sample once — stratified, every class present, from the original
 (never oversampled) training split and the validation split — and writes its ids to
-``viz_samples.csv``. At each epoch chosen by :func:`should_visualize` it copies the sample's
-penultimate-layer features (already computed by the loop's evaluation pass, so this costs
-training almost nothing) into a :class:`Snapshot` and hands it to the frame worker.
+``viz_samples.csv`` and their input rows to ``viz_inputs.npz`` (for the report's explorer). At
+each epoch chosen by :func:`should_visualize` it copies the sample's penultimate-layer features
+and class probabilities (already computed by the loop's evaluation pass, so this costs training
+almost nothing) into a :class:`Snapshot` and hands it to the frame worker.
 
 To change the schedule or the colours, see ``latentlapse/timelapse/schedule.py``
 (``should_visualize``) and ``latentlapse/data/taxonomy.py`` (``CLASS_COLORS``).
@@ -25,6 +26,7 @@ from latentlapse import atomic, rng, runs
 from latentlapse.config import TrainConfig
 from latentlapse.errors import RunFailed
 from latentlapse.prepare import Prepared
+from latentlapse.timelapse import explorer
 from latentlapse.timelapse.animate import write_animation_script
 from latentlapse.timelapse.schedule import should_visualize
 from latentlapse.timelapse.snapshot import Snapshot, TimelapseSpec
@@ -92,6 +94,11 @@ class TrainingVisualizer(Callback):
             train_labels=y_train[self.train_pos],
             val_labels=y_val[self.val_pos],
         )
+        train_rows, val_rows = p.split.train[self.train_pos], p.split.val[self.val_pos]
+        self._inputs = dict(kind=p.dataset.kind, train_ids=self.spec.train_ids, val_ids=self.spec.val_ids,
+                            train_X=p.dataset.X[train_rows], val_X=p.dataset.X[val_rows],
+                            train_counts=p.dataset.counts[train_rows], val_counts=p.dataset.counts[val_rows],
+                            energy=p.dataset.energy, feature_names=p.dataset.feature_names)
         self.worker: FrameWorker | None = None
         self._abort = False
         self.frames_written = 0
@@ -100,6 +107,8 @@ class TrainingVisualizer(Callback):
     def on_train_start(self, trainer) -> None:
         if not (self.resume and (self.run_dir / SAMPLES_FILE).exists()):
             atomic.write_text(self.run_dir / SAMPLES_FILE, self._samples_csv())
+        if not (self.resume and (self.run_dir / explorer.INPUTS_FILE).exists()):
+            explorer.save_inputs(self.run_dir, **self._inputs)
         write_animation_script(self.run_dir)
         self.worker = FrameWorker(self.spec)
         runs.update_metadata(self.run_dir, worker_pid=self.worker.pid)  # lets a check find a stray worker
@@ -173,6 +182,8 @@ class TrainingVisualizer(Callback):
             val_true_all=self.y_val.copy(),
             val_pred_all=result.val_pred.copy(),
             scores=dict(result.scores),
+            train_proba=None if result.train_proba is None else result.train_proba[self.train_pos].astype(np.float32),
+            val_proba=result.val_proba[self.val_pos].astype(np.float32),
             epoch_end=time.time(),
         )
 
@@ -200,8 +211,9 @@ class TrainingVisualizer(Callback):
             log.warning(message[2])
         elif kind == "animation":
             log.info("animation: %s", message[1])
-        elif kind in ("curves", "report"):
-            log.info("%s: %s", "learning curves" if kind == "curves" else "report", message[1])
+        elif kind in ("curves", "report", "dynamics"):
+            what = {"curves": "learning curves", "report": "report", "dynamics": "training dynamics"}[kind]
+            log.info("%s: %s", what, message[1])
         elif kind == "diagnosis":
             log.info("\n%s", message[1].rstrip())
         elif kind == "warning":

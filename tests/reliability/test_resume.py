@@ -12,6 +12,7 @@ import torch
 
 from latentlapse import checkpoints, cli, pipeline
 from latentlapse.errors import InputError
+from latentlapse.timelapse import dynamics
 
 from .support import assert_folder_consistent, metadata
 
@@ -52,6 +53,9 @@ def _assert_same_training(run_dir, reference) -> None:
     assert strip(got["history"]) == strip(want["history"])
     lines = (run_dir / "history.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == [str(e) for e in range(1, EPOCHS + 1)]
+    # the per-source training dynamics continue exactly: every epoch recorded once, the same summary
+    assert dynamics.recorded_epochs(run_dir) == list(range(1, EPOCHS + 1))
+    assert (run_dir / "dynamics.csv").read_text() == (reference / "dynamics.csv").read_text()
 
 
 def _rewrite_metadata(run_dir, **changes):
@@ -92,11 +96,13 @@ def test_resume_with_the_time_lapse_continues_its_frames(make_config, batch_hook
     run_dir = first.run_dir
     assert first.status == "interrupted"
     samples = (run_dir / "viz_samples.csv").read_bytes()
+    inputs = (run_dir / "viz_inputs.npz").stat().st_mtime_ns
     assert sorted(p.name[:9] for p in run_dir.glob("epoch_*.png")) == ["epoch_001", "epoch_002"]
     worker = metadata(run_dir)["worker_pid"]
 
     assert pipeline.resume(run_dir, announce=_quiet).status == "completed"
     assert (run_dir / "viz_samples.csv").read_bytes() == samples  # the fixed sample is not re-drawn
+    assert (run_dir / "viz_inputs.npz").stat().st_mtime_ns == inputs  # nor its inputs re-written
     assert metadata(run_dir)["worker_pid"] != worker
     assert sorted(p.name[:9] for p in run_dir.glob("epoch_*.png")) == [f"epoch_{e:03d}" for e in range(1, EPOCHS + 1)]
     progress = (run_dir / "training_progress.txt").read_text().splitlines()[2:]

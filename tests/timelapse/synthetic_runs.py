@@ -13,7 +13,8 @@ from PIL import Image
 
 from latentlapse.config import TrainConfig, VizConfig
 from latentlapse.data.taxonomy import safe_name
-from latentlapse.timelapse import latent_metrics, layouts
+from latentlapse.data import grid
+from latentlapse.timelapse import explorer, latent_metrics, layouts
 from latentlapse.timelapse.projection import Layout, ProjectionState
 
 NAMES = ("AGN", "HM/LM", "YSO/CV", "NS/HMXB/LMXB/NS_BIN")
@@ -62,8 +63,14 @@ def base_layout(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_run(folder: Path, *, epochs: int = 12, frames=(1, 5, 10, 12), transform=None, source: str = "synthetic spectra",
-              config_changes: dict | None = None, write_layouts: bool = True, ids_order=None) -> Path:
-    """A completed, visualised run folder. ``transform(xy)`` maps run A's layout to this run's."""
+              config_changes: dict | None = None, write_layouts: bool = True, ids_order=None,
+              inputs: bool = True, dynamics: bool = False) -> Path:
+    """A completed, visualised run folder. ``transform(xy)`` maps run A's layout to this run's.
+
+    Layouts carry class probabilities whose argmax is the recorded prediction (validation points
+    0-2 wrong; training points 0 and 1 wrong too); ``inputs`` writes ``viz_inputs.npz`` with a
+    power-law spectrum per source; ``dynamics`` records every epoch of every sample source (plus
+    two outside the sample) and writes ``dynamics.csv``, with T001 and V002 as the label suspects."""
     folder.mkdir(parents=True)
     history = history_rows(epochs)
     _write_csv(folder / "history.csv", history)
@@ -94,7 +101,51 @@ def write_run(folder: Path, *, epochs: int = 12, frames=(1, 5, 10, 12), transfor
         _png(folder / f"epoch_{e:03d}_acc{row['val_acc']:.4f}.png", shade=int(255 * e / max(frames)))
         if write_layouts:
             _layout(folder, e, epochs, train_xy, val_xy, ids_order)
+    if inputs:
+        _inputs(folder)
+    if dynamics:
+        _dynamics(folder, epochs)
     return folder
+
+
+def probabilities(pred: np.ndarray, n_classes: int = 4) -> np.ndarray:
+    """Class probabilities whose largest entry is ``pred`` (0.7 there, 0.1 elsewhere)."""
+    proba = np.full((len(pred), n_classes), 0.1, dtype=np.float32)
+    proba[np.arange(len(pred)), pred] = 0.7
+    return proba
+
+
+def spectrum(i: int) -> np.ndarray:
+    """A normalised absorbed-power-law-like spectrum on the 380-bin grid, slope set by ``i``."""
+    energy = grid.centres()
+    rate = energy ** -(1.0 + 0.05 * i) * np.exp(-0.3 / energy)
+    return rate / rate.sum()
+
+
+def _dynamics(folder: Path, epochs: int) -> None:
+    from latentlapse.timelapse import dynamics, dynamics_summary
+
+    ids = np.array([f"T{i:03d}" for i in range(N_TRAIN + 1)] + [f"V{i:03d}" for i in range(N_VAL + 1)])
+    split = np.array(["train"] * (N_TRAIN + 1) + ["val"] * (N_VAL + 1))
+    labels = np.concatenate([np.arange(N_TRAIN + 1) % 4, np.arange(N_VAL + 1) % 4])
+    suspects = np.isin(ids, ["T001", "V002"])
+    dynamics.write_sources(folder, ids, split, labels, NAMES)
+    for e in range(1, epochs + 1):
+        logits = np.zeros((len(ids), 4))
+        logits[np.arange(len(ids)), labels] = np.where(suspects, -1.0, 0.1 * e)  # suspects: never their label
+        logits[suspects, (labels[suspects] + 1) % 4] = 2.0
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        dynamics.write_epoch(folder, e, dynamics.epoch_record(labels, proba, logits))
+    dynamics_summary.write_summary(folder)
+
+
+def _inputs(folder: Path) -> None:
+    train = np.array([spectrum(i) for i in range(N_TRAIN)])
+    val = np.array([spectrum(i) for i in range(N_VAL)])
+    explorer.save_inputs(folder, kind="spectra", train_ids=[f"T{i:03d}" for i in range(N_TRAIN)],
+                         val_ids=[f"V{i:03d}" for i in range(N_VAL)], train_X=train, val_X=val,
+                         train_counts=100.0 + np.arange(N_TRAIN), val_counts=200.0 + np.arange(N_VAL),
+                         energy=grid.centres(), feature_names=())
 
 
 def _layout(folder, epoch, total, train_xy, val_xy, ids_order) -> None:
@@ -107,9 +158,12 @@ def _layout(folder, epoch, total, train_xy, val_xy, ids_order) -> None:
         val_ids, val_xy, val_labels = val_ids[order_v], val_xy[order_v], val_labels[order_v]
     val_pred = val_labels.copy()
     val_pred[:3] = (val_pred[:3] + 1) % 4
+    train_pred = train_labels.copy()
+    train_pred[:2] = (train_pred[:2] + 1) % 4
     spec = SimpleNamespace(total_epochs=total, method="tsne", train_ids=train_ids, val_ids=val_ids,
                            train_labels=train_labels, val_labels=val_labels)
-    snapshot = SimpleNamespace(epoch=epoch, val_pred=val_pred)
+    snapshot = SimpleNamespace(epoch=epoch, val_pred=val_pred, train_proba=probabilities(train_pred),
+                               val_proba=probabilities(val_pred))
     layout = Layout(train_xy, val_xy, ProjectionState("tsne", train_xy * 40, val_xy * 40))  # raw t-SNE scale
     layouts.save_layout(folder, snapshot, spec, layout)
 

@@ -14,7 +14,8 @@ def test_round_trip_is_exact_and_named_like_the_frames(tmp_path):
     rng = np.random.default_rng(0)
     spec = SimpleNamespace(total_epochs=1500, method="umap", train_ids=np.array(["4XMM J1", "b"], dtype=object),
                            val_ids=np.array([7, 8, 9]), train_labels=np.array([0, 1]), val_labels=np.array([1, 0, 1]))
-    snapshot = SimpleNamespace(epoch=25, val_pred=np.array([1, 1, 1]))
+    proba = np.array([[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]], dtype=np.float32)
+    snapshot = SimpleNamespace(epoch=25, val_pred=np.array([1, 1, 1]), train_proba=proba[:2], val_proba=proba)
     state = ProjectionState("tsne", rng.normal(size=(2, 2)), rng.normal(size=(3, 2)))  # umap fell back to t-SNE
     layout = Layout(rng.normal(size=(2, 2)), rng.normal(size=(3, 2)), state)
     (tmp_path / "layouts").mkdir()
@@ -28,6 +29,8 @@ def test_round_trip_is_exact_and_named_like_the_frames(tmp_path):
     np.testing.assert_array_equal(loaded.val_xy, layout.val_xy)
     assert loaded.train_ids.tolist() == ["4XMM J1", "b"] and loaded.val_ids.tolist() == ["7", "8", "9"]
     assert loaded.val_pred.tolist() == [1, 1, 1] and loaded.val_labels.tolist() == [1, 0, 1]
+    assert loaded.val_proba.dtype == np.float16 and loaded.val_proba.tolist() == proba.tolist()  # exact in float16
+    assert loaded.train_proba.tolist() == proba[:2].tolist()
     assert layouts.layout_files(tmp_path) == {25: path}
     assert layouts.layout_files(tmp_path / "elsewhere") == {}
 
@@ -57,6 +60,8 @@ def test_a_layout_without_raw_positions_still_aligns_the_next_frame(tmp_path):
              val_labels=np.zeros(2), val_pred=np.zeros(2))
     (tmp_path / "layouts").mkdir()
     (tmp_path / "old.npz").rename(tmp_path / "layouts" / "epoch_005.npz")
+    old = layouts.load_layout(tmp_path / "layouts" / "epoch_005.npz")
+    assert old.train_proba is None and old.val_proba is None  # written before probabilities were kept
     previous = layouts.last_projection(tmp_path)
     assert previous.state is None  # no warm start from it ...
     np.testing.assert_array_equal(previous.train_xy, xy)  # ... but the next frame is aligned to it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.colors
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -43,7 +44,7 @@ def test_titles_legends_and_corner_text(frame):
     left_labels = [t.get_text() for t in left.get_legend().get_texts()]
     right_labels = [t.get_text() for t in right.get_legend().get_texts()]
     assert left_labels == ["AGN", "HM/LM", "YSO/CV", "NS/HMXB/LMXB/NS_BIN"]
-    assert right_labels == left_labels + ["misclassified (7)"]
+    assert right_labels == left_labels + ["misclassified (7)\nring = true class"]
     corner = "\n".join(t.get_text() for t in right.texts)
     assert "errors 7/220 (full val)" in corner
     assert "silhouette 0.41" in corner
@@ -67,6 +68,20 @@ def test_misclassified_points_are_large_red_markers_on_top(frame):
     np.testing.assert_allclose(errors.get_facecolor()[0][:3], [0xD6 / 255, 0x27 / 255, 0x28 / 255])
     assert errors.get_sizes()[0] > 3 * fig.axes[1].collections[0].get_sizes()[0]
     assert errors.get_zorder() > fig.axes[1].collections[0].get_zorder()
+
+
+def test_each_red_x_sits_on_a_ring_in_its_true_class_colour(frame):
+    snapshot, spec, layout = frame
+    fig = render.frame_figure(*frame, METRICS)
+    rings, crosses = fig.axes[1].collections[-2:]
+    wrong = snapshot.val_pred != spec.val_labels
+    np.testing.assert_allclose(rings.get_offsets(), layout.val_xy[wrong])
+    np.testing.assert_allclose(crosses.get_offsets(), layout.val_xy[wrong])
+    expected = [matplotlib.colors.to_rgb(spec.colors[c]) for c in spec.val_labels[wrong]]
+    np.testing.assert_allclose(rings.get_edgecolor()[:, :3], expected)
+    assert len(rings.get_facecolor()) == 0  # open rings: the point under them stays visible
+    assert rings.get_sizes()[0] > crosses.get_sizes()[0] and rings.get_zorder() < crosses.get_zorder()
+    assert len({tuple(c) for c in expected}) > 1  # the errors of this frame span several true classes
 
 
 def test_missing_numbers_show_a_dash_and_the_method_can_be_overridden(frame):

@@ -93,3 +93,14 @@ def test_run_without_frames_still_gets_a_report(tmp_path):
 def test_not_a_run(tmp_path):
     with pytest.raises(InputError, match=r"no such run folder"):
         report.write_report(tmp_path / "missing")
+
+
+def test_the_explorer_is_inside_and_old_runs_keep_the_png_player(many_frames, tmp_path):
+    _, page = many_frames
+    match = re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>', page, re.S)
+    data = json.loads(match.group(1))
+    assert data["epochs"] == list(range(1, 41, 2)) and data["inputs"]["kind"] == "spectra"
+    assert 'id="ex-canvas"' in page and "window.explorer" in page and '<details id="png-frame">' in page
+    folder = write_run(tmp_path / "run_004", epochs=5, frames=(1, 5), write_layouts=False, inputs=False)
+    old = report.write_report(folder).read_text()
+    assert "explorer-data" not in old and '<details id="png-frame" open>' in old and 'id="slider"' in old

@@ -201,7 +201,8 @@ def _merge_params(blocks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return merged
 
 
-def run_command(out: str | Path, n: int | None, unlabelled: int, seed: int, plot: str | Path | None) -> int:
+def run_command(out: str | Path, n: int | None, unlabelled: int, seed: int, plot: str | Path | None,
+                label_noise: float | None = None) -> int:
     """``latentlapse simulate``: write simulated spectra in the text format (CSV for ``.csv``).
 
     Parameters
@@ -209,15 +210,22 @@ def run_command(out: str | Path, n: int | None, unlabelled: int, seed: int, plot
     out : output file.
     n, unlabelled, seed : as for :func:`simulate_dataset`.
     plot : optional PNG of the class-mean spectra.
+    label_noise : fraction of the labels to flip to another class of the 4-class scheme
+        (:mod:`latentlapse.data.label_noise`); the flips go to ``<out stem>.label_noise.csv``.
 
     Returns
     -------
     The exit code, 0.
     """
     # Imported here: the writer and matplotlib are only needed by this command.
+    from latentlapse.data import label_noise as noise
     from latentlapse.data.writers import write_dataset
 
+    if label_noise is not None:
+        noise.check_fraction(label_noise)
     dataset = simulate_dataset(n=n, unlabelled=unlabelled, seed=seed)
+    if label_noise is not None:
+        dataset = _with_label_noise(dataset, out, label_noise, seed)
     write_dataset(out, dataset)
     sizes = ", ".join(f"{label} {count}" for label, count in dataset.label_counts().items() if label)
     log.info("wrote %d simulated spectra to %s (%s; %d unlabelled)", len(dataset), out, sizes,
@@ -228,3 +236,19 @@ def run_command(out: str | Path, n: int | None, unlabelled: int, seed: int, plot
         plot_class_means(dataset, plot)
         log.info("drew the class-mean spectra in %s", plot)
     return 0
+
+
+def _with_label_noise(dataset: Dataset, out: str | Path, fraction: float, seed: int) -> Dataset:
+    """The data set with ``fraction`` of its labels flipped; the flips written to the sidecar CSV."""
+    from dataclasses import replace
+
+    from latentlapse import atomic
+    from latentlapse.data import label_noise as noise
+
+    generator = rng_streams.generator(seed, "label_noise")
+    noisy, flipped = noise.flip_fine_labels(dataset.labels, fraction, 4, generator)
+    path = noise.sidecar_path(out)
+    atomic.write_text(path, noise.sidecar_csv(dataset.ids, dataset.labels, noisy, flipped))
+    log.info("flipped %d of %d labels to another class of the 4-class scheme; listed in %s",
+             len(flipped), int(dataset.is_labelled.sum()), path)
+    return replace(dataset, labels=noisy)

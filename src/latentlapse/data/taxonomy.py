@@ -137,13 +137,17 @@ def canonical_label(raw: str) -> str | None:
     return _ALIASES.get(key)
 
 
-def apply_scheme(dataset: "Dataset", n_classes: int) -> tuple["Dataset", np.ndarray]:
+def apply_scheme(
+    dataset: "Dataset", n_classes: int, notes: list[str] | None = None
+) -> tuple["Dataset", np.ndarray]:
     """The labelled rows whose fine label belongs to the ``n_classes`` scheme, and their classes.
 
     Returns the kept rows and their int64 class indices. Data that cannot train a classifier
     is refused with a one-line :class:`InputError`: no labelled source at all, fewer than two
     classes left, or a class with a single source (it cannot be split into training and
-    validation). Fine labels the scheme leaves out are named in an info line.
+    validation). Fine labels the scheme leaves out, and those it counts under another fine
+    label's name (NS_BIN as NS in the 8-class scheme), are named in a line each: appended to
+    ``notes`` when given (a run logs them after its folder line), else logged at info level.
     """
     chosen = scheme(n_classes)
     source = dataset.source or "the data"
@@ -154,20 +158,43 @@ def apply_scheme(dataset: "Dataset", n_classes: int) -> tuple["Dataset", np.ndar
             f"label; add labels or use 'latentlapse predict' for unlabelled data"
         )
     codes = chosen.encode(dataset.labels)
-    _log_left_out(dataset.labels[labelled & (codes < 0)], n_classes, source)
+    lines = _left_out(dataset.labels[labelled & (codes < 0)], n_classes, source)
+    lines += _folded(dataset.labels[codes >= 0], chosen, source)
+    if notes is None:
+        for line in lines:
+            log.info(line)
+    else:
+        notes.extend(lines)
     keep = np.flatnonzero(codes >= 0)
     sizes = np.bincount(codes[keep], minlength=n_classes)
     _check_classes(dataset, chosen, codes, sizes, source)
     return dataset.subset(keep), codes[keep]
 
 
-def _log_left_out(labels: np.ndarray, n_classes: int, source: str) -> None:
-    """One info line naming the fine labels a scheme leaves out, most frequent first."""
-    if labels.size:
-        values, counts = np.unique(labels, return_counts=True)
-        order = np.argsort(-counts, kind="stable")
-        listed = ", ".join(f"{values[i]} ({counts[i]})" for i in order)
-        log.info("--classes %d leaves out %s of the labelled sources in %s", n_classes, listed, source)
+def _left_out(labels: np.ndarray, n_classes: int, source: str) -> list[str]:
+    """The line naming the fine labels a scheme leaves out, most frequent first (none: [])."""
+    if not labels.size:
+        return []
+    values, counts = np.unique(labels, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    listed = ", ".join(f"{values[i]} ({counts[i]})" for i in order)
+    return [f"--classes {n_classes} leaves out {listed} of the labelled sources in {source}"]
+
+
+def _folded(labels: np.ndarray, chosen: ClassScheme, source: str) -> list[str]:
+    """A line for each fine label counted under another fine label's name (NS_BIN as NS in the
+    8-class scheme), which the class name alone would hide; coarse names (NS/HMXB/LMXB/NS_BIN,
+    HM/LM) say what they hold."""
+    lines = []
+    for name, members in zip(chosen.names, chosen.members):
+        if name not in FINE_LABELS:
+            continue
+        for member in members:
+            count = int(np.sum(labels == member)) if member != name else 0
+            if count:
+                lines.append(f"--classes {chosen.n_classes} counts {member} ({count}) as {name}: the scheme has no "
+                             f"{member} class, so these sources are trained, scored and predicted as {name}")
+    return lines
 
 
 def _check_classes(

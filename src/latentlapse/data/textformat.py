@@ -41,7 +41,7 @@ def read_text(path: Path) -> Dataset:
     blocks: list[np.ndarray] = []
     chunk: list[tuple[int, list[str]]] = [(first_line, first)]
     for line_no, tokens in lines:
-        _check_field_count(path, line_no, len(tokens), k, first_line)
+        _check_field_count(path, line_no, tokens, k, first_line)
         chunk.append((line_no, tokens))
         if len(chunk) == _CHUNK_ROWS:
             blocks.append(_parse_chunk(path, chunk, k))
@@ -120,11 +120,19 @@ def _values_per_row(path: Path, line_no: int, tokens: list[str]) -> int:
     return k
 
 
-def _check_field_count(path: Path, line_no: int, n_fields: int, k: int, first_line: int) -> None:
-    """Every row has K+2 (unlabelled) or K+3 (labelled) fields."""
+def _check_field_count(path: Path, line_no: int, tokens: list[str], k: int, first_line: int) -> None:
+    """Every row has K+2 (unlabelled) or K+3 (labelled) fields; a row of K+2 fields that ends
+    in a label is a labelled row with a value missing, and is named as such."""
+    n_fields = len(tokens)
+    if n_fields == k + 2 and not _is_number(tokens[-1]):
+        raise InputError(
+            f"{path}: line {line_no} has {n_fields - 1} fields and the label '{tokens[-1]}', where {k + 2} "
+            f"(unlabelled) or {k + 3} (labelled) fields are expected (src_id, {k} values, net_counts[, label]) "
+            f"as set by line {first_line}; a value is missing: fix or remove that row"
+        )
     if n_fields not in (k + 2, k + 3):
         raise InputError(
-            f"{path}: line {line_no} has {n_fields} fields, expected {k + 2} or {k + 3} "
+            f"{path}: line {line_no} has {n_fields} fields, expected {k + 2} (unlabelled) or {k + 3} (labelled) "
             f"(src_id, {k} values, net_counts[, label]) as set by line {first_line}; "
             f"fix or remove that row"
         )

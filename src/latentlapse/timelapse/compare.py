@@ -78,6 +78,11 @@ def align(reference: FrameLayout, moving: FrameLayout, min_shared: int = MIN_SHA
     return Alignment(moved(moving.train_xy), moved(moving.val_xy), len(shared), True, rotation, residual)
 
 
+def unaligned(layout: FrameLayout) -> Alignment:
+    """A map left as it is (runs on different data share no sources to align by)."""
+    return Alignment(layout.train_xy, layout.val_xy, 0, False, np.eye(2), float("nan"))
+
+
 def _all_points(layout: FrameLayout) -> tuple[np.ndarray, np.ndarray]:
     xy = np.vstack([layout.train_xy, layout.val_xy]).astype(np.float64)
     ids = np.concatenate([layout.train_ids, layout.val_ids]).astype(str)
@@ -91,19 +96,24 @@ def _unique_index(ids: np.ndarray) -> dict[str, int]:
     return {str(i): k for k, i in enumerate(ids) if i in once}
 
 
-def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, epoch: int | None = None) -> list[Path]:
+def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, epoch: int | None = None,
+                 force: bool = False) -> list[Path]:
     """Write ``compare_<A>_vs_<B>.png`` and ``.html`` next to the runs; return both paths.
 
     Parameters
     ----------
     run_a, run_b : two run folders made with ``--visualize_training``.
     epoch : the epoch to show (default: the last epoch both runs drew).
+    force : compare runs trained on different data (their data checksums differ): the curves
+        and scores are set side by side, labelled as different data, and the maps are left
+        unaligned — the same id in two data files need not be the same source.
 
     Raises
     ------
     InputError
-        A folder is missing or not a run, has no frames, both are the same run, or ``epoch``
-        was not drawn by a run (the message lists the epochs it drew).
+        A folder is missing or not a run, has no frames, both are the same run, the runs were
+        trained on different data (without ``force``), or ``epoch`` was not drawn by a run
+        (the message lists the epochs it drew).
     """
     folders = [Path(run_a), Path(run_b)]
     for folder in folders:
@@ -111,6 +121,9 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, epoch: int 
     if folders[0].resolve() == folders[1].resolve():
         raise InputError(f"{folders[0]} and {folders[1]} are the same run; give two different run folders")
     runs = [load_run(folder) for folder in folders]
+    same_data = data_checksums(runs)[0] == data_checksums(runs)[1]
+    if not same_data and not force:
+        raise InputError(different_data_line(runs))
     files = [layout_files(folder) for folder in folders]
     for folder, found in zip(folders, files):
         if not found:
@@ -118,13 +131,14 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, epoch: int 
                              f"with --visualize_training (older runs kept only the pictures; re-run to compare them)")
     chosen = choose_epoch(folders, files, epoch)
     layout_a, layout_b = (load_layout(found[chosen]) for found in files)
-    alignment = align(layout_a, layout_b)
+    alignment = align(layout_a, layout_b) if same_data else unaligned(layout_b)
     out_dir = output_folder(folders[0], folders[1])
     stem = f"compare_{_label(folders[0], folders[1])}_vs_{_label(folders[1], folders[0])}"
     differences = config_differences(runs[0], runs[1])
-    note = alignment_note(runs, alignment)
+    note = alignment_note(runs, alignment) if same_data else different_data_note(runs)
     png = out_dir / f"{stem}.png"
-    png_bytes = compare_view.figure_png(runs, (layout_a, layout_b), alignment, chosen, differences, note)
+    png_bytes = compare_view.figure_png(runs, (layout_a, layout_b), alignment, chosen, differences, note,
+                                        different_data=not same_data)
     atomic.write_bytes(png, png_bytes)
     page = out_dir / f"{stem}.html"
     atomic.write_text(page, compare_view.page_html(runs, chosen, differences, note, png_bytes))
@@ -174,6 +188,29 @@ def config_differences(a: RunFiles, b: RunFiles) -> list[tuple[str, object, obje
     if sha_a != sha_b:
         out.append(("data sha256", (sha_a or "")[:12], (sha_b or "")[:12]))
     return out
+
+
+def data_checksums(runs: list[RunFiles]) -> tuple[str, str]:
+    """The SHA-256 of each run's data, as recorded in its run_metadata.json ("" when absent)."""
+    a, b = ((r.metadata.get("data") or {}).get("sha256") or "" for r in runs)
+    return a, b
+
+
+def different_data_line(runs: list[RunFiles]) -> str:
+    """The one-line refusal to align the maps of runs trained on different data."""
+    a, b = runs
+    sha_a, sha_b = data_checksums(runs)
+    return (f"{a.run_dir} and {b.run_dir} were trained on different data (data sha256 {sha_a[:12] or 'unknown'} vs "
+            f"{sha_b[:12] or 'unknown'}), so their maps cannot be aligned by source id; compare runs on the same "
+            f"data, or add --force to set their curves and scores side by side without aligning the maps")
+
+
+def different_data_note(runs: list[RunFiles]) -> str:
+    """What a forced comparison of runs on different data shows, and what it does not."""
+    sha_a, sha_b = data_checksums(runs)
+    return (f"different data (sha256 {sha_a[:12] or 'unknown'} vs {sha_b[:12] or 'unknown'}): the maps are not aligned "
+            f"— the same id in two data files need not be the same source — and each keeps its own orientation; "
+            f"curves and scores are of different validation sources")
 
 
 def alignment_note(runs: list[RunFiles], alignment: Alignment) -> str:

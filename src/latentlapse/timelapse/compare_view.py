@@ -26,7 +26,9 @@ from latentlapse.timelapse.runfiles import RunFiles, class_style, column
 RUN_COLORS = ("#37474f", "#00a0a0")
 RUN_STYLES = ("-", "--")
 _W, _H, _MAP, _DPI = 16.0, 19.0, 5.9, 100
-_MAP_X = (0.45, 6.55)  # inches: left run, right run (its legend goes to the right)
+_MAP_X = (0.45, 6.55)  # inches: left run, right run (its legend, shared by both, goes to the right)
+# Runs with different class schemes need a legend each: narrower maps, each legend to its map's right.
+_SPLIT_MAP, _SPLIT_MAP_X = 5.3, (0.3, 8.1)
 _MAP_Y = (11.55, 4.95)  # validation row, training row
 _CURVES_Y, _CURVES_H = 0.75, 3.0
 
@@ -40,34 +42,51 @@ def labels(runs: Sequence[RunFiles], differences: Sequence[tuple]) -> list[str]:
     return out
 
 
-def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, differences, note: str) -> bytes:
-    """The comparison picture as PNG bytes (``note`` says how the maps were aligned)."""
+def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, differences, note: str,
+               different_data: bool = False) -> bytes:
+    """The comparison picture as PNG bytes (``note`` says how the maps were aligned).
+
+    Runs with the same classes share one legend; runs with different class schemes get one
+    legend each, so no panel is read against another scheme's colours. ``different_data``
+    labels the curves as being of different validation sources.
+    """
     fig = Figure(figsize=(_W, _H), dpi=_DPI, facecolor="white")
     FigureCanvasAgg(fig)
     names = labels(runs, differences)
+    if different_data:
+        names = [f"{name} · different data" for name in names]
+    same_scheme = runs[0].class_names == runs[1].class_names
+    size, xs = (_MAP, _MAP_X) if same_scheme else (_SPLIT_MAP, _SPLIT_MAP_X)
     maps = ((layouts[0].val_xy, layouts[0].train_xy), (alignment.val_xy, alignment.train_xy))
     for side, (run, layout, (val_xy, train_xy)) in enumerate(zip(runs, layouts, maps)):
         style = class_style(run.class_names)
         row = _row(run, epoch)
-        legend = side == 1
+        legend = side == 1 or not same_scheme
         n_wrong = int(np.sum(layout.val_pred != layout.val_labels))
-        draw_map(_axes(fig, _MAP_X[side], _MAP_Y[0]), val_xy, layout.val_labels, style, pred=layout.val_pred,
+        draw_map(_axes(fig, xs[side], _MAP_Y[0], size), val_xy, layout.val_labels, style, pred=layout.val_pred,
                  title=f"{names[side]}\nvalidation · epoch {epoch} · acc {_fmt(row.get('val_acc'), 4)} · "
                        f"{n_wrong} of {len(layout.val_labels)} wrong", legend=legend)
-        draw_map(_axes(fig, _MAP_X[side], _MAP_Y[1]), train_xy, layout.train_labels, style,
+        draw_map(_axes(fig, xs[side], _MAP_Y[1], size), train_xy, layout.train_labels, style,
                  title=f"{names[side]}\ntraining · epoch {epoch} · silhouette {_fmt(row.get('silhouette'), 2)}",
                  legend=legend)
     fig.text(0.5, (_MAP_Y[1] - 0.55) / _H, _wrap(note, 150), ha="center", va="top",
              fontsize=10, color="#555555")
-    _curves(fig, runs, names, epoch)
+    if different_data:  # short legend labels that still say which data each curve is of
+        curve_names = [f"{run.name} · data {((run.metadata.get('data') or {}).get('sha256') or '?')[:8]}"
+                       for run in runs]
+    else:
+        curve_names = names
+    _curves(fig, runs, curve_names, epoch)
     method = METHOD_LABELS.get(layouts[0].method, layouts[0].method)
-    fig.suptitle(f"{runs[0].name} vs {runs[1].name} · epoch {epoch} · {method} maps in one orientation",
+    maps_are = "maps in one orientation" if alignment.aligned else "maps not aligned"
+    fig.suptitle(f"{runs[0].name} vs {runs[1].name} · epoch {epoch} · {method} {maps_are}"
+                 f"{' · different data' if different_data else ''}",
                  x=0.5, y=1 - 0.2 / _H, va="top", fontsize=17, fontweight="bold")
     return png_bytes(fig, _DPI)
 
 
-def _axes(fig: Figure, x_in: float, y_in: float):
-    return fig.add_axes((x_in / _W, y_in / _H, _MAP / _W, _MAP / _H))
+def _axes(fig: Figure, x_in: float, y_in: float, size: float = _MAP):
+    return fig.add_axes((x_in / _W, y_in / _H, size / _W, size / _H))
 
 
 def _curves(fig: Figure, runs, names, epoch: int) -> None:
@@ -94,7 +113,9 @@ def _recall_bars(ax, runs) -> None:
         per_class = (run.final or {}).get("per_class") or {}
         recall = [per_class.get(c, {}).get("recall", math.nan) for c in classes]
         ax.bar(x + (side - 0.5) * 0.38, recall, width=0.38, color=RUN_COLORS[side], label=run.name)
-    ax.set_xticks(x, [c if len(c) <= 8 else c[:7] + "…" for c in classes], fontsize=9)
+    # slanted, so that the names of up to 12 classes (two schemes) never run into each other
+    ax.set_xticks(x, [c if len(c) <= 10 else c[:9] + "…" for c in classes], fontsize=8, rotation=40,
+                  ha="right", rotation_mode="anchor")
     ax.set_ylim(0, 1.05)
     ax.set_title("final recall per class (best checkpoint)", fontsize=11)
     ax.legend(fontsize=8)

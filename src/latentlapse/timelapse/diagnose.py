@@ -23,9 +23,9 @@ import numpy as np
 
 from latentlapse import atomic
 from latentlapse.data.taxonomy import safe_name
-from latentlapse.timelapse import trends
+from latentlapse.timelapse import shortfalls, trends
 from latentlapse.timelapse.runfiles import Row, RunFiles, column, load_run
-from latentlapse.timelapse.trends import Finding
+from latentlapse.timelapse.trends import SILHOUETTE_FORMED, Finding, smooth
 
 DIAGNOSIS_TXT = "diagnosis.txt"
 DIAGNOSIS_JSON = "diagnosis.json"
@@ -37,17 +37,12 @@ MIN_EPOCHS_TO_JUDGE = 10
 # The issue's rule for "still low": judged after half the run or 50 epochs, whichever is first.
 JUDGE_AFTER_FRACTION = 0.5
 JUDGE_AFTER_EPOCHS = 50
-# Kaufman & Rousseeuw: a silhouette of 0.25 or less means "no substantial structure".
-SILHOUETTE_FORMED = 0.25
 # 5-NN balanced accuracy must reach halfway from chance (1/K) to perfect for clusters to count
 # as formed: scale-free in the number of classes (0.625 for 4 classes, 0.75 for 2).
 KNN_FORMED_FRACTION = 0.5
 # "Most" of a class's validation points: at least half have their 5-NN majority in one other
 # class, and more of them sit among that class than among their own.
 EMBEDDED_SHARE = 0.5
-# Per-epoch validation loss on a few hundred sources jitters by several per cent; a centred
-# 5-epoch mean removes most of it and still places a turning point within about 2 epochs.
-SMOOTH_EPOCHS = 5
 # Overfitting: smoothed validation loss ends 10 % above its minimum, the rise is more than three
 # robust standard deviations of the per-epoch noise, training accuracy rose 2 points since the
 # minimum while validation accuracy stalled — it kept less than half of training's gain, so
@@ -88,7 +83,10 @@ class Diagnosis:
         """One line: the warning signs, or that the model is learning well."""
         warnings = self.warnings
         if warnings:
-            return f"{len(warnings)} warning sign{'s' if len(warnings) > 1 else ''}: " + "; ".join(f.title for f in warnings)
+            signs = f"{len(warnings)} warning sign{'s' if len(warnings) > 1 else ''}: " + "; ".join(f.title for f in warnings)
+            if all(f.kind in shortfalls.KINDS for f in warnings) and any(f.severity == "good" for f in self.findings):
+                return f"learning, but with {signs}"
+            return signs
         if any(f.kind == "short_run" for f in self.findings):
             return "too early to judge: no warning sign yet, but the run is short"
         if any(f.severity == "good" for f in self.findings):
@@ -104,6 +102,7 @@ def diagnose(
     *,
     class_counts: Sequence[int] | None = None,
     config: Mapping | None = None,
+    final: Mapping | None = None,
 ) -> list[Finding]:
     """The guide's readings of one run.
 
@@ -116,6 +115,7 @@ def diagnose(
     class_counts : training sources per class before oversampling; a class is a *minority*
         inside another's cluster only when it is the smaller of the two (None: any class).
     config : the run's config, to quote current values in remedies.
+    final : ``final_metrics.json`` (per-class precision of the best checkpoint), when the run has one.
     """
     config = dict(config or {})
     frames = sorted((r for r in metric_rows if math.isfinite(r.get("epoch", math.nan))), key=lambda r: r["epoch"])
@@ -130,25 +130,37 @@ def diagnose(
             (f"clusters, embedded classes, over- and underfitting are judged from epoch {MIN_EPOCHS_TO_JUDGE} on",),
         ))
         return findings
-    findings += _not_forming(frames, short, total_epochs)
+    not_forming = _not_forming(frames, short, total_epochs)
+    findings += not_forming or shortfalls.weak_structure(frames, *_structure_bar(frames, short, total_epochs))
     findings += _embedded(frames, names, short, class_counts, config)
     overfit = _overfitting(history, config)
-    findings += overfit or _underfitting(history, len(names))
+    findings += overfit or _underfitting(history, len(names)) or shortfalls.plateau(history, frames, config)
+    findings += shortfalls.low_minority_precision(final or {}, names, class_counts, config)
     return findings
 
 
 # ------------------------------------------------------------------------------- warning signs
+def _structure_bar(frames: list[Row], short: list[str], total_epochs: int) -> tuple[int, float, float]:
+    """(epoch judged from, balanced 5-NN accuracy of the last frame, the 5-NN accuracy formed clusters reach)."""
+    judge_at = min(math.ceil(JUDGE_AFTER_FRACTION * total_epochs), JUDGE_AFTER_EPOCHS)
+    chance = 1 / max(len(short), 1)
+    knn_needed = chance + KNN_FORMED_FRACTION * (1 - chance)
+    if not frames:
+        return judge_at, math.nan, knn_needed
+    last = frames[-1]
+    own = [last.get(f"knn_to_{s}__{s}", math.nan) for s in short]
+    knn = float(np.nanmean(own)) if np.isfinite(own).any() else last.get("knn_acc", math.nan)
+    return judge_at, knn, knn_needed
+
+
 def _not_forming(frames: list[Row], short: list[str], total_epochs: int) -> list[Finding]:
     """Silhouette and balanced 5-NN accuracy both still low after half the run or 50 epochs."""
-    judge_at = min(math.ceil(JUDGE_AFTER_FRACTION * total_epochs), JUDGE_AFTER_EPOCHS)
+    judge_at, knn, knn_needed = _structure_bar(frames, short, total_epochs)
     late = [f for f in frames if f["epoch"] >= judge_at]
     if not late:
         return []
     last = late[-1]
     chance = 1 / max(len(short), 1)
-    knn_needed = chance + KNN_FORMED_FRACTION * (1 - chance)
-    own = [last.get(f"knn_to_{s}__{s}", math.nan) for s in short]
-    knn = float(np.nanmean(own)) if np.isfinite(own).any() else last.get("knn_acc", math.nan)
     silhouette = last.get("silhouette", math.nan)
     if not (math.isfinite(knn) or math.isfinite(silhouette)):
         return []
@@ -278,19 +290,6 @@ def _underfitting(history: list[Row], n_classes: int) -> list[Finding]:
                     {"metric": key, "level": level, "second_half_gain": gain, "needed": needed})]
 
 
-def smooth(values: np.ndarray, window: int = SMOOTH_EPOCHS) -> np.ndarray:
-    """Centred moving average (NaN-ignoring); the window shrinks at the ends."""
-    values = np.asarray(values, dtype=np.float64)
-    half = window // 2
-    out = np.full(len(values), np.nan)
-    for i in range(len(values)):
-        part = values[max(0, i - half): i + half + 1]
-        part = part[np.isfinite(part)]
-        if part.size:
-            out[i] = part.mean()
-    return out
-
-
 # ------------------------------------------------------------------------------ run and files
 def diagnose_run(run_dir: str | os.PathLike) -> Diagnosis:
     """Read a run folder and diagnose it (InputError when it is not a run)."""
@@ -302,9 +301,18 @@ def diagnose_files(run: RunFiles) -> Diagnosis:
     names = run.class_names
     counts = (run.metadata.get("class_counts") or {}).get("train_before_oversampling")
     class_counts = [counts[n] for n in names] if counts and all(n in counts for n in names) else None
-    findings = diagnose(run.history, run.metrics, names, run.total_epochs, class_counts=class_counts, config=run.config)
+    findings = diagnose(run.history, run.metrics, names, run.total_epochs, class_counts=class_counts, config=run.config,
+                        final=run.final)
+    findings += _label_suspects(run.run_dir)
     return Diagnosis(run=run.name, epochs_run=len(run.history), total_epochs=run.total_epochs,
                      frame_epochs=tuple(run.frame_epochs), findings=tuple(findings))
+
+
+def _label_suspects(run_dir: Path) -> list[Finding]:
+    """The per-source dynamics' finding (its own module: :mod:`latentlapse.timelapse.dynamics_summary`)."""
+    from latentlapse.timelapse.dynamics_summary import suspect_findings
+
+    return suspect_findings(run_dir)
 
 
 _MARKS = {"good": "[good]", "warning": "[WARNING]", "info": "[note]"}

@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 
 
 def write_outputs(run_dir: str | os.PathLike, status: str = "completed") -> list[tuple]:
-    """Write ``metrics.png``, ``diagnosis.txt``/``.json`` and ``report.html``; return messages.
+    """Write ``metrics.png``, ``dynamics.csv``/``.png``, ``diagnosis.txt``/``.json`` and ``report.html``;
+    return messages.
 
-    Messages: ``("curves", path)``, ``("diagnosis", text)``, ``("report", path)`` and, for an
+    Messages: ``("curves", path)``, ``("dynamics", path)``, ``("diagnosis", text)``, ``("report", path)`` and, for an
     output that could not be made, ``("warning", line)``.
     """
     from latentlapse.timelapse import curves, diagnose, report, runfiles
@@ -34,6 +35,9 @@ def write_outputs(run_dir: str | os.PathLike, status: str = "completed") -> list
     path = _attempt(messages, "metrics.png", curves.save_curves, run)
     if path is not None:
         messages.append(("curves", str(path)))
+    written = _attempt(messages, "dynamics.csv and dynamics.png", _dynamics, folder)
+    if written is not None:
+        messages.append(("dynamics", str(written)))
     diagnosis = _attempt(messages, "the diagnosis", diagnose.diagnose_files, run)
     if diagnosis is None:
         return messages + [("warning", "report.html not written: it shows the diagnosis, which failed")]
@@ -56,6 +60,28 @@ def write_curves(run_dir: str | os.PathLike) -> Path | None:
     if path is not None:
         log.info("learning curves: %s", path)
     return path
+
+
+def write_dynamics(run_dir: str | os.PathLike) -> Path | None:
+    """``dynamics.csv`` and ``dynamics.png`` alone (for a run without a time-lapse); logs them or a warning."""
+    messages: list[tuple] = []
+    path = _attempt(messages, "dynamics.csv and dynamics.png", _dynamics, Path(run_dir))
+    for _, line in messages:
+        log.warning(line)
+    if path is not None:
+        log.info("training dynamics: %s", path)
+    return path
+
+
+def _dynamics(folder: Path) -> Path | None:
+    """Write the dynamics outputs when the run recorded any; the path of dynamics.csv, else None."""
+    from latentlapse.timelapse import dynamics, dynamics_summary
+
+    if not dynamics.recorded_epochs(folder):
+        return None
+    csv_path, _, summary = dynamics_summary.write_summary(folder)
+    log.info("%s", summary.sentence())
+    return csv_path
 
 
 def _attempt(messages: list[tuple], what: str, function: Callable[..., Any], *args, **kwargs) -> Any:

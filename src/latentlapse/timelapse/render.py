@@ -3,7 +3,8 @@
 Drawn with ``matplotlib.figure.Figure`` on an Agg canvas — no pyplot, no global state — so it is
 safe in a worker process or thread. Every frame uses the same figure size, the same fixed panel
 positions and the same axis limits (``±DISPLAY_LIMIT``), so an animation of the frames does not
-jump. Red is reserved for misclassified points (large red X markers).
+jump. Red is reserved for misclassified points (large red X markers), each drawn over a ring in
+the colour of its true class, so a frame shows what the errors are, not only where.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 
 from latentlapse import atomic
@@ -36,6 +38,7 @@ _LEFT_PANEL_X_IN = 0.25
 _RIGHT_PANEL_X_IN = 8.1
 _FRAME_COLOR = "#b0b0b0"
 _TRAIN_SIZE, _VAL_SIZE, _ERROR_SIZE = 14, 22, 110
+_RING_SIZE, _RING_WIDTH = 230, 1.8  # the true-class ring around a red X: a little wider than the X
 
 
 class MapStyle(Protocol):
@@ -141,7 +144,7 @@ def draw_map(
     title: str = "",
     legend: bool = True,
 ) -> int:
-    """Draw one map panel: points by true class, misclassified ones as large red X markers.
+    """Draw one map panel: points by true class, misclassified ones as large red X's on true-class rings.
 
     Parameters
     ----------
@@ -150,7 +153,7 @@ def draw_map(
     labels : (n,) true class indices into ``style``'s classes.
     style : class names, colours and markers (e.g. a TimelapseSpec).
     pred : (n,) predicted classes; when given, points with ``pred != labels`` are drawn as red
-        X markers on top and counted in the legend.
+        X markers over a ring in their true class's colour, and counted in the legend.
     title : the panel title.
     legend : draw the class legend outside the panel, to its right.
 
@@ -172,21 +175,37 @@ def draw_map(
             )
     n_wrong = int(wrong.sum())
     if n_wrong:
+        # the ring under each X says what the source really is (the X only that it was missed)
+        rings = [style.colors[c] for c in labels[wrong]]
+        ax.scatter(
+            xy[wrong, 0], xy[wrong, 1], s=_RING_SIZE, facecolors="none", edgecolors=rings, marker="o",
+            linewidths=_RING_WIDTH, zorder=3,
+        )
         ax.scatter(
             xy[wrong, 0], xy[wrong, 1], s=_ERROR_SIZE, c=MISCLASSIFIED_COLOR, marker="X",
-            linewidths=0.7, edgecolors="white", zorder=3,
+            linewidths=0.7, edgecolors="white", zorder=4,
         )
     if title:
         ax.set_title(title, fontsize=13, linespacing=1.5, pad=8)
     if legend:
         handles = _class_handles(style)
+        texts = [h.get_label() for h in handles]
         if pred is not None:
-            handles.append(_handle("X", MISCLASSIFIED_COLOR, f"misclassified ({n_wrong})", size=11))
+            ring = Line2D([], [], linestyle="none", marker="o", markersize=13, markerfacecolor="none",
+                          markeredgecolor="#7f7f7f", markeredgewidth=_RING_WIDTH)
+            handles.append((ring, _handle("X", MISCLASSIFIED_COLOR, "", size=11)))
+            texts.append(misclassified_label(n_wrong))
         ax.legend(
-            handles=handles, loc="upper left", bbox_to_anchor=(1.015, 1.0), borderaxespad=0.0,
+            handles, texts, loc="upper left", bbox_to_anchor=(1.015, 1.0), borderaxespad=0.0,
             fontsize=10, frameon=False, handletextpad=0.4, labelspacing=0.7,
+            handler_map={tuple: HandlerTuple(ndivide=1)},
         )
     return n_wrong
+
+
+def misclassified_label(n_wrong: int) -> str:
+    """The legend line of the red X's: their count, and how to read the ring under each."""
+    return f"misclassified ({n_wrong})\nring = true class"
 
 
 def _style_axes(ax: Axes) -> None:

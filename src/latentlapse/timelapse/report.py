@@ -20,6 +20,7 @@ from pathlib import Path
 from latentlapse import __version__, atomic
 from latentlapse.results import REPORT as REPORT_TXT
 from latentlapse.timelapse import diagnose as diagnosis_module
+from latentlapse.timelapse import dynamics_summary, explorer
 from latentlapse.timelapse.animate import frame_files
 from latentlapse.timelapse.curves import METRICS_PNG, best_epoch, curves_png
 from latentlapse.timelapse.render import METHOD_LABELS
@@ -33,6 +34,13 @@ FRAME_NUMBERS = (
     ("silhouette", "silhouette", 3), ("knn_acc", "5-NN accuracy", 3), ("spread_ratio", "spread ÷ class distance", 3),
     ("trustworthiness", "map trustworthiness", 3), ("displacement", "points moved (of map size)", 3),
 )
+PNG_HOW = """<p class="how">Left: the training sample, coloured by true class. Right: the validation sample; a large
+<b style="color:#d62728">red X</b> is a source the model got wrong, on a ring in the colour of its true class. Over
+the epochs, look for clusters tightening, classes moving apart and fewer red X's. Keys: ← → step, Home/End jump,
+space plays.</p>"""
+EXPLORER_HOW = """<p class="how">Every point is a source: hover it for its id, classes and probabilities at this epoch;
+click it for its spectrum (or features), its path over all frames and its training history. Points glide
+to their next positions as the frames change. Filter by class, errors or suspects, or find an id.</p>"""
 _BADGES = {"good": "good", "warning": "warning", "info": "note"}  # words: emoji fonts are often missing
 
 
@@ -63,6 +71,7 @@ def render_html(run: RunFiles, diagnosis: diagnosis_module.Diagnosis, *, status:
         _section("Diagnosis", _diagnosis(diagnosis)),
         _section("Latent space, epoch by epoch", _player(run)),
         _section("Learning curves", _curves(run)),
+        _section("Training dynamics and label suspects", dynamics_summary.report_html(run.run_dir)),
         _section("Final results", _results(run)),
         _section("Class counts", _class_counts(meta)),
         _section("Configuration", _configuration(run)),
@@ -128,9 +137,9 @@ def _player(run: RunFiles) -> str:
                        "numbers": numbers})
     data = json.dumps({"total": run.total_epochs, "frames": frames}).replace("<", "\\u003c")
     last = len(frames) - 1
-    return f"""<p class="how">Left: the training sample, coloured by true class. Right: the validation sample; a large
-<b style="color:#d62728">red X</b> is a source the model got wrong. Over the epochs, look for clusters
-tightening, classes moving apart and fewer red X's. Keys: ← → step, Home/End jump, space plays.</p>
+    explorer_html, has_explorer = _explorer(run)
+    how = (EXPLORER_HOW if has_explorer else "") + PNG_HOW
+    return f"""{how}
 <div class="player">
   <div class="controls">
     <button type="button" id="prev" aria-label="previous frame">◀</button>
@@ -139,11 +148,33 @@ tightening, classes moving apart and fewer red X's. Keys: ← → step, Home/End
     <input type="range" id="slider" min="0" max="{last}" step="1" value="0" aria-label="frame">
     <span id="epoch-label" class="epoch-label"></span>
   </div>
-  <img id="frame" alt="latent-space frame" src="{frames[0]['src']}">
+  {explorer_html}
+  <details id="png-frame"{"" if has_explorer else " open"}><summary>The drawn frame (PNG)</summary>
+  <img id="frame" alt="latent-space frame" src="{frames[0]['src']}"></details>
   <table class="numbers" id="frame-numbers"></table>
 </div>
 <script type="application/json" id="frames-data">{data}</script>
 <script>{PLAYER_SCRIPT}</script>"""
+
+
+def _explorer(run: RunFiles) -> tuple[str, bool]:
+    """The explorer's markup, data and script, and whether there is one (a run drawn before
+    layouts were kept has only its PNG frames)."""
+    data = explorer.explorer_data(run, **explorer.run_dynamics(run.run_dir))
+    if data is None:
+        return "", False
+    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
+    return f"""<div class="explorer" id="explorer">
+  <div class="ex-tools"><span id="ex-classes" class="ex-classes"></span>
+    <label><input type="checkbox" id="ex-errors"> errors only</label>
+    <label><input type="checkbox" id="ex-suspects"> suspects only</label>
+    <input type="search" id="ex-search" placeholder="find a source id" aria-label="find a source id">
+    <span id="ex-count" class="note"></span></div>
+  <div class="ex-body"><div class="ex-map"><canvas id="ex-canvas"></canvas><div id="ex-tip" class="ex-tip" hidden></div></div>
+    <aside id="ex-panel" class="ex-panel"></aside></div>
+</div>
+<script type="application/json" id="explorer-data">{payload}</script>
+<script>{explorer.script()}</script>""", True
 
 
 def _curves(run: RunFiles) -> str:

@@ -45,6 +45,21 @@ table.numbers { display: inline-table; margin-top: 8px; }
 td.dim, th.dim { color: var(--dim); }
 .delta-up { color: #1d6b1d; } .delta-down { color: #9b1c1c; }
 pre { background: #f7f7f7; padding: 10px; overflow-x: auto; font-size: 13px; }
+.explorer { margin-bottom: 8px; }
+.ex-tools { display: flex; align-items: center; gap: 14px; flex-wrap: wrap; margin-bottom: 6px; font-size: 14px; }
+.ex-classes { display: flex; gap: 10px; flex-wrap: wrap; } .ex-classes label { white-space: nowrap; }
+.ex-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 4px 0 3px; }
+#ex-search { width: 210px; padding: 3px 6px; }
+.ex-body { display: flex; gap: 12px; align-items: flex-start; }
+.ex-map { position: relative; flex: 1; min-width: 0; }
+.ex-map canvas { display: block; }
+.ex-tip { position: absolute; pointer-events: none; background: rgba(255,255,255,0.96); border: 1px solid #bbb;
+          border-radius: 6px; padding: 6px 9px; font-size: 13px; max-width: 260px; box-shadow: 0 2px 6px rgba(0,0,0,0.15); }
+.ex-panel { width: 346px; flex: none; font-size: 13.5px; border-left: 1px solid var(--line); padding-left: 12px; min-height: 120px; }
+.ex-panel canvas { display: block; margin: 4px 0 8px; }
+.ex-id { font-weight: 700; word-break: break-all; } .ex-wrong { color: var(--warn); } .ex-h { font-weight: 600; margin-top: 8px; }
+.ex-probs { color: var(--dim); }
+table.ex-features { font-size: 12.5px; } table.ex-features td:first-child { text-align: left; }
 footer { margin-top: 40px; color: var(--dim); font-size: 12px; }
 """
 
@@ -68,6 +83,7 @@ PLAYER_SCRIPT = """
     img.alt = "latent space at epoch " + frame.epoch + " (" + frame.name + ")";
     slider.value = String(index);
     label.textContent = "Epoch " + frame.epoch + " of " + data.total + " \\u00b7 frame " + (index + 1) + " of " + frames.length;
+    document.dispatchEvent(new CustomEvent("latentlapse-frame", { detail: { epoch: frame.epoch, index: index } }));
     table.textContent = "";
     var head = table.insertRow();
     var body = table.insertRow();
@@ -101,7 +117,7 @@ PLAYER_SCRIPT = """
     else if (event.key === "ArrowLeft") { pause(); show(index - 1); }
     else if (event.key === "Home") { pause(); show(0); }
     else if (event.key === "End") { pause(); show(frames.length - 1); }
-    else if (event.key === " " && event.target.tagName !== "BUTTON") { if (timer === null) { play(); } else { pause(); } }
+    else if (event.key === " " && event.target.tagName !== "BUTTON" && event.target.type !== "checkbox") { if (timer === null) { play(); } else { pause(); } }
     else { return; }
     event.preventDefault();
   });

@@ -38,6 +38,8 @@ class Snapshot:
     train_features, val_features : (n, d) float32 penultimate-layer features of the fixed
         training and validation samples, rows in the order of the spec's ids.
     val_pred : (n_val_sample,) int predicted class of each validation sample point.
+    train_proba, val_proba : (n, n_classes) float32 class probabilities of the training and
+        validation sample at this epoch (for the report's explorer); None when not recorded.
     val_true_all, val_pred_all : true and predicted class of every validation source (the
         error count and per-class recall use the full split, not the sample).
     scores : the epoch's numbers: ``train_acc``, ``val_acc``, ``train_loss``, ``val_loss``,
@@ -53,4 +55,6 @@ class Snapshot:
     val_true_all: np.ndarray
     val_pred_all: np.ndarray
     scores: dict[str, float] = field(default_factory=dict)
+    train_proba: np.ndarray | None = None
+    val_proba: np.ndarray | None = None
     epoch_end: float = math.nan

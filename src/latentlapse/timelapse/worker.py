@@ -306,6 +306,7 @@ class _FrameState:
         self.previous = layouts.last_projection(self.run_dir)  # a resumed run goes on from its last frame
         self.thumbnails: dict[str, Any] = {}  # frame file name -> palette thumbnail (~0.2 MB each)
         if spec.method == "umap":
+            _thread_only_progress_lock()
             _warm_up_umap()
 
     def draw(self, snapshot) -> tuple:
@@ -351,6 +352,21 @@ class _FrameState:
             messages.append(("animation", str(gif)))
         messages += end_of_run.write_outputs(self.run_dir, status="completed")
         return messages
+
+
+def _thread_only_progress_lock() -> None:
+    """Give tqdm a plain thread lock before umap-learn draws its (hidden) progress bars.
+
+    tqdm's default lock includes a multiprocessing semaphore, registered with Python's resource
+    tracker; the worker's fast exit (``os._exit``) skips the finaliser that unregisters it, so
+    every UMAP run ended with "resource_tracker: ... leaked semaphore objects". No other process
+    writes bars through this one, so a thread lock is all tqdm needs here.
+    """
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 def _warm_up_umap() -> None:

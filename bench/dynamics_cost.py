@@ -1,0 +1,88 @@
+"""What recording every source's training dynamics costs the training loop, side by side.
+
+The default 4-class run on the built-in data (2730 sources: 2184 training + 546 validation),
+``--epochs`` epochs with the :class:`~latentlapse.dynamics_recorder.DynamicsRecorder`. For each
+epoch it measures, in the same process and the same epoch, the loop's own time (training and
+evaluation, from ``history.csv``'s ``seconds``) and the time the recorder's ``on_epoch_end``
+took inside the loop (making the record and queueing it for the writer thread); the write
+itself (with its fsync) happens on the writer thread and is reported separately. Bar: ≤ 1 %.
+
+Run: ``python bench/dynamics_cost.py [--epochs 10] [--threads 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import quiet_logs  # noqa: E402
+
+from latentlapse.config import TrainConfig  # noqa: E402
+from latentlapse.dynamics_recorder import DynamicsRecorder  # noqa: E402
+from latentlapse.experiment import build_trainer  # noqa: E402
+from latentlapse.prepare import prepare  # noqa: E402
+from latentlapse.timelapse import dynamics  # noqa: E402
+
+
+class TimedRecorder(DynamicsRecorder):
+    """The recorder, with each epoch's time in the loop and each write's time kept."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.in_loop: list[float] = []
+        self.writes: list[float] = []
+
+    def on_epoch_end(self, trainer, result) -> None:
+        before = self.seconds
+        super().on_epoch_end(trainer, result)
+        self.in_loop.append(self.seconds - before)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    quiet_logs()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"load: {os.getloadavg()[0]:.1f} (1-min average) at the start")
+    config = TrainConfig(classes=4, epochs=args.epochs, device="cpu")
+    prepared = prepare(config)
+    write = dynamics.write_epoch
+    with tempfile.TemporaryDirectory() as folder:
+        recorder = TimedRecorder.for_run(Path(folder), prepared)
+
+        def timed_write(*a, **k):
+            started = time.perf_counter()
+            path = write(*a, **k)
+            recorder.writes.append(time.perf_counter() - started)
+            return path
+
+        dynamics.write_epoch = timed_write
+        trainer = build_trainer(config, prepared, "cpu", callbacks=[recorder])
+        trainer.fit()
+        recorder.on_train_end(trainer, "completed")
+        size = sum(p.stat().st_size for p in (Path(folder) / dynamics.DYNAMICS_DIR).iterdir())
+    epochs = [row["seconds"] for row in trainer.history.rows]
+    ratios = [r / e for r, e in zip(recorder.in_loop, epochs)]
+    print(f"{len(recorder.labels)} sources, {args.epochs} epochs, torch threads {args.threads}")
+    print(f"epoch (training + evaluation): median {statistics.median(epochs):.3f} s")
+    print(f"recorder in the loop: median {statistics.median(recorder.in_loop) * 1e3:.3f} ms "
+          f"(max {max(recorder.in_loop) * 1e3:.3f} ms) = {statistics.median(ratios):.4%} of an epoch "
+          f"(max {max(ratios):.4%})")
+    print(f"write on the writer thread (off the loop): median {statistics.median(recorder.writes) * 1e3:.1f} ms")
+    print(f"stored: {size / 1e3:.0f} kB for {args.epochs} epochs -> {size / args.epochs * 150 / 1e6:.2f} MB "
+          f"for the default 150")
+    print(f"load: {os.getloadavg()[0]:.1f} (1-min average) at the end")
+
+
+if __name__ == "__main__":
+    main()

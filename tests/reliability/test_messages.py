@@ -1,0 +1,128 @@
+"""Messages that name the real problem (issue 16, items 3 and 4), each checked by its exact text:
+an interrupt before the first checkpoint, a file that is not a checkpoint, an unknown
+``predict --out`` suffix, the QUALITY note of a PHA given to ``predict``, and the class-scheme
+lines (``--classes 2`` leaving classes out, ``--classes 8`` counting NS_BIN as NS) printed after
+the run-folder line that the README promises comes first."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from latentlapse import cli, pipeline
+
+from .support import MAIN, PYTHON, cli_args, subprocess_env
+
+
+@pytest.fixture(scope="module")
+def two_class_checkpoint(tiny_spectra, tmp_path_factory):
+    """best.pt of a one-epoch 2-class run on the tiny data."""
+    from latentlapse.config import TrainConfig
+
+    root = tmp_path_factory.mktemp("msg")
+    result = pipeline.train(TrainConfig(classes=2, epochs=1, data=str(tiny_spectra), runs_dir=str(root / "runs"),
+                                        device="cpu"))
+    assert result.status == "completed"
+    return result.run_dir / "best.pt"
+
+
+def test_ctrl_c_in_the_first_epoch_does_not_claim_a_checkpoint(make_config, logs, batch_hooks):
+    batch_hooks.actions[(1, 1)] = "interrupt"
+    result = pipeline.train(make_config(epochs=3))
+    assert result.status == "interrupted" and result.exit_code == 130
+    assert "interrupted during epoch 1; finishing up (no checkpoint yet)" in logs.messages
+    assert not any("checkpoint of epoch 0" in message for message in logs.messages)
+    assert f"interrupted before the first epoch finished; resume with: python main.py --resume {result.run_dir}" \
+        in logs.messages
+
+
+def test_ctrl_c_later_names_the_checkpoint_on_disk(make_config, logs, batch_hooks):
+    batch_hooks.actions[(3, 1)] = "interrupt"
+    pipeline.train(make_config(epochs=4))
+    assert "interrupted during epoch 3; finishing up (the checkpoint of epoch 2 is on disk)" in logs.messages
+
+
+@pytest.mark.parametrize("kind", ["text", "pickle", "tensors"])
+def test_a_file_that_is_not_a_checkpoint_is_named_so_in_one_short_line(tmp_path, capsys, tiny_spectra, kind):
+    import argparse
+
+    import torch
+
+    path = tmp_path / "model.pt"
+    if kind == "text":
+        path.write_text("not a model at all\n")
+    elif kind == "pickle":  # a pickle torch refuses to load safely; its own message advises weights_only=False
+        torch.save({"args": argparse.Namespace(lr=0.1)}, path)
+    else:
+        torch.save({"weight": torch.zeros(3)}, path)
+    code = cli.main(["predict", "--checkpoint", str(path), "--data", str(tiny_spectra), "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    reason = {"text": "it does not load as one", "pickle": "it does not load as one",
+              "tensors": "a PyTorch file without the latentlapse format tag"}[kind]
+    assert code == 1
+    assert err == (f"latentlapse predict: error: {path}: not a latentlapse checkpoint ({reason}); "
+                   f"give the best.pt or last.pt of a run folder\n")
+    assert "weights_only" not in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("name, shown", [("p.txt", "'.txt'"), ("predictions", "no suffix")])
+def test_predict_refuses_an_unknown_out_suffix_before_any_work(tmp_path, capsys, name, shown):
+    out = tmp_path / name
+    # the checkpoint does not even exist: the suffix is refused before anything is read
+    code = cli.main(["predict", "--checkpoint", str(tmp_path / "absent.pt"), "--data", str(tmp_path / "absent.txt"),
+                     "--out", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err == (f"latentlapse predict: error: --out {out}: {shown} is not a predictions "
+                                       f"format; end the name in .csv or .json\n")
+    assert not out.exists()
+
+
+def _pha(path, counts, quality):
+    fits = pytest.importorskip("astropy.io.fits")
+    table = fits.BinTableHDU.from_columns([
+        fits.Column(name="CHANNEL", format="J", array=np.arange(len(counts))),
+        fits.Column(name="COUNTS", format="J", array=counts),
+        fits.Column(name="QUALITY", format="I", array=quality),
+    ])
+    table.header.update(EXTNAME="SPECTRUM", HDUCLAS1="SPECTRUM", EXPOSURE=1000.0, BACKSCAL=1.0)
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(path)
+
+
+def test_predict_on_a_pha_with_quality_flags_shows_the_note(two_class_checkpoint, tmp_path, capsys):
+    pytest.importorskip("astropy")
+    energy = (np.arange(2000) + 0.5) * 0.005
+    quality = np.zeros(2000, dtype=np.int16)
+    quality[300:340] = 2
+    pha = tmp_path / "src00.pha"
+    _pha(pha, np.random.default_rng(3).poisson(200 * energy ** -1.0 / (energy[100:] ** -1.0).mean()), quality)
+    out = tmp_path / "p.csv"
+    code = cli.main(["predict", "--checkpoint", str(two_class_checkpoint), "--data", str(pha), "--out", str(out)])
+    assert code == 0
+    assert ("note: QUALITY flags: 40 channels excluded (40 of them in 0.5-10 keV), set to zero in source and "
+            "background\n") in capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 2
+
+
+def _merged_output(args, tmp_path) -> list[str]:
+    """stdout and stderr of ``python main.py ARGS`` in the order a terminal shows them."""
+    done = subprocess.run([PYTHON, str(MAIN), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=subprocess_env(), cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    return done.stdout.splitlines()
+
+
+def test_scheme_lines_come_after_the_run_folder_line(tiny_spectra, tmp_path):
+    lines = _merged_output(cli_args(tiny_spectra, tmp_path / "runs", 1, "--classes", "2"), tmp_path)
+    assert lines[0] == str(tmp_path / "runs" / "run_001")
+    assert lines[1] == (f"--classes 2 leaves out YSO (27), CV (11), NS (4), LMXB (3), HMXB (2), NS_BIN (2) of the "
+                        f"labelled sources in {tiny_spectra}")
+
+
+def test_classes_8_says_ns_bin_is_counted_as_ns(tiny_spectra, tmp_path):
+    lines = _merged_output(cli_args(tiny_spectra, tmp_path / "runs", 1, "--classes", "8"), tmp_path)
+    assert lines[0] == str(tmp_path / "runs" / "run_001")
+    assert lines[1] == ("--classes 8 counts NS_BIN (2) as NS: the scheme has no NS_BIN class, so these sources are "
+                        "trained, scored and predicted as NS")

@@ -1,0 +1,109 @@
+"""Per-source training dynamics: statistics on a hand-made history, the records, the size bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentlapse.timelapse import dynamics, dynamics_summary
+from latentlapse.timelapse.dynamics import DynamicsHistory
+
+
+def _history() -> DynamicsHistory:
+    """Three epochs of three sources: A (label 0) learned at epoch 2, B (label 1) forgotten once
+    and relearned, C (label 1) always taken for class 2."""
+    return DynamicsHistory(
+        epochs=np.array([1, 2, 3]),
+        ids=np.array(["A", "B", "C"]),
+        split=np.array(["train", "train", "val"]),
+        labels=np.array([0, 1, 1]),
+        true_proba=np.array([[0.2, 0.9, 0.1], [0.8, 0.3, 0.1], [0.6, 0.9, 0.1]]),
+        margin=np.array([[-1.0, 3.0, -2.0], [2.0, -1.0, -2.0], [1.0, 3.0, -2.0]]),
+        pred=np.array([[1, 1, 2], [0, 0, 2], [0, 1, 2]]),
+        class_names=("X", "Y", "Z"),
+    )
+
+
+def test_the_suspect_score_reads_the_first_third_of_the_epochs():
+    margin = np.array([[-1.0, 2.0], [-3.0, 0.0], [5.0, 1.0], [5.0, 1.0], [5.0, 1.0], [5.0, 1.0], [9.0, 9.0]])
+    assert dynamics.suspect_scores(margin).tolist() == [2.0, -1.0]  # epochs 1-2 of 7
+    assert dynamics.suspect_scores(margin[:2]).tolist() == [1.0, -2.0]  # at least one epoch
+
+
+def test_statistics_of_a_hand_made_history():
+    stats = dynamics.source_stats(_history())
+    assert stats.confidence == pytest.approx([1.6 / 3, 0.7, 0.1])
+    assert stats.variability == pytest.approx([np.sqrt(0.56 / 9), np.sqrt(0.08), 0.0])
+    assert stats.correctness == pytest.approx([2 / 3, 2 / 3, 0.0])
+    assert stats.forgetting.tolist() == [0, 1, 0]
+    assert stats.learned_epoch.tolist() == [2, 3, -1]
+    assert stats.aum == pytest.approx([2 / 3, 5 / 3, -2.0])
+    assert stats.final_pred.tolist() == [0, 1, 2]
+    assert stats.region.tolist() == ["ambiguous", "ambiguous", "hard-to-learn"]
+    # the negative margin over the first third of the epochs (here the first)
+    assert stats.score == pytest.approx([1.0, -3.0, 2.0])
+    assert stats.rank.tolist() == [2, 3, 1]
+    assert stats.suspect.tolist() == [False, False, True]
+    assert stats.other_class.tolist() == [1, 0, 2] and stats.other_share == pytest.approx([1 / 3, 1 / 3, 1.0])
+
+
+def test_regions_follow_the_written_thresholds():
+    confidence = np.array([0.9, 0.6, 0.5, 0.4, 0.1, 0.9])
+    variability = np.array([0.05, 0.19, 0.1, 0.1, 0.0, 0.2])
+    assert dynamics.regions(confidence, variability).tolist() == [
+        "easy-to-learn", "easy-to-learn", "ambiguous", "hard-to-learn", "hard-to-learn", "ambiguous"]
+
+
+def test_summary_rows_and_suspects():
+    history = _history()
+    stats = dynamics.source_stats(history)
+    rows = dynamics_summary.summary_rows(history, stats)
+    assert [r["id"] for r in rows] == ["C", "A", "B"]  # most suspect first
+    c = rows[0]
+    assert (c["split"], c["true_class"], c["final_prediction"], c["learned_epoch"], c["region"], c["suspect"],
+            c["model_says"]) == ("val", "Y", "Z", "", "hard-to-learn", "1", "Z")
+    assert rows[2]["forgetting_events"] == "1" and rows[2]["learned_epoch"] == "3"
+    summary = dynamics_summary.suspects(history, stats)
+    assert (summary.n_suspects, summary.by_class) == (1, {"X": 0, "Y": 1, "Z": 0})
+    assert [s.id for s in summary.top] == ["C", "A", "B"]
+    assert "1 of 3 sources are label suspects" in summary.sentence() and "Y 1" in summary.sentence()
+
+
+def test_epoch_record_margin_and_prediction():
+    logits = np.array([[2.0, 0.5, 1.0], [0.0, 3.0, 1.0]])
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    record = dynamics.epoch_record(np.array([0, 2]), proba, logits)
+    assert record["margin"].dtype == np.float16 and record["pred"].dtype == np.int8
+    assert record["margin"].tolist() == [1.0, -2.0]
+    assert record["pred"].tolist() == [0, 1]
+    assert record["true_proba"] == pytest.approx([proba[0, 0], proba[1, 2]], abs=1e-3)
+
+
+def test_records_round_trip_and_resume_drops_later_epochs(tmp_path):
+    labels = np.array([0, 1, 1])
+    dynamics.write_sources(tmp_path, np.array(["a", "b", "c"]), np.array(["train", "train", "val"]), labels, ("X", "Y"))
+    rng = np.random.default_rng(0)
+    for epoch in (1, 2, 3):
+        logits = rng.normal(size=(3, 2))
+        proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        dynamics.write_epoch(tmp_path, epoch, dynamics.epoch_record(labels, proba, logits))
+    history = dynamics.load_history(tmp_path)
+    assert history.epochs.tolist() == [1, 2, 3] and history.true_proba.shape == (3, 3)
+    assert history.ids.tolist() == ["a", "b", "c"] and history.class_names == ("X", "Y")
+    dynamics.drop_epochs_after(tmp_path, 1)
+    assert dynamics.load_history(tmp_path).epochs.tolist() == [1]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_default_run_stays_under_five_megabytes(tmp_path):
+    """The built-in set (2730 sources, 4 classes) over the default run's 150 epochs."""
+    n, epochs = 2730, 150
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, n)
+    ids = np.array([f"SIM{i:06d}" for i in range(n)])
+    dynamics.write_sources(tmp_path, ids, np.where(np.arange(n) < 2184, "train", "val"), labels, ("A", "B", "C", "D"))
+    logits = rng.normal(size=(n, 4)) * 5
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    one_epoch = dynamics.write_epoch(tmp_path, 1, dynamics.epoch_record(labels, proba, logits)).stat().st_size
+    sources = (tmp_path / dynamics.DYNAMICS_DIR / dynamics.SOURCES_FILE).stat().st_size
+    assert one_epoch * epochs + sources <= 5_000_000, (one_epoch, sources)
