@@ -188,6 +188,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/latentlapse_label_noise"))
     parser.add_argument("--analyse", action="store_true", help="only re-score cached trainings")
     args = parser.parse_args()
+    try:
+        import cleanlab  # noqa: F401
+    except ImportError:
+        sys.exit("bench/label_noise.py compares with cleanlab: pip install 'latentlapse[bench]'")
     quiet_logs()
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average) at the start", flush=True)
     if not args.analyse:
