@@ -48,32 +48,47 @@ def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarra
     return X
 
 
-def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
-    """Class probabilities of ``X``, ``batch_size`` rows at a time, in eval mode on the CPU."""
+def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits of ``X``, ``batch_size`` rows at a time, in eval mode on the CPU."""
     import torch
 
     out = np.empty((len(X), model.head.out_features), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(X), batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(X[start:start + batch_size]))
-            out[start:start + batch_size] = torch.softmax(model(chunk), dim=1).numpy()
+            out[start:start + batch_size] = model(chunk).numpy()
     return out
 
 
-def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096) -> str:
+def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Raw (uncalibrated) class probabilities of ``X``, ``batch_size`` rows at a time."""
+    from latentlapse.calibration import softmax
+
+    return softmax(predict_logits(model, X, batch_size)).astype(np.float32)
+
+
+def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, priors: str = "balanced",
+                 uncalibrated: bool = False) -> str:
     """Write one row per source of ``data`` (id, true class when labelled, prediction,
-    probabilities) to ``out``; returns a one-line summary."""
+    probabilities) to ``out``; returns a one-line summary.
+
+    Probabilities are calibrated (unless ``uncalibrated``) and re-weighted to ``priors``
+    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.priors`).
+    """
     from latentlapse.config import TrainConfig
     from latentlapse.data.readers import load_dataset
+    from latentlapse.operating import from_checkpoint
 
     if batch_size < 1:
         raise InputError(f"--batch_size must be at least 1, got {batch_size}")
     payload = checkpoints.load(checkpoint)
+    point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
     dataset = load_dataset(data, label_column=config.label_column, missing=config.missing)
     X = align_features(dataset, payload, data)
     model = checkpoints.model_from_checkpoint(payload)
-    proba = predict_proba(model, X, batch_size)
+    proba = point.proba(predict_logits(model, X, batch_size))
+    log.info("probabilities: %s", point.describe())
     names = payload["class_names"]
     y_true = scheme(len(names)).encode(dataset.labels)
     path = write_predictions(Path(out), dataset.ids, y_true, proba, names)

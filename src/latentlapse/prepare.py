@@ -43,6 +43,7 @@ class Prepared:
     alpha: np.ndarray
     sample_weights: np.ndarray | None
     log_mask: np.ndarray
+    model_options: dict = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -120,6 +121,16 @@ def catalog_log_mask(X: np.ndarray) -> np.ndarray:
     return (low > 0) & (high > LOG_RANGE_RATIO * np.where(low > 0, low, 1.0))
 
 
+def model_options(config: TrainConfig, dataset: Dataset, model_kind: str) -> dict:
+    """What the catalogue model is built with: ensemble size and the hardness-ratio and colour
+    column pairs (see :class:`latentlapse.model.CatalogEnsemble`); nothing for the CNN."""
+    if model_kind != "mlp":
+        return {}
+    from latentlapse.model import derived_pairs
+
+    return {"members": config.members, "derived": derived_pairs(dataset.feature_names)}
+
+
 def prepare(config: TrainConfig) -> Prepared:
     """Load, label, split and oversample; raises InputError/UsageError before any write."""
     dataset, digest = load_data(config)
@@ -146,7 +157,7 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
     prepared = Prepared(
         dataset=labelled, y=y, scheme=classes, split=split, oversampled=over, model_kind=model_kind,
         data_sha256=digest, alpha=loss_alpha(config, over.counts_before, over.counts_after),
-        sample_weights=weights, log_mask=log_mask,
+        sample_weights=weights, log_mask=log_mask, model_options=model_options(config, labelled, model_kind),
     )
     prepared.messages.extend(_summary_lines(config, prepared))
     stacked = stacked_corrections(config)
