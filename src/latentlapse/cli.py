@@ -50,6 +50,13 @@ def _csv_list(text: str) -> tuple[str, ...]:
     return items
 
 
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
 # ----------------------------------------------------------------------------------------- train
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The guide's flags, with its names and defaults, plus the data and run options."""
@@ -92,9 +99,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--label_column", default=None,
                    help="label column of a table (found automatically when it is True_Class, label or class)")
     g.add_argument("--features", type=_csv_list, default=None, metavar="A,B,C",
-                   help="catalogue columns to use (default: every numeric column but ids and labels)")
+                   help="catalogue columns to use (default: every numeric column that describes the source: not "
+                        "ids, labels, quoted errors, sky position, positional errors, detection significance or "
+                        "observation bookkeeping); text flag columns (t/f, y/n) named here are read as 1/0")
+    g.add_argument("--exclude", type=_csv_list, default=(), metavar="A,B,C",
+                   help="catalogue columns never to use as features")
     g.add_argument("--missing", choices=MISSING_POLICIES, default=d.missing,
-                   help="missing catalogue values: indicator (median + a was-missing column), median, or drop rows")
+                   help="missing catalogue values: indicator (training-split median + a was-missing column), "
+                        "median, or drop rows")
+    g.add_argument("--placeholder", type=_float_list, default=(), metavar="VALUE[,VALUE]",
+                   help="catalogue values that mean 'no measurement': read as missing, also by predict "
+                        "(negative values with '=': --placeholder=-99)")
 
     g = parser.add_argument_group("outputs")
     g.add_argument("--runs_dir", default=d.runs_dir, help="root of the auto-numbered run folders (run_001, run_002, ...)")
@@ -148,6 +163,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         label_column=args.label_column,
         features=args.features,
         missing=args.missing,
+        exclude=args.exclude,
+        placeholders=args.placeholder,
         runs_dir=args.runs_dir,
         out_dir=args.out_dir,
         save_preds=args.save_preds,

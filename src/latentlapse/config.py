@@ -51,6 +51,8 @@ class TrainConfig:
     label_column: str | None = None
     features: tuple[str, ...] | None = None
     missing: str = "indicator"
+    exclude: tuple[str, ...] = ()
+    placeholders: tuple[float, ...] = ()
     runs_dir: str = "training_feature_visualizations"
     out_dir: str | None = None
     save_preds: str | None = None
@@ -74,6 +76,9 @@ class TrainConfig:
         viz = VizConfig(**values.pop("viz", {}))
         if values.get("features") is not None:
             values["features"] = tuple(values["features"])
+        for name in ("exclude", "placeholders"):
+            if name in values:
+                values[name] = tuple(values[name])
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -117,3 +122,7 @@ def validate(config: TrainConfig) -> None:
     if c.data is None:
         _check(c.label_column is None, "--label_column applies to --data tables; the built-in data needs none")
         _check(c.features is None, "--features applies to --data catalogue tables; the built-in data has spectra")
+        _check(not c.exclude, "--exclude applies to --data catalogue tables; the built-in data has spectra")
+        _check(not c.placeholders, "--placeholder applies to --data catalogue tables; the built-in data has spectra")
+    both = sorted(set(c.exclude) & set(c.features or ()))
+    _check(not both, f"{', '.join(both)} named in both --features and --exclude; keep one")

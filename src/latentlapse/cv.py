@@ -4,8 +4,9 @@ Each fold trains exactly as a run does (:func:`latentlapse.experiment.fit_on_spl
 fitted from data — imputation, scaling, oversampling, the best epoch, the calibration — comes
 from the fold's training rows, the epoch and calibration from an inner validation split of
 them), then scores the held-out fold. With ``--baseline hgb`` scikit-learn's
-``HistGradientBoostingClassifier(class_weight='balanced')`` is trained on the same features and
-folds, so the two columns of the summary are directly comparable.
+``HistGradientBoostingClassifier(class_weight='balanced')`` is trained on the same folds and
+exactly the model's inputs before its scaler (for a catalogue, the fold's feature schema applied
+to every row), so the two columns of the summary are directly comparable.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
         models["latentlapse"].append(fold)
         line = f"fold {k}/{folds}: accuracy {fold['acc']:.4f}, balanced accuracy {fold['balanced_acc']:.4f}"
         if baseline:
-            proba = hgb_proba(labelled.X[train], y[train], labelled.X[test], config.seed)
+            X = labelled.X if result.inputs is None else result.inputs.X  # the fold's schema applied to every row
+            proba = hgb_proba(X[train], y[train], X[test], config.seed)
             models[baseline].append({**evaluation.report(y[test], proba.argmax(axis=1), names),
                                      "ece_raw": calibration.ece(proba, y[test])})
             line += f"; {baseline} {models[baseline][-1]['acc']:.4f} / {models[baseline][-1]['balanced_acc']:.4f}"

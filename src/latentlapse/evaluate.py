@@ -41,23 +41,22 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     from latentlapse import calibration
     from latentlapse.calibration_figure import reliability_png
     from latentlapse.config import TrainConfig
-    from latentlapse.data.readers import load_dataset
     from latentlapse.data.taxonomy import scheme
     from latentlapse.operating import both_points, from_checkpoint, stored_priors
-    from latentlapse.predict import align_features, predict_logits
+    from latentlapse.predict import model_inputs, predict_logits
     from latentlapse.results import calibration_text, operating_points_text
 
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
     names = list(payload["class_names"])
-    dataset = load_dataset(data, label_column=config.label_column, missing=config.missing)
-    y_all = scheme(len(names)).encode(dataset.labels)
+    X_all, _, labels = model_inputs(payload, str(data), config.label_column)
+    y_all = scheme(len(names)).encode(labels)
     known = y_all >= 0
     if not known.any():
         raise UsageError(f"{data}: no source has a label of the model's classes ({', '.join(names)}); evaluate needs "
                          f"a labelled file (a label column such as True_Class); use predict for unlabelled sources")
-    X = align_features(dataset, payload, str(data))[known]
+    X = X_all[known]
     y = y_all[known]
     logits = predict_logits(checkpoints.model_from_checkpoint(payload), X, batch_size)
     proba = point.proba(logits)

@@ -17,6 +17,7 @@ from latentlapse import calibration, evaluation, rng
 from latentlapse.config import TrainConfig
 from latentlapse.data.balance import Split, stratified_split
 from latentlapse.data.dataset import Dataset
+from latentlapse.data.schema import FeatureSchema
 from latentlapse.operating import both_points
 from latentlapse.prepare import Prepared, prepare_split
 
@@ -47,7 +48,12 @@ def build_trainer(
     data = p.dataset
     init = torch.Generator().manual_seed(rng.int_seed(c.seed, "init"))
     model = build_model(p.model_kind, data.n_features, p.scheme.n_classes, init, **p.model_options)
-    model.fit_scaling(data.X[p.split.train], p.log_mask)
+    if p.model_options:  # the ensemble scales its hardness ratios and colours too, on the training split
+        model.fit_scaling(data.X[p.split.train], None if p.schema is None else np.asarray(p.schema.log10, dtype=bool))
+    elif p.schema is not None:  # the catalogue schema's log10 and scaling, learned on the training split
+        model.scaler.set_statistics(p.schema.log10, p.schema.mean, p.schema.std)
+    else:
+        model.scaler.fit(data.X[p.split.train])
     fit_data = FitData(
         train_X=p.oversampled.X, train_y=p.oversampled.y,
         eval_X=data.X[p.split.train], eval_y=p.y[p.split.train],
@@ -72,14 +78,17 @@ def build_trainer(
 
 @dataclass(frozen=True)
 class FoldResult:
-    """Scores of the held-out rows (``evaluation.report``), their class probabilities, and
-    the epoch whose weights produced them."""
+    """Scores of the held-out rows (``evaluation.report``), their class probabilities, the
+    epoch whose weights produced them, and (catalogues) the schema fitted on the training rows
+    with every row's model inputs made by it — for baselines compared on the same inputs."""
 
     metrics: dict
     proba: np.ndarray
     best_epoch: int
     epochs_run: int
     history: list
+    schema: FeatureSchema | None = None
+    inputs: Dataset | None = None
     logits: np.ndarray | None = None
     calibrated: np.ndarray | None = None
     operating_points: dict = field(default_factory=dict)
@@ -90,6 +99,10 @@ def fit_on_split(
     device: str = "cpu",
 ) -> FoldResult:
     """Train on rows ``train_idx`` of ``labelled`` and score rows ``test_idx``.
+
+    Everything fitted — a catalogue's imputation, indicators, log10 choice and scaling, the
+    oversampling — sees only the training rows (the inner training part of them), through the
+    same :func:`~latentlapse.prepare.prepare_split` as a run.
 
     Parameters
     ----------
@@ -110,14 +123,16 @@ def fit_on_split(
     trainer = build_trainer(config, prepared, device, save_checkpoint=keep_best)
     trainer.fit()
     trainer.model.load_state_dict(best["model"])
-    logits = trainer.predict_logits(labelled.X[test_idx])
+    X = prepared.dataset.X
+    logits = trainer.predict_logits(X[test_idx])
     proba = calibration.softmax(logits)
     # calibration, like the epoch, is fitted on the inner validation rows, never on the held-out ones
-    fitted = calibration.fit(trainer.predict_logits(labelled.X[prepared.split.val]), y[prepared.split.val])
+    fitted = calibration.fit(trainer.predict_logits(X[prepared.split.val]), y[prepared.split.val])
     train_priors = np.bincount(y[prepared.split.train], minlength=prepared.scheme.n_classes) / len(prepared.split.train)
     points = {name: point.proba(logits) for name, point in both_points(fitted, train_priors, prepared.scheme.names).items()}
     return FoldResult(
         metrics=evaluation.report(y[test_idx], proba.argmax(axis=1), prepared.scheme.names),
         proba=proba, best_epoch=trainer.best_epoch, epochs_run=trainer.epoch, history=list(trainer.history.rows),
+        schema=prepared.schema, inputs=prepared.dataset,
         logits=logits, calibrated=fitted.apply(logits), operating_points=points,
     )

@@ -109,7 +109,9 @@ def _validation_split(checkpoint: Path, payload: dict, config) -> _View:
     if config.data and not Path(config.data).exists():
         raise InputError(f"{checkpoint}: the run's data {config.data} is not found from here; "
                          f"pass --data FILE (or run from the folder the run was started in)")
-    prepared = prepare(config)
+    from latentlapse.data.schema import from_checkpoint
+
+    prepared = prepare(config, schema=from_checkpoint(payload))
     if prepared.data_sha256 != payload["data"]["sha256"]:
         raise InputError(f"{checkpoint}: the data ({config.data or 'the built-in set'}) has changed since the model was "
                          f"trained (sha256 differs); pass --data FILE to view other data")
@@ -120,15 +122,12 @@ def _validation_split(checkpoint: Path, payload: dict, config) -> _View:
 
 def _from_file(data: str, payload: dict, config) -> _View:
     """Every labelled source of ``data`` in the checkpoint's class scheme, columns as trained."""
-    from latentlapse.data.readers import load_dataset
     from latentlapse.data.taxonomy import scheme
-    from latentlapse.predict import align_features
+    from latentlapse.predict import model_inputs
 
-    table_options = {"label_column": config.label_column} if payload["data"]["kind"] == "catalog" else {}
-    dataset = load_dataset(data, missing=config.missing, **table_options)
-    X = align_features(dataset, payload, data)
+    X, _, labels = model_inputs(payload, data, config.label_column)
     names = payload["class_names"]
-    y = scheme(len(names)).encode(dataset.labels)
+    y = scheme(len(names)).encode(labels)
     keep = np.flatnonzero(y >= 0)
     if keep.size == 0:
         raise InputError(f"{data}: no source carries a label of the checkpoint's classes ({', '.join(names)}); "

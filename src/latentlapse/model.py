@@ -29,12 +29,17 @@ class InputScaler(nn.Module):
 
     def fit(self, X: np.ndarray, log_mask: np.ndarray | None = None) -> "InputScaler":
         """Set the statistics from the training rows (numpy, float32)."""
+        from latentlapse.data.schema import scaling_statistics
+
         mask = np.zeros(X.shape[1], dtype=bool) if log_mask is None else np.asarray(log_mask, dtype=bool)
-        Z = np.where(mask, np.log10(np.clip(X, 1e-30, None)), X).astype(np.float64)
-        std = Z.std(axis=0)
-        self.log_mask.copy_(torch.from_numpy(mask))
-        self.mean.copy_(torch.from_numpy(Z.mean(axis=0)).float())
-        self.std.copy_(torch.from_numpy(np.where(std > 0, std, 1.0)).float())
+        mean, std = scaling_statistics(X, mask)
+        return self.set_statistics(mask, mean, std)
+
+    def set_statistics(self, log_mask, mean, std) -> "InputScaler":
+        """Use given statistics, e.g. those a catalogue's feature schema learned on the training split."""
+        self.log_mask.copy_(torch.as_tensor(np.asarray(log_mask, dtype=bool)))
+        self.mean.copy_(torch.as_tensor(np.asarray(mean, dtype=np.float64)).float())
+        self.std.copy_(torch.as_tensor(np.asarray(std, dtype=np.float64)).float())
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

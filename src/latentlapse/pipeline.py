@@ -18,6 +18,7 @@ from pathlib import Path
 
 from latentlapse import __version__, atomic, checkpoints, runs
 from latentlapse.config import TrainConfig
+from latentlapse.data.schema import from_checkpoint
 from latentlapse.errors import InputError, UsageError
 from latentlapse.prepare import Prepared, prepare
 from latentlapse.session import Announce, RunResult, Session
@@ -98,7 +99,7 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
     if last.exists() or metadata.get("epochs_run"):
         checkpoint = checkpoints.load(last)
     device = resolve_device(config.device)
-    prepared = prepare(config)
+    prepared = prepare(config, schema=from_checkpoint(checkpoint))  # the run's own schema, not refitted
     if prepared.data_sha256 != metadata["data"]["sha256"]:
         raise InputError(f"{run_dir}: the data has changed since the run started ({config.data or 'built-in set'}); "
                          f"resume needs the same data; start a new run instead")
@@ -174,6 +175,7 @@ def _write_start_metadata(run_dir: Path, config: TrainConfig, p: Prepared, devic
             "n_features": p.dataset.n_features,
             "notes": list(p.dataset.notes),
         },
+        features=_feature_record(p),
         model=p.model_kind,
         focal_alpha=[float(a) for a in p.alpha],
         device=device,
@@ -183,3 +185,10 @@ def _write_start_metadata(run_dir: Path, config: TrainConfig, p: Prepared, devic
         pid=os.getpid(),
         host=socket.gethostname(),
     )
+
+
+def _feature_record(p: Prepared) -> dict | None:
+    """For a catalogue: the columns used, those left out with the reason, and the fitted schema."""
+    if p.schema is None:
+        return None
+    return {"used": list(p.schema.columns), "left_out": dict(p.schema.left_out), "schema": p.schema.to_dict()}

@@ -21,31 +21,44 @@ log = logging.getLogger(__name__)
 
 
 def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarray:
-    """The data's columns in the order the model was trained on.
-
-    Spectra must have the same number of bins. Catalogue columns are matched by name; a
-    ``<col>_missing`` indicator the file does not have means nothing was missing there (0).
-    """
+    """Spectra as the model expects them: the same number of bins."""
     expected = payload["model_spec"]["n_features"]
     kind = payload["data"]["kind"]
     if dataset.kind != kind:
         raise InputError(f"{data_path}: holds {dataset.kind} data, but the checkpoint's model was trained on {kind}")
-    if kind == "spectra":
-        if dataset.n_features != expected:
-            raise InputError(f"{data_path}: spectra have {dataset.n_features} bins, the model expects {expected}; "
-                             f"rebin them onto the same grid")
-        return dataset.X
-    names = payload["feature_names"]
-    index = {name: i for i, name in enumerate(dataset.feature_names)}
-    absent = [n for n in names if n not in index and not n.endswith("_missing")]
-    if absent:
-        raise InputError(f"{data_path}: columns the model needs are missing: {', '.join(absent[:8])}"
-                         f"{', ...' if len(absent) > 8 else ''}")
-    X = np.zeros((len(dataset), len(names)), dtype=np.float32)
-    for j, name in enumerate(names):
-        if name in index:
-            X[:, j] = dataset.X[:, index[name]]
-    return X
+    if dataset.n_features != expected:
+        raise InputError(f"{data_path}: spectra have {dataset.n_features} bins, the model expects {expected}; "
+                         f"rebin them onto the same grid")
+    return dataset.X
+
+
+def model_inputs(payload: dict, data: str, label_column: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model inputs, ids and labels of the sources of ``data`` for a checkpoint's model.
+
+    A catalogue is read through the checkpoint's feature schema (only its columns, its types,
+    the training split's medians), so each source's inputs depend on that source alone.
+    """
+    from latentlapse.data.readers import load_dataset
+
+    if payload["data"]["kind"] == "catalog":
+        from latentlapse.data.catalog_input import read_with_schema
+
+        schema = checkpoint_schema(payload, data)
+        rows = read_with_schema(data, schema, label_column)
+        return schema.transform(rows.raw), rows.ids, rows.labels
+    dataset = load_dataset(data)
+    return align_features(dataset, payload, data), dataset.ids, dataset.labels
+
+
+def checkpoint_schema(payload: dict, where: str):
+    """The feature schema a catalogue checkpoint carries; older checkpoints had none."""
+    from latentlapse.data.schema import from_checkpoint
+
+    schema = from_checkpoint(payload)
+    if schema is None:
+        raise InputError(f"{where}: the checkpoint was saved before catalogue models carried a feature schema; "
+                         f"retrain the model with this version of latentlapse")
+    return schema
 
 
 def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
@@ -76,7 +89,6 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, p
     (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.priors`).
     """
     from latentlapse.config import TrainConfig
-    from latentlapse.data.readers import load_dataset
     from latentlapse.operating import from_checkpoint
 
     if batch_size < 1:
@@ -84,14 +96,13 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, p
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
-    dataset = load_dataset(data, label_column=config.label_column, missing=config.missing)
-    X = align_features(dataset, payload, data)
+    X, ids, labels = model_inputs(payload, data, config.label_column)
     model = checkpoints.model_from_checkpoint(payload)
     proba = point.proba(predict_logits(model, X, batch_size))
     log.info("probabilities: %s", point.describe())
     names = payload["class_names"]
-    y_true = scheme(len(names)).encode(dataset.labels)
-    path = write_predictions(Path(out), dataset.ids, y_true, proba, names)
+    y_true = scheme(len(names)).encode(labels)
+    path = write_predictions(Path(out), ids, y_true, proba, names)
     counts = np.bincount(proba.argmax(axis=1), minlength=len(names))
     summary = ", ".join(f"{name} {count}" for name, count in zip(names, counts))
-    return f"{len(dataset)} sources classified -> {path} ({summary})"
+    return f"{len(ids)} sources classified -> {path} ({summary})"

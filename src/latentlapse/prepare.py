@@ -18,15 +18,15 @@ import numpy as np
 from latentlapse import rng
 from latentlapse.config import TrainConfig
 from latentlapse.data.balance import Oversampled, Split, balanced_sample_weights, oversample, stratified_split
+from latentlapse.data.catalog import DROP_NOTE
 from latentlapse.data.dataset import Dataset
+from latentlapse.data.schema import LOG_RANGE_RATIO, FeatureSchema, fit_schema
 from latentlapse.data.taxonomy import ClassScheme, apply_scheme, scheme
-from latentlapse.errors import UsageError
+from latentlapse.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
 
 BUILTIN_SEED = 42  # the built-in set is `latentlapse simulate` with its default seed, whatever --seed is
-# Catalogue columns that are strictly positive and span more than this ratio are fed as log10.
-LOG_RANGE_RATIO = 100.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Prepared:
     data_sha256: str
     alpha: np.ndarray
     sample_weights: np.ndarray | None
-    log_mask: np.ndarray
+    schema: FeatureSchema | None = None
     model_options: dict = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -62,7 +62,8 @@ def load_data(config: TrainConfig) -> tuple[Dataset, str]:
         return dataset, digest
     from latentlapse.data.readers import load_dataset
 
-    dataset = load_dataset(config.data, label_column=config.label_column, features=config.features, missing=config.missing)
+    dataset = load_dataset(config.data, label_column=config.label_column, features=config.features,
+                           missing=config.missing, exclude=config.exclude, placeholders=config.placeholders)
     return dataset, file_sha256(Path(config.data))
 
 
@@ -115,49 +116,73 @@ def stacked_corrections(config: TrainConfig) -> list[str]:
     return active if len(active) >= 2 else []
 
 
-def catalog_log_mask(X: np.ndarray) -> np.ndarray:
-    """Columns to feed as log10: strictly positive and spanning more than ``LOG_RANGE_RATIO``."""
-    low, high = X.min(axis=0), X.max(axis=0)
-    return (low > 0) & (high > LOG_RANGE_RATIO * np.where(low > 0, low, 1.0))
+def prepare(config: TrainConfig, schema: FeatureSchema | None = None) -> Prepared:
+    """Load, label, split and oversample; raises InputError/UsageError before any write.
 
-
-def model_options(config: TrainConfig, dataset: Dataset, model_kind: str) -> dict:
-    """What the catalogue model is built with: ensemble size and the hardness-ratio and colour
-    column pairs (see :class:`latentlapse.model.CatalogEnsemble`); nothing for the CNN."""
-    if model_kind != "mlp":
-        return {}
-    from latentlapse.model import derived_pairs
-
-    return {"members": config.members, "derived": derived_pairs(dataset.feature_names)}
-
-
-def prepare(config: TrainConfig) -> Prepared:
-    """Load, label, split and oversample; raises InputError/UsageError before any write."""
+    ``schema`` (a resumed run's, from its checkpoint) is used instead of fitting a new one.
+    """
     dataset, digest = load_data(config)
-    labelled, y = apply_scheme(dataset, config.classes)
+    try:
+        labelled, y = apply_scheme(dataset, config.classes)
+    except InputError as exc:
+        dropped = [note for note in dataset.notes if note.startswith(DROP_NOTE)]
+        if not dropped:
+            raise
+        raise InputError(f"{exc} (after --missing drop: {dropped[0][len(DROP_NOTE) + 2:]})") from None
     split = stratified_split(y, config.val_split, rng.generator(config.seed, "split"))
-    return prepare_split(config, labelled, y, split, digest)
+    return prepare_split(config, labelled, y, split, digest, schema=schema)
 
 
-def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: Split, digest: str = "") -> Prepared:
-    """Oversample the training rows of a given split and choose the model and loss weights.
+def model_inputs(config: TrainConfig, raw: Dataset, train: np.ndarray,
+                 schema: FeatureSchema | None = None) -> tuple[Dataset, FeatureSchema | None]:
+    """The data set as the model reads it, and the catalogue schema fitted on rows ``train``.
 
-    ``labelled`` and ``y`` are the data set after the class scheme; cross-validation calls this
-    once per fold with its own split, :func:`prepare` with the run's stratified split.
+    Spectra pass through unchanged. For a catalogue the schema (imputation medians, missing
+    indicators, log10 choice and scaling) is fitted on the training rows only — or ``schema``
+    is used as given — and every row is transformed with it, independently of the others.
+    """
+    if raw.kind != "catalog":
+        return raw, None
+    if schema is None:
+        schema = fit_schema(raw.X, raw.feature_names, train, types=raw.feature_types or None,
+                            missing=config.missing, placeholders=config.placeholders, left_out=raw.left_out)
+    index = {name: j for j, name in enumerate(raw.feature_names)}
+    absent = [name for name in schema.columns if name not in index]
+    if absent:
+        raise InputError(f"{raw.source}: columns of the model's schema are not read from the data: {', '.join(absent)}")
+    X = schema.transform(raw.X[:, [index[name] for name in schema.columns]])
+    errors = None
+    if raw.errors is not None:
+        errors = np.hstack([raw.errors[:, [index[name] for name in schema.columns]],
+                            np.full((len(raw), len(schema.indicators)), np.nan, dtype=np.float32)])
+    inputs = Dataset(X=X, labels=raw.labels, ids=raw.ids, counts=raw.counts, kind=raw.kind,
+                     feature_names=schema.input_names, errors=errors, params=raw.params, source=raw.source,
+                     notes=raw.notes, feature_types=raw.feature_types, left_out=schema.left_out)
+    return inputs, schema
+
+
+def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: Split, digest: str = "",
+                  schema: FeatureSchema | None = None) -> Prepared:
+    """Fit the schema on the training rows of a given split, oversample them, and choose the
+    model and loss weights.
+
+    ``labelled`` and ``y`` are the data set after the class scheme (catalogues: raw values);
+    cross-validation calls this once per fold with its own split, :func:`prepare` with the run's
+    stratified split. Nothing is fitted on the validation rows.
     """
     classes = scheme(config.classes)
     model_kind = choose_model(config, labelled)
+    labelled, schema = model_inputs(config, labelled, split.train, schema)
     train = labelled.subset(split.train)
     over = oversample(
         train.X, y[split.train], classes.n_classes, config.oversample_target, rng.generator(config.seed, "augment"),
         kind=labelled.kind, counts=train.counts, errors=train.errors,
     )
     weights = balanced_sample_weights(over.y, classes.n_classes) if config.sampler == "balanced" else None
-    log_mask = catalog_log_mask(train.X) if labelled.kind == "catalog" else np.zeros(labelled.n_features, dtype=bool)
     prepared = Prepared(
         dataset=labelled, y=y, scheme=classes, split=split, oversampled=over, model_kind=model_kind,
         data_sha256=digest, alpha=loss_alpha(config, over.counts_before, over.counts_after),
-        sample_weights=weights, log_mask=log_mask, model_options=model_options(config, labelled, model_kind),
+        sample_weights=weights, schema=schema, model_options=model_options(config, labelled, model_kind),
     )
     prepared.messages.extend(_summary_lines(config, prepared))
     stacked = stacked_corrections(config)
@@ -167,6 +192,17 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
             "together they over-correct; keep one (e.g. --alpha auto with --sampler shuffle)"
         )
     return prepared
+
+
+def model_options(config: TrainConfig, inputs: Dataset, model_kind: str) -> dict:
+    """What the catalogue model is built with: ensemble size and the hardness-ratio and colour
+    pairs among its input columns (see :class:`latentlapse.model.CatalogEnsemble`); nothing for
+    the CNN."""
+    if model_kind != "mlp":
+        return {}
+    from latentlapse.model import derived_pairs
+
+    return {"members": config.members, "derived": derived_pairs(inputs.feature_names)}
 
 
 def _summary_lines(config: TrainConfig, p: Prepared) -> list[str]:
@@ -186,7 +222,24 @@ def _summary_lines(config: TrainConfig, p: Prepared) -> list[str]:
             f"   (val {p.val_counts[i]:>4d})"
         )
     lines.append("focal loss: gamma %g, alpha %s" % (config.focal_gamma, ", ".join(f"{a:.2f}" for a in p.alpha)))
-    if p.log_mask.any():
-        columns = [data.feature_names[i] for i in np.flatnonzero(p.log_mask)]
-        lines.append(f"note: fed as log10 (positive, > {LOG_RANGE_RATIO:g}x range): {', '.join(columns)}")
+    if p.schema is not None:
+        lines.extend(feature_lines(p.schema))
+    return lines
+
+
+def feature_lines(schema: FeatureSchema) -> list[str]:
+    """What a catalogue model reads, what was left out and why, and how its inputs are made."""
+    lines = [f"features used ({len(schema.columns)}): {', '.join(schema.columns)}"]
+    reasons: dict[str, list[str]] = {}
+    for name, reason in schema.left_out:
+        reasons.setdefault(reason, []).append(name)
+    if reasons:
+        lines.append("left out: " + "; ".join(f"{', '.join(names)} ({reason})" for reason, names in reasons.items())
+                     + " — name a column in --features to use it")
+    if schema.indicators:
+        lines.append(f"missing-value indicators (gaps in the training split): {', '.join(schema.indicators)}")
+    logged = [name for name, log10 in zip(schema.input_names, schema.log10) if log10]
+    if logged:
+        lines.append(f"note: fed as log10 (positive over the training split, > {LOG_RANGE_RATIO:g}x range): "
+                     f"{', '.join(logged)}")
     return lines

@@ -145,6 +145,7 @@ class Session:
                            "options": p.model_options},
             "class_names": list(p.scheme.names),
             "feature_names": list(p.dataset.feature_names),
+            "feature_schema": p.schema.to_dict() if p.schema is not None else None,
             "data": {"source": p.dataset.source, "sha256": p.data_sha256, "kind": p.dataset.kind},
             "priors": self._priors(),
             "run_dir": str(self.run_dir),

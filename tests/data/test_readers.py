@@ -179,7 +179,7 @@ def test_one_endless_line_is_refused_without_reading_it_all(tmp_path):
 
 
 def test_features_option_on_a_spectra_file_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError, match=r"--features applies to catalogue tables, but this is a spectra text file"):
+    with pytest.raises(UsageError, match=r"--features and --exclude apply to catalogue tables, but this is a spectra text file"):
         load_dataset(write(tmp_path, CLEAN), features=["a"])
 
 
@@ -199,10 +199,11 @@ E,7.0,0.5,50,
 """
 
 
-def test_catalog_missing_policy_indicator(tmp_path):
+def test_catalog_values_stay_raw_with_gaps_for_the_training_split_schema(tmp_path):
+    # imputation and indicators are fitted on the training split later (data/schema.py), not on the file
     data = load_dataset(write(tmp_path, CATALOG, "cat.csv"), missing="indicator")
-    assert data.kind == "catalog" and data.feature_names == ("f1", "f2", "f1_missing", "f2_missing")
-    expected = [[1, 10, 0, 0], [4, 20, 1, 0], [3, 30, 0, 1], [5, 40, 0, 0], [7, 50, 0, 0]]
+    assert data.kind == "catalog" and data.feature_names == ("f1", "f2") and data.feature_types == ("number", "number")
+    expected = [[1, 10], [np.nan, 20], [3, np.nan], [5, 40], [7, 50]]
     np.testing.assert_array_equal(data.X, np.array(expected, dtype=np.float32))
     assert data.labels.tolist() == ["AGN", "YSO", "AGN", "YSO", ""]
     assert data.ids.tolist() == ["A", "B", "C", "D", "E"]
@@ -216,17 +217,17 @@ def test_catalog_quoted_errors_go_into_errors_aligned_with_features(tmp_path):
     assert np.isnan(data.errors[:, 1]).all()
 
 
-def test_catalog_missing_policy_median(tmp_path):
+def test_catalog_missing_policy_median_keeps_every_row(tmp_path):
     data = load_dataset(write(tmp_path, CATALOG, "cat.csv"), missing="median")
-    assert data.feature_names == ("f1", "f2")
-    np.testing.assert_array_equal(data.X, np.array([[1, 10], [4, 20], [3, 30], [5, 40], [7, 50]], dtype=np.float32))
+    assert data.feature_names == ("f1", "f2") and len(data) == 5
+    assert any("policy 'median': filled with the training split's median" in note for note in data.notes)
 
 
 def test_catalog_missing_policy_drop(tmp_path):
     data = load_dataset(write(tmp_path, CATALOG, "cat.csv"), missing="drop")
     np.testing.assert_array_equal(data.X, np.array([[1, 10], [5, 40], [7, 50]], dtype=np.float32))
     assert data.ids.tolist() == ["A", "D", "E"]
-    assert any("2 of 5 rows dropped" in note for note in data.notes)
+    assert any("2 of 5 rows dropped (per class: AGN 1 of 2, YSO 1 of 2;" in note for note in data.notes)
 
 
 def test_catalog_drop_leaving_no_rows(tmp_path):
@@ -256,11 +257,11 @@ def test_catalog_named_label_column_missing(tmp_path):
 def test_catalog_features_chosen_explicitly(tmp_path):
     data = load_dataset(write(tmp_path, CATALOG, "cat.csv"), features=("f2",), missing="median")
     assert data.feature_names == ("f2",)
-    np.testing.assert_array_equal(data.X[:, 0], np.array([10, 20, 30, 40, 50], dtype=np.float32))
+    np.testing.assert_array_equal(data.X[:, 0], np.array([10, 20, np.nan, 40, 50], dtype=np.float32))
 
 
 def test_catalog_unknown_feature(tmp_path):
-    with pytest.raises(InputError, match=r"cat\.csv: unknown feature 'f9' in --features; available: f1, e_f1, f2"):
+    with pytest.raises(InputError, match=r"cat\.csv: unknown column 'f9' in --features; available: f1, e_f1, f2"):
         load_dataset(write(tmp_path, CATALOG, "cat.csv"), features=("f1", "f9"))
 
 
@@ -337,7 +338,7 @@ def test_votable_catalog(tmp_path):
     table.write(path, format="votable")
     data = load_dataset(path, missing="median")
     assert data.kind == "catalog" and data.feature_names == ("Fs",)
-    np.testing.assert_array_equal(data.X[:, 0], np.array([1, 2, 3], dtype=np.float32))
+    np.testing.assert_array_equal(data.X[:, 0], np.array([1, np.nan, 3], dtype=np.float32))
     assert data.labels.tolist() == ["AGN", "HM-STAR", "CV"]
 
 
@@ -494,7 +495,8 @@ def test_real_pn_folder_reads_the_source_only(shared_data):
 
 def test_real_catalog(shared_data):
     data = load_dataset(shared_data / "catalogs" / "muwclass_cscv2_td_2022.csv")
-    assert data.kind == "catalog" and len(data) == 2941 and np.isfinite(data.X).all()
+    assert data.kind == "catalog" and len(data) == 2941 and not np.isinf(data.X).any()
+    assert not {"CSCv2_RA", "CSCv2_DEC", "CSCv2_PU", "CSCv2_S/N"} & set(data.feature_names)
     expected = {"AGN": 1390, "YSO": 1004, "LM-STAR": 207, "HM-STAR": 118, "NS": 87, "LMXB": 65, "CV": 44, "HMXB": 26}
     assert data.label_counts() == dict(sorted(expected.items()))
     assert "e_Fs" not in data.feature_names and "CSCv2_name" not in data.feature_names

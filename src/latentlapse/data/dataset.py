@@ -31,6 +31,11 @@ class Dataset:
     source : a one-line description of where the data came from (a path, or the simulator).
     notes : decisions taken while reading (missing-value policy, dropped columns), recorded in
         the run metadata.
+    feature_types : per catalogue feature, ``number`` or ``flag`` (see :mod:`.schema`).
+    left_out : catalogue columns not used as features, each with the reason.
+
+    Catalogue features are raw values with NaN where missing; the model inputs come from a
+    :class:`~latentlapse.data.schema.FeatureSchema` fitted on the training split.
     """
 
     X: np.ndarray
@@ -44,6 +49,8 @@ class Dataset:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = ""
     notes: tuple[str, ...] = ()
+    feature_types: tuple[str, ...] = ()
+    left_out: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         n = self.X.shape[0]
@@ -80,6 +87,8 @@ class Dataset:
             params={key: value[index] for key, value in self.params.items()},
             source=self.source,
             notes=self.notes,
+            feature_types=self.feature_types,
+            left_out=self.left_out,
         )
 
     def label_counts(self) -> dict[str, int]:

@@ -69,6 +69,8 @@ def load_dataset(
     label_column: str | None = None,
     features: Sequence[str] | None = None,
     missing: str = "indicator",
+    exclude: Sequence[str] = (),
+    placeholders: Sequence[float] = (),
 ) -> Dataset:
     """Read spectra or a catalogue from a file or a folder of PHA files.
 
@@ -78,8 +80,13 @@ def load_dataset(
         of PHA files.
     label_column : the column holding labels in a table; found automatically when it is
         ``True_Class``, ``label`` or ``class``.
-    features : catalogue columns to use (default: every numeric column but ids and labels).
+    features : catalogue columns to use (default: every numeric column that describes the
+        source: not ids, labels, quoted errors, sky position or observation bookkeeping).
     missing : what to do with missing catalogue values: ``indicator``, ``median`` or ``drop``.
+        Catalogue values stay raw (NaN where missing): imputation is fitted later, on the
+        training split only (:mod:`latentlapse.data.schema`); ``drop`` removes rows here.
+    exclude : catalogue columns never to use (``--exclude``).
+    placeholders : values that mean "missing" in catalogue features (``--placeholder``).
 
     Raises
     ------
@@ -93,26 +100,27 @@ def load_dataset(
         raise UsageError(f"--missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
     path = Path(path)
     if path.is_dir():
-        _refuse_table_options(path, "a folder of PHA spectra", label_column, features)
+        _refuse_table_options(path, "a folder of PHA spectra", label_column, features or exclude)
         return pha.read_folder(path)
     kind = _detect_format(path)
     if kind == "pha":
-        _refuse_table_options(path, "a PHA spectrum", label_column, features)
+        _refuse_table_options(path, "a PHA spectrum", label_column, features or exclude)
         return pha.read_pha(path)
     if kind == "text":
-        _refuse_table_options(path, "a spectra text file", label_column, features)
+        _refuse_table_options(path, "a spectra text file", label_column, features or exclude)
         return textformat.read_text(path)
     if kind == "csv":
         table = tables.read_csv(path)
     else:
         table = tables.read_astropy(path, kind)
-    return tables.table_dataset(table, label_column=label_column, features=features, missing=missing)
+    return tables.table_dataset(table, label_column=label_column, features=features, missing=missing,
+                                exclude=tuple(exclude or ()), placeholders=tuple(placeholders or ()))
 
 
 def _refuse_table_options(path: Path, what: str, label_column, features) -> None:
     """Table-only options given for a file that has no columns are a usage error."""
-    if features is not None:
-        raise UsageError(f"{path}: --features applies to catalogue tables, but this is {what}; drop --features")
+    if features:
+        raise UsageError(f"{path}: --features and --exclude apply to catalogue tables, but this is {what}; drop them")
     if label_column is not None:
         raise UsageError(
             f"{path}: --label_column applies to tables, but this is {what}; drop --label_column"

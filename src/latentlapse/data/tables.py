@@ -53,6 +53,7 @@ class Table:
     rows: Rows
     positions: dict[str, str]
     bad: dict[str, tuple[int, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.rows.numbers)
@@ -80,33 +81,45 @@ class Table:
         return self.numbers[name]
 
 
-def read_csv(path: Path) -> Table:
-    """Read a CSV file with a header row; blank lines and leading ``#`` comments are skipped."""
-    header, header_line, records, line_numbers = _csv_records(path)
+def read_csv(path: Path, typed: bool = True) -> Table:
+    """Read a CSV file with a header row; blank lines and leading ``#`` comments are skipped.
+
+    ``typed`` decides which columns are numeric (by majority of their values); without it every
+    column stays text, for a reader that takes the types from a model's schema instead.
+    """
+    header, header_line, records, line_numbers, empty_rows = _csv_records(path)
     numbers, text, bad = {}, {}, {}
     for name, values in zip(header, zip(*records)):
         text[name] = values
-        parsed, first_bad = _parse_numbers(values)
+        parsed, first_bad = _parse_numbers(values) if typed else (None, None)
         if parsed is not None:
             numbers[name] = parsed
             if first_bad is not None:
                 bad[name] = first_bad
     positions = {name: f"column {i + 1} ({name})" for i, name in enumerate(header)}
-    return Table(path, header, numbers, text, Rows("line", np.asarray(line_numbers)), positions, bad)
+    notes = []
+    if empty_rows:
+        rows = Rows("line", np.asarray(empty_rows))
+        notes.append(f"{len(empty_rows)} rows with every field empty were skipped "
+                     f"({rows.several(list(range(len(empty_rows))))})")
+    return Table(path, header, numbers, text, Rows("line", np.asarray(line_numbers)), positions, bad, notes)
 
 
-def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int]]:
-    """Header, its line number, the data records and their line numbers."""
+def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int], list[int]]:
+    """Header, its line number, the data records, their line numbers and those of empty records."""
     header: list[str] | None = None
     header_line = 0
     records: list[list[str]] = []
     line_numbers: list[int] = []
+    empty_rows: list[int] = []
     # utf-8-sig drops a byte-order mark; the csv module handles CRLF itself with newline="".
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         try:
             for fields in reader:
                 if not any(value.strip() for value in fields):
+                    if header is not None and len(fields) > 1:  # ",,,," rows, not blank lines
+                        empty_rows.append(reader.line_num)
                     continue
                 if header is None:
                     if not fields[0].lstrip().startswith("#"):
@@ -127,7 +140,7 @@ def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int]
         raise InputError(f"{path}: no header row (only blank lines or comments); add a header and one source per row")
     if not records:
         raise InputError(f"{path}: only a header (line {header_line}), no data rows; add one source per row")
-    return header, header_line, records, line_numbers
+    return header, header_line, records, line_numbers, empty_rows
 
 
 def _checked_header(path: Path, fields: list[str], line_no: int) -> list[str]:
@@ -199,7 +212,8 @@ def read_astropy(path: Path, kind: str) -> Table:
 
 
 def table_dataset(
-    table: Table, *, label_column: str | None, features: Sequence[str] | None, missing: str
+    table: Table, *, label_column: str | None, features: Sequence[str] | None, missing: str,
+    exclude: Sequence[str] = (), placeholders: Sequence[float] = (),
 ) -> Dataset:
     """A spectra Dataset when the table holds spectra, else a catalogue Dataset."""
     label = _label_column(table, label_column)
@@ -212,9 +226,10 @@ def table_dataset(
         if n in table.numbers and n not in (label, counts, *id_columns, *vectors)
     ]
     if vectors or (counts is not None and _spectral(others)):
-        if features is not None:
+        if features is not None or exclude:
             raise UsageError(
-                f"{table.path}: --features applies to catalogue tables, but this table holds spectra; drop --features"
+                f"{table.path}: --features and --exclude apply to catalogue tables, but this table holds spectra; "
+                f"drop them"
             )
         if counts is None:
             raise InputError(
@@ -224,7 +239,7 @@ def table_dataset(
         return _spectra(table, values, counts, label, id_columns)
     from latentlapse.data.catalog import catalog_dataset  # it builds on this module's Table
 
-    return catalog_dataset(table, label, id_columns, features, missing)
+    return catalog_dataset(table, label, id_columns, features, missing, exclude, placeholders)
 
 
 def _spectral(columns: list[str]) -> bool:
@@ -258,10 +273,10 @@ def ids_and_labels(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Source ids (from the first id column, else ``row<N>``), canonical labels, and notes."""
     n = len(table)
+    notes = list(table.notes)
     text_ids = [c for c in id_columns if c in table.text and c not in table.numbers]
     chosen = (text_ids or id_columns or [None])[0]
     ids = table.strings(chosen) if chosen else np.array([f"row{i + 1}" for i in range(n)])
-    notes = []
     if label is None:
         notes.append(f"no label column ({', '.join(LABEL_NAMES)}): all {n} sources read as unlabelled")
         return ids, np.full(n, UNLABELLED), notes

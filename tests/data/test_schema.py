@@ -1,0 +1,120 @@
+"""The catalogue feature schema: fitted on training rows only, applied row by row, stored as JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from latentlapse.data.feature_choice import choose_columns, exclusion_reason, flag_values, likely_placeholders
+from latentlapse.data.schema import FLAG, NUMBER, FeatureSchema, fit_schema, parse_columns
+from latentlapse.errors import InputError
+
+RAW = np.array([
+    [1.0, 10.0],
+    [2.0, np.nan],
+    [3.0, 30.0],
+    [1000.0, 40.0],   # row 3: a test row with a far larger value
+    [np.nan, 50.0],   # row 4: a test row
+])
+
+
+def test_fit_uses_only_the_training_rows():
+    schema = fit_schema(RAW, ["flux", "mag"], np.array([0, 1, 2]))
+    assert schema.medians == (2.0, 20.0)  # the whole column's medians would be 2.5 and 35
+    assert schema.indicators == ("mag",)  # flux has a gap only in a test row
+    assert schema.input_names == ("flux", "mag", "mag_missing")
+    assert schema.log10 == (False, False, False)  # 1..3 spans < 100x; with row 3 it would be log10
+
+
+def test_transform_fills_with_training_medians_row_by_row():
+    schema = fit_schema(RAW, ["flux", "mag"], np.array([0, 1, 2]))
+    whole = schema.transform(RAW)
+    np.testing.assert_array_equal(whole[4], np.float32([2.0, 50.0, 0.0]))
+    np.testing.assert_array_equal(whole[1], np.float32([2.0, 20.0, 1.0]))
+    alone = np.vstack([schema.transform(RAW[i:i + 1]) for i in range(len(RAW))])
+    np.testing.assert_array_equal(alone, whole)
+
+
+def test_log10_and_scaling_come_from_the_training_rows():
+    raw = np.array([[1.0], [10.0], [1000.0], [1e6]])
+    schema = fit_schema(raw, ["flux"], np.array([0, 1, 2]))
+    assert schema.log10 == (True,)
+    assert schema.mean[0] == pytest.approx(np.mean([0.0, 1.0, 3.0]))
+    assert schema.std[0] == pytest.approx(np.std([0.0, 1.0, 3.0]))
+
+
+def test_column_without_training_values_is_left_out_with_its_reason():
+    raw = np.array([[1.0, np.nan], [2.0, np.nan], [3.0, 5.0]])
+    schema = fit_schema(raw, ["a", "b"], np.array([0, 1]), left_out=[("RA", "sky position")])
+    assert schema.columns == ("a",)
+    assert dict(schema.left_out) == {"RA": "sky position", "b": "no value in the training split"}
+
+
+def test_placeholders_are_missing_in_fit_and_transform():
+    raw = np.array([[-99.0], [4.0], [6.0], [-99.0]])
+    schema = fit_schema(raw, ["mag"], np.array([0, 1, 2]), placeholders=[-99.0])
+    assert schema.medians == (5.0,) and schema.indicators == ("mag",)
+    np.testing.assert_array_equal(schema.transform(raw[3:]), np.float32([[5.0, 1.0]]))
+
+
+def test_round_trip_through_plain_json():
+    schema = fit_schema(RAW, ["flux", "mag"], np.array([0, 1, 2]), types=[NUMBER, FLAG], placeholders=[-99.0],
+                        left_out=[("RA", "sky position")])
+    stored = json.loads(json.dumps(schema.to_dict()))
+    assert FeatureSchema.from_dict(stored) == schema
+    assert stored["inputs"] == ["flux", "mag", "mag_missing"] and stored["left_out"] == {"RA": "sky position"}
+
+
+def test_parse_columns_reads_only_the_schema_columns_with_its_types():
+    schema = fit_schema(np.array([[1.0, 1.0], [2.0, 0.0]]), ["f", "flag"], np.array([0, 1]), types=[NUMBER, FLAG])
+    block = {"f": ["1.5", "", "nan"], "flag": ["t", "N", ""], "other": ["-", "x", "?"]}
+    raw = parse_columns(schema, block, 3, lambda i, name: f"f.csv: line {i + 2}, column {name}")
+    np.testing.assert_array_equal(raw, [[1.5, 1.0], [np.nan, 0.0], [np.nan, np.nan]])
+    absent = parse_columns(schema, {"f": ["1"]}, 1, lambda i, name: "")
+    assert np.isnan(absent[0, 1])
+
+
+def test_parse_columns_names_the_bad_cell():
+    schema = fit_schema(np.array([[1.0], [2.0]]), ["f"], np.array([0, 1]))
+    with pytest.raises(InputError, match=r"f\.csv: line 3, column 2 \(f\): '-' is not a number, as the model's column f must be"):
+        parse_columns(schema, {"f": ["1", "-"]}, 2, lambda i, name: f"f.csv: line {i + 2}, column 2 ({name})")
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("CSCv2_RA", "sky position"), ("CSCv2_DEC", "sky position"), ("RAJ2000", "sky position"),
+    ("DEJ2000", "sky position"), ("ra", "sky position"), ("Dec", "sky position"), ("GLON", "sky position"),
+    ("glat", "sky position"), ("l", "sky position"), ("b", "sky position"), ("RA_ICRS", "sky position"),
+    ("CSCv2_PU", "positional error"), ("e_RA", "positional error"), ("dec_err", "positional error"),
+    ("err_ellipse_r0", "positional error"), ("CSCv2_S/N", "detection significance"), ("snr", "detection significance"),
+    ("significance", "detection significance"), ("ObsID", "observation bookkeeping"),
+    ("exposure", "observation bookkeeping"), ("theta", "observation bookkeeping"),
+    ("off_axis", "observation bookkeeping"), ("MJD", "observation bookkeeping"),
+    ("Fs", None), ("b_rgeo", None), ("B_rgeo", None), ("Gmag", None), ("P_inter", None), ("Plx", None),
+    ("hard_hm", None), ("PM", None), ("W1mag", None),
+])
+def test_default_exclusions(name, reason):
+    assert exclusion_reason(name) == reason
+
+
+def test_choose_columns_named_features_override_and_exclude_removes():
+    chosen, left = choose_columns(["RA", "Fs", "Gmag"], None, exclude=["Gmag"])
+    assert chosen == ["Fs"] and dict(left) == {"Gmag": "--exclude", "RA": "sky position"}
+    chosen, left = choose_columns(["RA", "Fs", "Gmag"], ["RA", "Fs"])
+    assert chosen == ["RA", "Fs"] and dict(left) == {"Gmag": "not in --features"}
+
+
+def test_flag_values():
+    np.testing.assert_array_equal(flag_values(["t", "F", "", "yes", "n"]), [1, 0, np.nan, 1, 0])
+    assert flag_values(["t", "maybe"]) is None
+
+
+def test_likely_placeholders_at_an_end_of_the_range():
+    rng = np.random.default_rng(0)
+    flux = np.concatenate([10 ** rng.uniform(-15, -12, 500), np.full(40, 7.978845608028655e-18)])
+    assert likely_placeholders(flux) == [(7.978845608028655e-18, 40)]
+    rounded = np.round(rng.normal(0.0, 0.3, 500), 1)  # a rounded measurement repeats in mid-range
+    assert likely_placeholders(rounded) == []
+    probability = np.concatenate([rng.uniform(0, 1, 300), np.ones(100)])  # saturating at 1
+    assert likely_placeholders(probability) == []
