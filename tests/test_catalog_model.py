@@ -226,3 +226,23 @@ def test_cli_exclude_and_placeholder_reach_the_config(tmp_path):
     config = cli.config_from_args(args)
     assert config.exclude == ("hr", "Gmag") and config.placeholders == (-99.0, 7.978845608028655e-18)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_resume_uses_the_checkpoint_schema(trained, tmp_path, monkeypatch):
+    import shutil
+
+    root, data, run_dir = trained
+    copy = shutil.copytree(run_dir, tmp_path / "runs" / run_dir.name)
+    meta = json.loads((copy / "run_metadata.json").read_text())
+    meta["status"] = "failed"
+    (copy / "run_metadata.json").write_text(json.dumps(meta))
+    seen = {}
+    real = pipeline.prepare
+
+    def spy(config, schema=None):
+        seen["schema"] = schema
+        return real(config, schema=schema)
+
+    monkeypatch.setattr(pipeline, "prepare", spy)
+    assert pipeline.resume(copy).status == "completed"
+    assert seen["schema"].to_dict() == checkpoints.load(copy / "last.pt")["feature_schema"]

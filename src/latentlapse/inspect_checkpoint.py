@@ -123,9 +123,9 @@ def _validation_split(checkpoint: Path, payload: dict, config) -> _View:
 def _from_file(data: str, payload: dict, config) -> _View:
     """Every labelled source of ``data`` in the checkpoint's class scheme, columns as trained."""
     from latentlapse.data.taxonomy import scheme
-    from latentlapse.predict import model_inputs
+    from latentlapse.predict import inputs_of_file
 
-    X, _, labels = model_inputs(payload, data, config.label_column)
+    X, _, labels = inputs_of_file(payload, data, config.label_column)
     names = payload["class_names"]
     y = scheme(len(names)).encode(labels)
     keep = np.flatnonzero(y >= 0)

@@ -32,7 +32,7 @@ def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarra
     return dataset.X
 
 
-def model_inputs(payload: dict, data: str, label_column: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def inputs_of_file(payload: dict, data: str, label_column: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Model inputs, ids and labels of the sources of ``data`` for a checkpoint's model.
 
     A catalogue is read through the checkpoint's feature schema (only its columns, its types,
@@ -43,20 +43,21 @@ def model_inputs(payload: dict, data: str, label_column: str | None) -> tuple[np
     if payload["data"]["kind"] == "catalog":
         from latentlapse.data.catalog_input import read_with_schema
 
-        schema = checkpoint_schema(payload, data)
+        schema = checkpoint_schema(payload)
         rows = read_with_schema(data, schema, label_column)
         return schema.transform(rows.raw), rows.ids, rows.labels
-    dataset = load_dataset(data)
+    dataset = load_dataset(data, label_column=label_column)
     return align_features(dataset, payload, data), dataset.ids, dataset.labels
 
 
-def checkpoint_schema(payload: dict, where: str):
+def checkpoint_schema(payload: dict):
     """The feature schema a catalogue checkpoint carries; older checkpoints had none."""
     from latentlapse.data.schema import from_checkpoint
 
     schema = from_checkpoint(payload)
     if schema is None:
-        raise InputError(f"{where}: the checkpoint was saved before catalogue models carried a feature schema; "
+        raise InputError(f"the checkpoint (of {payload.get('run_dir', 'a run')}) was saved before catalogue models "
+                         f"carried a feature schema; "
                          f"retrain the model with this version of latentlapse")
     return schema
 
@@ -96,7 +97,7 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, p
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
-    X, ids, labels = model_inputs(payload, data, config.label_column)
+    X, ids, labels = inputs_of_file(payload, data, config.label_column)
     model = checkpoints.model_from_checkpoint(payload)
     proba = point.proba(predict_logits(model, X, batch_size))
     log.info("probabilities: %s", point.describe())

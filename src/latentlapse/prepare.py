@@ -20,7 +20,7 @@ from latentlapse.config import TrainConfig
 from latentlapse.data.balance import Oversampled, Split, balanced_sample_weights, oversample, stratified_split
 from latentlapse.data.catalog import DROP_NOTE
 from latentlapse.data.dataset import Dataset
-from latentlapse.data.schema import LOG_RANGE_RATIO, FeatureSchema, fit_schema
+from latentlapse.data.schema import FLAG, LOG_RANGE_RATIO, FeatureSchema, fit_schema
 from latentlapse.data.taxonomy import ClassScheme, apply_scheme, scheme
 from latentlapse.errors import InputError, UsageError
 
@@ -157,7 +157,8 @@ def model_inputs(config: TrainConfig, raw: Dataset, train: np.ndarray,
                             np.full((len(raw), len(schema.indicators)), np.nan, dtype=np.float32)])
     inputs = Dataset(X=X, labels=raw.labels, ids=raw.ids, counts=raw.counts, kind=raw.kind,
                      feature_names=schema.input_names, errors=errors, params=raw.params, source=raw.source,
-                     notes=raw.notes, feature_types=raw.feature_types, left_out=schema.left_out)
+                     notes=raw.notes, feature_types=schema.types + (FLAG,) * len(schema.indicators),
+                     left_out=schema.left_out)
     return inputs, schema
 
 
@@ -211,7 +212,7 @@ def _summary_lines(config: TrainConfig, p: Prepared) -> list[str]:
     data = p.dataset
     lines = [
         f"data: {data.source} ({len(data)} labelled {data.kind} sources, {data.n_features} "
-        f"{'bins' if data.kind == 'spectra' else 'features'}); model: {p.model_kind}",
+        f"{'bins' if data.kind == 'spectra' else 'model inputs'}); model: {p.model_kind}",
         *(f"note: {note}" for note in data.notes),
         f"class counts, training split -> after oversampling to {config.oversample_target:g} x majority "
         f"(validation split):",
