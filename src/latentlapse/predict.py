@@ -66,15 +66,15 @@ def checkpoint_schema(payload: dict):
     return schema
 
 
-def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
-    """Class probabilities of ``X``, ``batch_size`` rows at a time, in eval mode on the CPU."""
+def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits of ``X``, ``batch_size`` rows at a time, in eval mode on the CPU."""
     import torch
 
     out = np.empty((len(X), model.head.out_features), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(X), batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(X[start:start + batch_size]))
-            out[start:start + batch_size] = torch.softmax(model(chunk), dim=1).numpy()
+            out[start:start + batch_size] = model(chunk).numpy()
     return out
 
 
@@ -87,19 +87,34 @@ def check_out_suffix(out: str) -> None:
                          f"{' or '.join(OUT_SUFFIXES)}")
 
 
-def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096) -> str:
+def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Raw (uncalibrated) class probabilities of ``X``, ``batch_size`` rows at a time."""
+    from latentlapse.calibration import softmax
+
+    return softmax(predict_logits(model, X, batch_size)).astype(np.float32)
+
+
+def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, priors: str = "balanced",
+                 uncalibrated: bool = False) -> str:
     """Write one row per source of ``data`` (id, true class when labelled, prediction,
-    probabilities) to ``out``; returns a one-line summary."""
+    probabilities) to ``out``; returns a one-line summary.
+
+    Probabilities are calibrated (unless ``uncalibrated``) and re-weighted to ``priors``
+    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.priors`).
+    """
     from latentlapse.config import TrainConfig
+    from latentlapse.operating import from_checkpoint
 
     if batch_size < 1:
         raise InputError(f"--batch_size must be at least 1, got {batch_size}")
     check_out_suffix(out)
     payload = checkpoints.load(checkpoint)
+    point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
     X, ids, labels = inputs_of_file(payload, data, config.label_column)
     model = checkpoints.model_from_checkpoint(payload)
-    proba = predict_proba(model, X, batch_size)
+    proba = point.proba(predict_logits(model, X, batch_size))
+    log.info("probabilities: %s", point.describe())
     names = payload["class_names"]
     y_true = scheme(len(names)).encode(labels)
     path = write_predictions(Path(out), ids, y_true, proba, names)

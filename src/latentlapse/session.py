@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from latentlapse import atomic, checkpoints, runs
 from latentlapse.config import TrainConfig
 from latentlapse.errors import RunFailed
 from latentlapse.prepare import Prepared
 
 log = logging.getLogger(__name__)
+
+CALIBRATION_PNG = "calibration.png"
 
 Announce = Callable[[str], None]
 
@@ -126,7 +130,9 @@ class Session:
             runs.update_metadata(self.run_dir, model_description=describe(model))
         if c.num_workers:
             log.info("--num_workers %d accepted; batches come from in-memory tensors, no loader workers are used", c.num_workers)
-        log.info("best checkpoint chosen by validation balanced accuracy; last.pt is rewritten every epoch")
+        from latentlapse.training import selection_label
+
+        log.info("best checkpoint chosen by %s; last.pt is rewritten every epoch", selection_label(trainer.options.select_by))
         return trainer
 
     def _use_threads(self, trainer) -> None:
@@ -161,15 +167,26 @@ class Session:
         p = self.prepared
         return {
             "config": self.config.to_dict(),
-            "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes},
+            "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes,
+                           "options": p.model_options},
             "class_names": list(p.scheme.names),
             "feature_names": list(p.dataset.feature_names),
             "feature_schema": p.schema.to_dict() if p.schema is not None else None,
             "data": {"source": p.dataset.source, "sha256": p.data_sha256, "kind": p.dataset.kind},
+            "priors": self._priors(),
             "run_dir": str(self.run_dir),
             "scores": dict(trainer.history.rows[-1]) if trainer.history.rows else {},
             "trainer": trainer.state_dict(),
         }
+
+    def _priors(self) -> dict[str, list[float]]:
+        """``train``: class frequencies of the training split before oversampling; ``model``:
+        those the raw network learns (after oversampling and loss weights; uniform under a
+        balanced sampler) — the priors :mod:`latentlapse.priors` re-weights from."""
+        p = self.prepared
+        before = p.oversampled.counts_before.astype(float)
+        seen = np.ones_like(before) if self.config.sampler == "balanced" else p.oversampled.counts_after * np.asarray(p.alpha)
+        return {"train": (before / before.sum()).tolist(), "model": (seen / seen.sum()).tolist()}
 
     def _save_checkpoint(self, trainer, name: str) -> None:
         """Save best.pt or last.pt; an interrupt that came meanwhile is raised once last.pt is on disk."""
@@ -276,19 +293,42 @@ class Session:
         return {"loop_seconds": round(trainer.loop_seconds, 3), "viz_seconds_in_loop": round(trainer.callback_seconds, 4)}
 
     def _final_results(self, trainer) -> dict:
-        from latentlapse.results import summary_text, write_predictions, write_results
+        """Score best.pt on the validation split, fit its calibration there (stored back into
+        best.pt), and write final_metrics.json, the report, calibration.png and --save_preds."""
+        from latentlapse import calibration, evaluation
+        from latentlapse.calibration_figure import reliability_png
+        from latentlapse.operating import both_points
+        from latentlapse.training import selection_label
+        from latentlapse.results import (calibration_text, operating_points_text, summary_text, write_predictions,
+                                         write_results)
 
         p = self.prepared
-        best = checkpoints.load(checkpoints.checkpoint_path(self.ckpt_dir, "best"))
+        names = p.scheme.names
+        best_path = checkpoints.checkpoint_path(self.ckpt_dir, "best")
+        best = checkpoints.load(best_path)
         trainer.model.load_state_dict(best["trainer"]["model"])
-        proba = trainer.predict_proba(p.dataset.X[p.split.val])
+        logits = trainer.predict_logits(p.dataset.X[p.split.val])
         y_val = p.y[p.split.val]
+        fitted = calibration.fit(logits, y_val)
+        block = calibration.before_after(logits, y_val, fitted, names, "the validation split")
+        points = {name: evaluation.scores(y_val, point.proba(logits).argmax(axis=1), len(names))
+                  for name, point in both_points(fitted, self._priors()["train"], names).items()}
+        best["calibration"] = fitted.to_dict()
+        checkpoints.save(best_path, {k: v for k, v in best.items() if k != "format"})
+        raw = calibration.softmax(logits)
         metrics = write_results(
-            self.run_dir, y_val, proba.argmax(axis=1), p.scheme.names, best_epoch=trainer.best_epoch,
+            self.run_dir, y_val, raw.argmax(axis=1), names, best_epoch=trainer.best_epoch,
             last_scores=dict(trainer.history.rows[-1]), epochs_run=trainer.epoch,
+            extra={"calibration": block, "operating_points": points},
+            selected_by=selection_label(trainer.options.select_by),
+            extra_text="\n" + calibration_text(block) + "\n" + operating_points_text(points),
         )
+        atomic.write_bytes(self.run_dir / CALIBRATION_PNG, reliability_png(
+            y_val, raw, fitted.apply(logits), f"Reliability on the validation split ({len(y_val)} sources), best epoch"))
         if self.config.save_preds:
-            path = write_predictions(self.config.save_preds, p.dataset.ids[p.split.val], y_val, proba, p.scheme.names)
+            path = write_predictions(self.config.save_preds, p.dataset.ids[p.split.val], y_val, raw, names)
             log.info("validation predictions written to %s", path)
         log.info(summary_text(metrics))
+        log.info(calibration_text(block).rstrip())
+        log.info(operating_points_text(points).rstrip())
         return metrics

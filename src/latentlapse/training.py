@@ -60,6 +60,7 @@ class FitOptions:
     sampler: str = "shuffle"
     patience: int | None = None
     sample_weights: np.ndarray | None = None
+    select_by: str = "val_balanced_acc"  # or "val_loss": what picks best.pt and drives --patience
 
 
 @dataclass
@@ -244,8 +245,8 @@ class Trainer:
                 bar.update(1)
                 if stop:
                     status = "stopped_early"
-                    log.info("early stopping: validation balanced accuracy has not improved for %d epochs "
-                             "(best %.4f at epoch %d)", opts.patience, self.best_score, self.best_epoch)
+                    log.info("early stopping: %s has not improved for %d epochs (best %.4f at epoch %d)",
+                             selection_label(opts.select_by), opts.patience, abs(self.best_score), self.best_epoch)
                     break
         finally:
             bar.close()
@@ -280,7 +281,7 @@ class Trainer:
             index = order[start:start + opts.batch_size]
             if index.numel() < 2 and n >= 2:
                 continue  # batch norm cannot train on a single row
-            loss = self.loss_fn(model(X[index]), y[index])
+            loss = model.training_loss(self.loss_fn, X[index], y[index])
             if not torch.isfinite(loss):
                 raise RunFailed(
                     f"the loss became {loss.item()} at epoch {epoch}, batch {batch}; the checkpoint of epoch "
@@ -297,6 +298,11 @@ class Trainer:
         """Class probabilities of rows ``X`` with the current weights, in eval mode."""
         tensor = torch.as_tensor(X).to(self.device)
         return self._predict(tensor, tensor.new_zeros(0, dtype=torch.long))[1]
+
+    def predict_logits(self, X: np.ndarray) -> np.ndarray:
+        """Logits of rows ``X`` with the current weights, in eval mode (calibration fits on them)."""
+        tensor = torch.as_tensor(X).to(self.device)
+        return self._predict(tensor, tensor.new_zeros(0, dtype=torch.long))[3]
 
     @torch.inference_mode()
     def _predict(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
@@ -343,8 +349,11 @@ class Trainer:
         )
 
     def _track_best(self, result: EpochResult) -> tuple[bool, bool]:
-        """(improved, stop): improvement of validation balanced accuracy, and patience used up."""
-        score = result.scores["val_balanced_acc"]
+        """(improved, stop): improvement of the selection score (validation balanced accuracy, or
+        the negated validation loss: smooth, so a handful of minority sources cannot swing it),
+        and patience used up."""
+        key = self.options.select_by
+        score = -result.scores[key] if key == "val_loss" else result.scores[key]
         if score > self.best_score:
             self.best_score, self.best_epoch = score, result.epoch
             self.epochs_without_improvement = 0
@@ -356,6 +365,11 @@ class Trainer:
     @staticmethod
     def _history_row(result: EpochResult) -> dict[str, float]:
         return {"epoch": result.epoch, **result.scores}
+
+
+def selection_label(select_by: str) -> str:
+    """``validation balanced accuracy`` or ``validation loss``, for messages and reports."""
+    return "validation loss" if select_by == "val_loss" else "validation balanced accuracy"
 
 
 def _safe_names(names: Sequence[str]) -> list[str]:
