@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ import torch
 from latentlapse import evaluation
 from latentlapse.data.balance import Augmenter
 from latentlapse.errors import RunFailed
+
+if TYPE_CHECKING:
+    from latentlapse.distributed import World
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +137,7 @@ class Trainer:
         save_checkpoint: Callable[["Trainer", str], None] | None = None,
         write_history: Callable[[History], None] | None = None,
         callbacks: Sequence[Callback] = (),
+        world: "World | None" = None,
     ):
         self.model = model.to(device)
         self.loss_fn = loss_fn.to(device)
@@ -153,6 +157,10 @@ class Trainer:
         self.save_checkpoint = save_checkpoint
         self.write_history = write_history
         self.callbacks = list(callbacks)
+        # under torchrun: DDP for the training steps, each rank its shard (see latentlapse.distributed)
+        self.world = world
+        self._train_model = self.model if world is None else world.wrap(self.model)
+        self._dropout_seed = dropout_generator.initial_seed()
         self.epoch = 0
         self.best_epoch = 0
         self.best_score = -np.inf
@@ -275,12 +283,15 @@ class Trainer:
         else:
             order = torch.randperm(n, generator=self.loader_generator)
         order = order.to(self.device)
+        batch_size = opts.batch_size
+        if self.world is not None:
+            order, batch_size = self._shard(order, epoch)
         total, seen = 0.0, 0
-        for batch, start in enumerate(range(0, n, opts.batch_size), start=1):
-            index = order[start:start + opts.batch_size]
+        for batch, start in enumerate(range(0, len(order), batch_size), start=1):
+            index = order[start:start + batch_size]
             if index.numel() < 2 and n >= 2:
                 continue  # batch norm cannot train on a single row
-            loss = self.loss_fn(model(X[index]), y[index])
+            loss = self.loss_fn(self._train_model(X[index]), y[index])
             if not torch.isfinite(loss):
                 raise RunFailed(
                     f"the loss became {loss.item()} at epoch {epoch}, batch {batch}; the checkpoint of epoch "
@@ -291,7 +302,18 @@ class Trainer:
             self.optimizer.step()
             total += loss.item() * index.numel()
             seen += index.numel()
+        if self.world is not None:
+            total, seen = self.world.sum(total, seen)
         return total / max(seen, 1)
+
+    def _shard(self, order: torch.Tensor, epoch: int) -> tuple[torch.Tensor, int]:
+        """This rank's rows of the epoch's shared order and its share of the batch; its dropout
+        masks re-seeded from (seed, rank, epoch) so ranks differ and a resume repeats them."""
+        from latentlapse.distributed import epoch_seed, shard_order
+
+        world = self.world
+        self.dropout_generator.manual_seed(epoch_seed(self._dropout_seed, world.rank, epoch))
+        return shard_order(order, world.rank, world.size), world.per_rank_batch(self.options.batch_size)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities of rows ``X`` with the current weights, in eval mode."""
@@ -312,11 +334,27 @@ class Trainer:
         loss = float(self.loss_fn(z, y)) if len(y) else float("nan")
         return f.cpu().numpy(), torch.softmax(z, dim=1).cpu().numpy(), loss, z.cpu().numpy()
 
+    def _predict_gathered(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """:meth:`_predict` split across the ranks: each scores a contiguous slice with rank 0's
+        buffers, and the slices are gathered in order, so every row counts exactly once."""
+        from latentlapse.distributed import contiguous_slice
+
+        world = self.world
+        world.sync_buffers(self.model)
+        part = contiguous_slice(X.shape[0], world.rank, world.size)
+        features, _, _, logits = self._predict(X[part], y[:0])
+        features, logits = world.gather_rows(features), world.gather_rows(logits)
+        z = torch.from_numpy(logits)
+        with torch.inference_mode():
+            loss = float(self.loss_fn(z.to(self.device), y)) if len(y) else float("nan")
+        return features, torch.softmax(z, dim=1).numpy(), loss, logits
+
     def _evaluate(self, epoch: int, train_loss: float) -> EpochResult:
         opts = self.options
         t = self._tensors
-        train_features, train_proba, train_eval_loss, train_logits = self._predict(t["eval_X"], t["eval_y"])
-        val_features, val_proba, val_loss, val_logits = self._predict(t["val_X"], t["val_y"])
+        predict = self._predict if self.world is None else self._predict_gathered
+        train_features, train_proba, train_eval_loss, train_logits = predict(t["eval_X"], t["eval_y"])
+        val_features, val_proba, val_loss, val_logits = predict(t["val_X"], t["val_y"])
         train_pred = train_proba.argmax(axis=1)
         val_pred = val_proba.argmax(axis=1)
         train_scores = evaluation.scores(self._eval_y, train_pred, opts.n_classes)
