@@ -20,6 +20,7 @@ STREAMS = (
     "dropout",
     "subsample",
     "projection",
+    "metrics",
 )
 
 
