@@ -236,7 +236,7 @@ def test_a_map_of_training_points_alone_places_nothing(method, feature_sequence)
 
 
 def test_large_maps_switch_to_fft_gradients_and_approximate_neighbours(monkeypatch, feature_sequence):
-    # _FFT_MIN and _APPROX_NEIGHBORS_MIN (3,000 and 50,000 points, measured) lowered so the
+    # _FFT_MIN and _APPROX_NEIGHBORS_MIN (3,000 and 100,000 points, measured) lowered so the
     # large-map path runs on a small sample: openTSNE is asked for FFT gradients and Annoy.
     from openTSNE import affinity
 

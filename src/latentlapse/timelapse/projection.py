@@ -51,10 +51,10 @@ _PRECOMPUTED_MAX = 4096
 # FFT-interpolated gradients 0.63, 0.71, 1.3 and 2.0 s. So from _FFT_MIN points on the gradients
 # are FFT's. Neighbours: scikit-learn's exact search (what openTSNE's "exact" runs, BLAS on 64-D
 # features) took 0.4 / 3.5 / 16.4 s at 5,000 / 20,000 / 50,000 points and openTSNE's Annoy
-# 1.7 / 9.4 / _ s, so exact search is kept up to _APPROX_NEIGHBORS_MIN points and Annoy's
-# approximate neighbours (n log n) take over above, where the n² search would dominate a frame.
+# 1.7 / 9.4 / 30.8 s: exact search wins up to 50,000 points. Extrapolated (n² against n log n)
+# they cross near 100,000, so Annoy's approximate neighbours take over from there.
 _FFT_MIN = 3000
-_APPROX_NEIGHBORS_MIN = 50_000
+_APPROX_NEIGHBORS_MIN = 100_000
 
 # UMAP never settles (its negative sampling keeps points moving): a warm start with the default
 # learning rate 1.0 moved points 0.25 of the map's size per frame even for unchanged features;
