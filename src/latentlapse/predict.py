@@ -1,7 +1,8 @@
 """Classify sources with a trained checkpoint: ``latentlapse predict``.
 
-The network runs over the rows in fixed-size chunks, so memory for activations stays bounded
-however many sources (e.g. the ~58,000 unlabelled spectra of a survey) the file holds.
+The file is read, classified and written a piece at a time (:mod:`latentlapse.data.chunks`,
+:mod:`latentlapse.prediction_writer`), so memory stays bounded however many sources a survey's
+file holds; the network runs over each piece in batches of ``--batch_size`` rows.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from latentlapse import checkpoints
 from latentlapse.data.dataset import Dataset
 from latentlapse.data.taxonomy import scheme
 from latentlapse.errors import InputError
-from latentlapse.results import write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +62,23 @@ def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
 
 def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096) -> str:
     """Write one row per source of ``data`` (id, true class when labelled, prediction,
-    probabilities) to ``out``; returns a one-line summary."""
+    probabilities) to ``out``, a piece of the file at a time; returns a one-line summary."""
     from latentlapse.config import TrainConfig
-    from latentlapse.data.readers import load_dataset
+    from latentlapse.data.chunks import iter_chunks
+    from latentlapse.prediction_writer import write_stream
 
     if batch_size < 1:
         raise InputError(f"--batch_size must be at least 1, got {batch_size}")
     payload = checkpoints.load(checkpoint)
     config = TrainConfig.from_dict(payload["config"])
-    dataset = load_dataset(data, label_column=config.label_column, missing=config.missing)
-    X = align_features(dataset, payload, data)
     model = checkpoints.model_from_checkpoint(payload)
-    proba = predict_proba(model, X, batch_size)
     names = payload["class_names"]
-    y_true = scheme(len(names)).encode(dataset.labels)
-    path = write_predictions(Path(out), dataset.ids, y_true, proba, names)
-    counts = np.bincount(proba.argmax(axis=1), minlength=len(names))
+    encode = scheme(len(names)).encode
+
+    def pieces():
+        for piece in iter_chunks(data, label_column=config.label_column, missing=config.missing):
+            yield piece.ids, encode(piece.labels), predict_proba(model, align_features(piece, payload, data), batch_size)
+
+    path, n, counts = write_stream(Path(out), pieces(), names)
     summary = ", ".join(f"{name} {count}" for name, count in zip(names, counts))
-    return f"{len(dataset)} sources classified -> {path} ({summary})"
+    return f"{n} sources classified -> {path} ({summary})"

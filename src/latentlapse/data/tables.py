@@ -15,7 +15,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -82,7 +82,25 @@ class Table:
 
 def read_csv(path: Path) -> Table:
     """Read a CSV file with a header row; blank lines and leading ``#`` comments are skipped."""
-    header, header_line, records, line_numbers = _csv_records(path)
+    header, _, records, line_numbers = _csv_records(path)
+    return csv_table(path, header, records, line_numbers)
+
+
+def csv_chunks(path: Path, rows: int) -> Iterator[Table]:
+    """The CSV file's :class:`Table` in pieces of ``rows`` data rows (line numbers as in the file)."""
+    header, records, line_numbers = None, [], []
+    for header, _, record, line_no in _csv_lines(path):
+        records.append(record)
+        line_numbers.append(line_no)
+        if len(records) == rows:
+            yield csv_table(path, header, records, line_numbers)
+            records, line_numbers = [], []
+    if records:
+        yield csv_table(path, header, records, line_numbers)
+
+
+def csv_table(path: Path, header: list[str], records: list[list[str]], line_numbers: list[int]) -> Table:
+    """A :class:`Table` of CSV records (lists of strings) under ``header``."""
     numbers, text, bad = {}, {}, {}
     for name, values in zip(header, zip(*records)):
         text[name] = values
@@ -97,10 +115,18 @@ def read_csv(path: Path) -> Table:
 
 def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int]]:
     """Header, its line number, the data records and their line numbers."""
+    header, header_line, records, line_numbers = None, 0, [], []
+    for header, header_line, record, line_no in _csv_lines(path):
+        records.append(record)
+        line_numbers.append(line_no)
+    return header, header_line, records, line_numbers
+
+
+def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str], int]]:
+    """(header, its line number, record, the record's line number) for each data record."""
     header: list[str] | None = None
     header_line = 0
-    records: list[list[str]] = []
-    line_numbers: list[int] = []
+    n_records = 0
     # utf-8-sig drops a byte-order mark; the csv module handles CRLF itself with newline="".
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
@@ -117,17 +143,16 @@ def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int]
                         f"{path}: line {reader.line_num} has {len(fields)} fields, expected "
                         f"{len(header)} as set by the header on line {header_line}; fix or remove that row"
                     )
-                records.append(fields)
-                line_numbers.append(reader.line_num)
+                n_records += 1
+                yield header, header_line, fields, reader.line_num
         except csv.Error as exc:
             raise InputError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); fix the quoting") from None
         except UnicodeDecodeError:
             raise InputError(f"{path}: line {reader.line_num + 1} is not UTF-8 text; save the file as UTF-8") from None
     if header is None:
         raise InputError(f"{path}: no header row (only blank lines or comments); add a header and one source per row")
-    if not records:
+    if not n_records:
         raise InputError(f"{path}: only a header (line {header_line}), no data rows; add one source per row")
-    return header, header_line, records, line_numbers
 
 
 def _checked_header(path: Path, fields: list[str], line_no: int) -> list[str]:
@@ -181,6 +206,11 @@ def read_astropy(path: Path, kind: str) -> Table:
             raise InputError(f"{path}: cannot be read as {kind.upper()} ({reason}); check the file") from None
     if len(table) == 0:
         raise InputError(f"{path}: the table has columns but no rows; add one source per row")
+    return astropy_table(path, table, first_row=1)
+
+
+def astropy_table(path: Path, table, first_row: int) -> Table:
+    """Our :class:`Table` of an astropy table whose first row is row ``first_row`` of the file."""
     numbers, text = {}, {}
     for name in table.colnames:
         column = table[name]
@@ -194,7 +224,7 @@ def read_astropy(path: Path, kind: str) -> Table:
             strings = np.char.strip(data.astype(str))
             text[name] = np.where(mask, "", strings) if mask.shape == strings.shape else strings
     names = list(table.colnames)
-    rows = Rows("row", np.arange(1, len(table) + 1))
+    rows = Rows("row", np.arange(first_row, first_row + len(table)))
     return Table(path, names, numbers, text, rows, {name: f"column {name}" for name in names})
 
 
