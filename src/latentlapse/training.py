@@ -262,8 +262,9 @@ class Trainer:
     def evaluate_last_epoch(self) -> EpochResult:
         """The evaluation pass of the current model, as at the end of epoch ``self.epoch``, with
         the scores recorded then: for a resumed run to draw a frame its interruption cut off.
-        Evaluation mode and no random streams, so training is not changed by it."""
-        result = self._evaluate(self.epoch, math.nan)
+        Evaluation mode and no random streams, so training is not changed by it. Under torchrun
+        only rank 0 (the visualiser's) calls it, so it evaluates here alone, without the gather."""
+        result = self._evaluate(self.epoch, math.nan, alone=True)
         if self.history.rows:
             result.scores = {k: v for k, v in self.history.rows[-1].items() if k != "epoch"}
         result.is_last = self.epoch == self.options.epochs
@@ -349,10 +350,10 @@ class Trainer:
             loss = float(self.loss_fn(z.to(self.device), y)) if len(y) else float("nan")
         return features, torch.softmax(z, dim=1).numpy(), loss, logits
 
-    def _evaluate(self, epoch: int, train_loss: float) -> EpochResult:
+    def _evaluate(self, epoch: int, train_loss: float, alone: bool = False) -> EpochResult:
         opts = self.options
         t = self._tensors
-        predict = self._predict if self.world is None else self._predict_gathered
+        predict = self._predict if self.world is None or alone else self._predict_gathered
         train_features, train_proba, train_eval_loss, train_logits = predict(t["eval_X"], t["eval_y"])
         val_features, val_proba, val_loss, val_logits = predict(t["val_X"], t["val_y"])
         train_pred = train_proba.argmax(axis=1)
