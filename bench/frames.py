@@ -274,7 +274,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--viz_every", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--sizes", nargs="+", type=int, help="large maps: training points per map (e.g. 5000 20000 50000)")
+    parser.add_argument("--sizes", nargs="+", type=int,
+                        help="large maps: training points per map (e.g. 5000 20000 50000)")
     parser.add_argument("--record-to", dest="record_to", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.record_to:

@@ -77,7 +77,8 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096) -
 
     def pieces():
         for piece in iter_chunks(data, label_column=config.label_column, missing=config.missing):
-            yield piece.ids, encode(piece.labels), predict_proba(model, align_features(piece, payload, data), batch_size)
+            X = align_features(piece, payload, data)
+            yield piece.ids, encode(piece.labels), predict_proba(model, X, batch_size)
 
     path, n, counts = write_stream(Path(out), pieces(), names)
     summary = ", ".join(f"{name} {count}" for name, count in zip(names, counts))

@@ -14,7 +14,7 @@ import pytest
 from latentlapse import distributed, pipeline
 from latentlapse.errors import UsageError
 
-from .support import INJECT, MAIN, PYTHON, assert_folder_consistent, cli_args, metadata, subprocess_env
+from .support import INJECT, MAIN, PYTHON, VIZ_FLAGS, assert_folder_consistent, cli_args, metadata, subprocess_env
 
 EPOCHS = 4
 
@@ -36,7 +36,7 @@ def single_and_ddp(tiny_spectra, tmp_path_factory):
     single = subprocess.run([PYTHON, str(MAIN), *cli_args(tiny_spectra, root / "single", EPOCHS), "--quiet"],
                             env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr
-    ddp = _torchrun([*cli_args(tiny_spectra, root / "ddp", EPOCHS)])
+    ddp = _torchrun([*cli_args(tiny_spectra, root / "ddp", EPOCHS), *VIZ_FLAGS])  # frames leave weights alone
     assert ddp.returncode == 0, ddp.stderr
     return root / "single" / "run_001", root / "ddp", ddp
 
@@ -49,6 +49,7 @@ def test_two_gloo_processes_write_one_run_folder(single_and_ddp):
     meta = metadata(run)
     assert meta["status"] == "completed" and meta["world_size"] == 2 and meta["epochs_run"] == EPOCHS
     assert {"best.pt", "last.pt", "history.csv", "final_metrics.json"} <= {p.name for p in run.iterdir()}
+    assert len(list(run.glob("epoch_*.png"))) == EPOCHS  # rank 0's frame worker, one frame an epoch
     assert ddp.stdout.count("run completed:") == 1  # rank 0 alone announces
     assert ddp.stderr.count(f"epoch {EPOCHS}/{EPOCHS}") == 1
 
@@ -73,7 +74,7 @@ def test_a_failing_rank_ends_both_and_the_run_resumes_with_two(tiny_spectra, tmp
     """Rank 0 hits a full disk writing last.pt of epoch 2: both ranks end, the run is failed, and
     torchrun with two processes resumes it to completion."""
     runs_dir = tmp_path / "runs"
-    broken = _torchrun(cli_args(tiny_spectra, runs_dir, EPOCHS), PYTHONPATH=str(INJECT),
+    broken = _torchrun([*cli_args(tiny_spectra, runs_dir, EPOCHS), *VIZ_FLAGS], PYTHONPATH=str(INJECT),
                        LATENTLAPSE_TEST_ENOSPC=".last.pt.*.tmp", LATENTLAPSE_TEST_ENOSPC_SKIP="1")
     assert broken.returncode != 0
     run = runs_dir / "run_001"
@@ -85,6 +86,7 @@ def test_a_failing_rank_ends_both_and_the_run_resumes_with_two(tiny_spectra, tmp
     meta = metadata(run)
     assert meta["status"] == "completed" and meta["resumed_from_epoch"] == 1
     assert [row["epoch"] for row in _history(run)] == [1, 2, 3, 4]
+    assert sorted(p.name[:9] for p in run.glob("epoch_*.png")) == [f"epoch_{e:03d}" for e in range(1, EPOCHS + 1)]
 
 
 def test_resume_with_another_number_of_processes_is_refused(tiny_spectra, tmp_path, monkeypatch):

@@ -91,7 +91,8 @@ def _chunk_dataset(path: Path, chunk: list[tuple[int, list[str]]], k: int, notes
     raw_labels: list[str] = []
     _collect(chunk, k, line_numbers, ids, raw_labels)
     rows = Rows("line", np.asarray(line_numbers))
-    return spectra_dataset(path, numbers[:, :k], numbers[:, k], np.asarray(ids), canonical_labels(path, raw_labels, rows),
+    labels = canonical_labels(path, raw_labels, rows)
+    return spectra_dataset(path, numbers[:, :k], numbers[:, k], np.asarray(ids), labels,
                            rows, [f"column {j + 2}" for j in range(k)], feature_names=bin_names(k), notes=notes)
 
 
