@@ -31,12 +31,14 @@ def build_trainer(
     write_history: Callable | None = None,
     callbacks: Sequence = (),
     augment_each_epoch: bool = True,
+    world=None,
 ):
     """A :class:`Trainer` for ``prepared`` as ``config`` says: model and scaling fitted on the
     training split, focal loss, and the init/loader/dropout/oversample generators of the seed.
 
     ``augment_each_epoch=False`` trains on the oversampling's rows unchanged every epoch (the
-    earlier design, kept for comparisons in ``bench/imbalance.py``).
+    earlier design, kept for comparisons in ``bench/imbalance.py``). ``world`` (a
+    :class:`~latentlapse.distributed.World`) trains this rank's shard under DDP.
     """
     import torch
 
@@ -72,7 +74,7 @@ def build_trainer(
         loader_generator=torch.Generator().manual_seed(rng.int_seed(c.seed, "loader")),
         dropout_generator=torch.Generator(device=torch_device).manual_seed(rng.int_seed(c.seed, "dropout")),
         augment_generator=rng.generator(c.seed, "oversample"),
-        save_checkpoint=save_checkpoint, write_history=write_history, callbacks=callbacks,
+        save_checkpoint=save_checkpoint, write_history=write_history, callbacks=callbacks, world=world,
     )
 
 

@@ -43,7 +43,8 @@ class Session:
     """One (new or resumed) run's lifecycle; see :func:`latentlapse.pipeline.train` and ``resume``."""
 
     def __init__(self, run_dir: Path, config: TrainConfig, prepared: Prepared, device: str,
-                 method: str | None, checkpoint: dict | None, announce: Announce, ckpt_dir: Path):
+                 method: str | None, checkpoint: dict | None, announce: Announce, ckpt_dir: Path,
+                 world=None):
         self.run_dir = run_dir
         self.config = config
         self.prepared = prepared
@@ -52,6 +53,8 @@ class Session:
         self.checkpoint = checkpoint
         self.announce = announce
         self.ckpt_dir = ckpt_dir
+        self.world = world  # under torchrun: every rank trains, rank 0 alone writes the folder
+        self.writes = world is None or world.is_main
         self.signals_received = 0
         # the epoch whose last.pt is on disk: what --resume continues from, whatever failed after it
         self.saved_epoch = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
@@ -119,14 +122,14 @@ class Session:
 
         c = self.config
         trainer = build_trainer(c, self.prepared, self.device, save_checkpoint=self._save_checkpoint,
-                                write_history=self._write_history, callbacks=self._callbacks())
+                                write_history=self._write_history, callbacks=self._callbacks(), world=self.world)
         model = trainer.model
         self._use_threads(trainer)
         if self.checkpoint is not None:
             trainer.load_state_dict(self.checkpoint["trainer"])
             self._write_history(trainer.history)
             log.info("resuming after epoch %d of %d", trainer.epoch, c.epochs)
-        else:
+        elif self.writes:
             runs.update_metadata(self.run_dir, model_description=describe(model))
         if c.num_workers:
             log.info("--num_workers %d accepted; batches come from in-memory tensors, no loader workers are used", c.num_workers)
@@ -148,11 +151,15 @@ class Session:
         self._threads_before = torch.get_num_threads()
         torch.set_num_threads(choice.intra_op)
         log.info(threads.describe(choice))
-        runs.update_metadata(self.run_dir, threads=choice.to_dict())
+        if self.writes:
+            runs.update_metadata(self.run_dir, threads=choice.to_dict())
         trainer.callbacks.append(threads.SlowEpochWatch(choice))
 
     def _callbacks(self) -> list:
-        """The per-source dynamics recorder always (it costs no forward pass), the time-lapse when asked."""
+        """The per-source dynamics recorder always (it costs no forward pass), the time-lapse when
+        asked; none on the ranks of a torchrun job other than 0, which write nothing."""
+        if not self.writes:
+            return []
         from latentlapse.dynamics_recorder import DynamicsRecorder
 
         resume = self.checkpoint is not None
@@ -192,7 +199,8 @@ class Session:
         """Save best.pt or last.pt; an interrupt that came meanwhile is raised once last.pt is on disk."""
         self._saving = True
         try:
-            checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, name), self._checkpoint_payload(trainer))
+            if self.writes:
+                checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, name), self._checkpoint_payload(trainer))
         finally:
             self._saving = False
         if name == "last":
@@ -204,10 +212,13 @@ class Session:
     def _write_history(self, history) -> None:
         from latentlapse.training import history_path
 
-        atomic.write_text(history_path(self.run_dir), history.to_csv())
+        if self.writes:
+            atomic.write_text(history_path(self.run_dir), history.to_csv())
 
     # -------------------------------------------------------------------------------- endings
     def _finish_completed(self, trainer) -> RunResult:
+        if not self.writes:
+            return RunResult(self.run_dir, "completed", 0)
         metrics = self._final_results(trainer)
         self._end_callbacks(trainer, "completed")
         if not self.config.viz.enabled:  # a visualised run's frame worker draws metrics.png with its report
@@ -229,6 +240,8 @@ class Session:
         ``failed``.
         """
         self._winding_down = True
+        if not self.writes:
+            return RunResult(self.run_dir, "interrupted", 130)
         epoch = self.saved_epoch
         on_disk = f"the checkpoint of epoch {epoch} is on disk" if epoch else "no checkpoint yet"
         log.warning("interrupted during epoch %d; finishing up (%s)", epoch + 1, on_disk)
@@ -248,6 +261,8 @@ class Session:
         """Stop the worker, record ``failed`` with the error's first line, and raise RunFailed."""
         self._winding_down = True
         epoch = self.saved_epoch
+        if not self.writes:
+            raise RunFailed(f"rank {self.world.rank}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
         try:
             self._sync_history(trainer)
             self._end_callbacks(trainer, "failed")
