@@ -12,7 +12,7 @@ from latentlapse.data import chunks
 from latentlapse.data.readers import load_dataset
 from latentlapse.data.simulate import simulate_dataset
 from latentlapse.data.writers import write_dataset
-from latentlapse.predict import align_features, predict_file, predict_proba
+from latentlapse.predict import align_features, predict_file, predict_logits
 from latentlapse.results import write_predictions
 
 
@@ -32,9 +32,13 @@ def _whole_file_predictions(checkpoint, data, out):
     """What predict wrote before it streamed: the whole file read, predicted and written at once."""
     from latentlapse.data.taxonomy import scheme
 
+    from latentlapse.operating import from_checkpoint
+
     payload = checkpoints.load(checkpoint)
     dataset = load_dataset(data)
-    proba = predict_proba(checkpoints.model_from_checkpoint(payload), align_features(dataset, payload, data), 4096)
+    point = from_checkpoint(payload, "balanced", False)  # predict's default operating point
+    model = checkpoints.model_from_checkpoint(payload)
+    proba = point.proba(predict_logits(model, align_features(dataset, payload, data), 4096))
     names = payload["class_names"]
     return write_predictions(out, dataset.ids, scheme(len(names)).encode(dataset.labels), proba, names)
 

@@ -43,14 +43,14 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     from latentlapse.config import TrainConfig
     from latentlapse.data.taxonomy import scheme
     from latentlapse.operating import both_points, from_checkpoint, stored_priors
-    from latentlapse.predict import model_inputs, predict_logits
+    from latentlapse.predict import inputs_of_file, predict_logits
     from latentlapse.results import calibration_text, operating_points_text
 
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
     names = list(payload["class_names"])
-    X_all, _, labels = model_inputs(payload, str(data), config.label_column)
+    X_all, _, labels = inputs_of_file(payload, str(data), config.label_column)
     y_all = scheme(len(names)).encode(labels)
     known = y_all >= 0
     if not known.any():

@@ -118,13 +118,13 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, p
     model = checkpoints.model_from_checkpoint(payload)
     names = payload["class_names"]
     encode = scheme(len(names)).encode
-    log.info("probabilities: %s", point.describe())
 
     def pieces():
         for X, ids, labels in input_pieces(payload, data, config.label_column):
             yield ids, encode(labels), point.proba(predict_logits(model, X, batch_size))
 
     path, n, counts = write_stream(Path(out), pieces(), names)
+    log.info("probabilities: %s", point.describe())
     summary = ", ".join(f"{name} {count}" for name, count in zip(names, counts))
     return f"{n} sources classified -> {path} ({summary})"
 

@@ -75,7 +75,7 @@ def text_chunks(path: Path, rows: int) -> Iterator[Dataset]:
     k = _values_per_row(path, first_line, first)
     chunk: list[tuple[int, list[str]]] = [(first_line, first)]
     for line_no, tokens in lines:
-        _check_field_count(path, line_no, len(tokens), k, first_line)
+        _check_field_count(path, line_no, tokens, k, first_line)
         chunk.append((line_no, tokens))
         if len(chunk) == rows:
             yield _chunk_dataset(path, chunk, k, header_note)
