@@ -30,6 +30,14 @@ model really made.
 
 Run: ``python bench/frames.py [--record] [--methods tsne umap pca]`` (about 2 minutes with a
 recording present, 3 without).
+
+Large maps: ``python bench/frames.py --sizes 5000 20000 50000 [--methods tsne umap pca]`` draws,
+for each size n, a first frame and a warm-started second frame of n training + 0.6 n validation
+points (the default samples' ratio) with the worker's own code: the points are resampled from the
+last two recorded frames' features (the same rows and noise in both, so the second frame moves
+as the real run did). It prints wall seconds per stage and the process's CPU seconds per frame
+(one thread: what one idle core would take, whatever else the machine runs). Target: a warm
+t-SNE frame of 20,000 points <= 15 s on one core.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ if "--record-to" not in sys.argv:  # the worker's settings, before numpy loads
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import dataclasses  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -59,6 +68,8 @@ OUT = Path(__file__).resolve().parent / "out"
 TARGET_FRAME_S = 0.5
 TARGET_COHERENCE = 0.10
 TARGET_FACTOR = 3.0
+TARGET_LARGE_S = 15.0
+TARGET_LARGE_N = 20000
 
 
 # ------------------------------------------------------------------------------------ recording
@@ -184,6 +195,67 @@ def feature_displacements(path: Path) -> list[float]:
     return moves
 
 
+def large_frames(path: Path, method: str, n_train: int, n_val: int):
+    """A first and a warm frame of ``n_train`` + ``n_val`` resampled points: [(timing, cpu s)]."""
+    from latentlapse.timelapse.snapshot import Snapshot
+    from latentlapse.timelapse.worker import _FrameState
+
+    generator = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="frames-large-") as run_dir:
+        spec, snapshots = load(path, method, run_dir)
+        rows = {"train": generator.integers(0, len(spec.train_ids), n_train),
+                "val": generator.integers(0, len(spec.val_ids), n_val)}
+        pair = snapshots[-2:]
+        noise = {side: generator.normal(scale=0.1, size=(len(index), pair[0].train_features.shape[1]))
+                 for side, index in rows.items()}
+
+        def resampled(snapshot, side):
+            features = getattr(snapshot, f"{side}_features")
+            return (features[rows[side]] + noise[side] * features.std(axis=0)).astype(np.float32)
+
+        spec = dataclasses.replace(
+            spec, train_ids=np.arange(n_train).astype(str), val_ids=np.arange(n_val).astype(str),
+            train_labels=spec.train_labels[rows["train"]], val_labels=spec.val_labels[rows["val"]])
+        state = _FrameState()
+        state.start(spec)
+        results = []
+        for snapshot in pair:
+            big = Snapshot(epoch=snapshot.epoch, train_features=resampled(snapshot, "train"),
+                           val_features=resampled(snapshot, "val"), val_pred=snapshot.val_pred[rows["val"]],
+                           val_true_all=snapshot.val_true_all, val_pred_all=snapshot.val_pred_all,
+                           scores=snapshot.scores)
+            cpu = time.process_time()
+            message = state.draw(big)
+            if message[0] != "frame":
+                raise SystemExit(f"{method}, {n_train} points: {message}")
+            results.append((message[4], time.process_time() - cpu))
+    return results
+
+
+def main_sizes(path: Path, sizes: list[int], methods: list[str]) -> None:
+    """Seconds per frame of maps of ``sizes`` training points (and 0.6 as many validation points)."""
+    lines, verdict = [], None
+    for n in sizes:
+        n_val = int(0.6 * n)
+        for method in methods:
+            (first, first_cpu), (warm, warm_cpu) = large_frames(path, method, n, n_val)
+            lines.append([n, n_val, method, f"{first['total']:.1f}", f"{first_cpu:.1f}", f"{warm['project']:.1f}",
+                          f"{warm['metrics']:.1f}", f"{warm['render']:.1f}", f"{warm['total']:.1f}",
+                          f"{warm_cpu:.1f}"])
+            print(table(["train", "val", "method", "first s", "first cpu s", "warm project s", "warm metrics s",
+                         "warm render s", "warm s", "warm cpu s"], lines[-1:]), flush=True)
+            if method == "tsne" and n == TARGET_LARGE_N:
+                verdict = (f"warm t-SNE frame of {n} points: {warm_cpu:.1f} CPU s on one thread "
+                           f"({'met' if warm_cpu <= TARGET_LARGE_S else 'MISSED'} <= {TARGET_LARGE_S:.0f} s), "
+                           f"{warm['total']:.1f} s wall")
+    print()
+    print(table(["train", "val", "method", "first s", "first cpu s", "warm project s", "warm metrics s",
+                 "warm render s", "warm s", "warm cpu s"], lines))
+    print("s: wall seconds on this (shared) machine; cpu s: this single-threaded process's CPU seconds")
+    if verdict:
+        print("target: " + verdict)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", action="store_true", help="record the snapshots again (about a minute)")
@@ -191,6 +263,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--viz_every", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--sizes", nargs="+", type=int,
+                        help="large maps: training points per map (e.g. 5000 20000 50000)")
     parser.add_argument("--record-to", dest="record_to", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.record_to:
@@ -207,6 +281,9 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--record-to", str(path), "--epochs", str(args.epochs),
                         "--viz_every", str(args.viz_every), "--seed", str(args.seed)], env=env, check=True)
         print(f"  recorded in {time.perf_counter() - start:.0f} s", flush=True)
+    if args.sizes:
+        main_sizes(path, args.sizes, args.methods)
+        return
     z = np.load(path)
     n_frames, n_train, dim = z["train_features"].shape
     print(f"sequence {path.relative_to(OUT.parent.parent)}: {n_frames} frames (epochs {', '.join(map(str, z['epochs']))}), "

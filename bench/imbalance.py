@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import quiet_logs, table  # noqa: E402
 
-from latentlapse import evaluation  # noqa: E402
+from latentlapse import calibration, evaluation  # noqa: E402
 from latentlapse.config import TrainConfig  # noqa: E402
 from latentlapse.data.simulate import simulate_dataset  # noqa: E402
 from latentlapse.data.taxonomy import apply_scheme, scheme  # noqa: E402
@@ -67,9 +67,14 @@ def run_once(config: TrainConfig, held_out_X: np.ndarray, held_out_y: np.ndarray
     trainer.model.load_state_dict(best["model"])
     n = prepared.scheme.n_classes
     val_y = prepared.y[prepared.split.val]
-    val_pred = trainer.predict_proba(prepared.dataset.X[prepared.split.val]).argmax(axis=1)
-    held_pred = trainer.predict_proba(held_out_X).argmax(axis=1)
+    val_logits = trainer.predict_logits(prepared.dataset.X[prepared.split.val])
+    val_pred = val_logits.argmax(axis=1)
+    held_logits = trainer.predict_logits(held_out_X)
+    held_pred = held_logits.argmax(axis=1)
+    fitted = calibration.fit(val_logits, val_y)  # as a run does at its end: on the validation split
     return {
+        "ece_raw": calibration.ece(calibration.softmax(held_logits), held_out_y),
+        "ece_calibrated": calibration.ece(fitted.apply(held_logits), held_out_y),
         "best_epoch": trainer.best_epoch,
         "val": evaluation.scores(val_y, val_pred, n)["balanced_acc"],
         "val_recall": evaluation.per_class(evaluation.confusion(val_y, val_pred, n))["recall"],
@@ -108,7 +113,8 @@ def main() -> None:
             result = run_once(config, held_out.X, held_out_y, augment_each_epoch=each_epoch)
             results[name].append(result)
             print(f"seed {seed:>3}  {name:<50} best epoch {result['best_epoch']:>3}  val bal.acc {result['val']:.3f}  "
-                  f"held-out {result['held']:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+                  f"held-out {result['held']:.3f}  ECE held-out raw {result['ece_raw']:.4f} calibrated "
+                  f"{result['ece_calibrated']:.4f}  ({time.perf_counter() - start:.0f} s)", flush=True)
 
     short = ["AGN", "HM/LM", "YSO/CV", "NS/XRB"]
     for scope, title in (("val", "validation split (best epoch)"), ("held", f"held-out simulated set ({HELD_OUT_SIZE})")):
@@ -122,6 +128,10 @@ def main() -> None:
         print(f"{title}: medians over {len(args.seeds)} seeds")
         print(table(["setting", "bal.acc", "range", *(f"recall {s}" for s in short)], rows))
 
+    for name, runs in results.items():
+        print(f"held-out ECE (15 bins), median over seeds, {name}: raw "
+              f"{statistics.median(r['ece_raw'] for r in runs):.4f}, calibrated on the validation split "
+              f"{statistics.median(r['ece_calibrated'] for r in runs):.4f}")
     for scope in ("val", "held"):
         gain = (np.median([r[f"{scope}_recall"] for r in results[HANDLED]], axis=0)
                 - np.median([r[f"{scope}_recall"] for r in results[PLAIN]], axis=0))

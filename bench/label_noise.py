@@ -5,8 +5,8 @@ stratified split flipped with :func:`latentlapse.data.label_noise.flip_labels`; 
 labels left clean):
 
 - ``builtin5`` / ``builtin10``: the built-in simulated spectra (CNN), 5 % and 10 % flipped;
-- ``catalog5``: the real Chandra catalogue (Yang+22; MLP, the physical features of
-  ``bench/catalog_cv.py``), 5 % flipped;
+- ``catalog5``: the real Chandra catalogue (Yang+22; MLP, the reader's default features: the
+  source's measurements, no sky position or bookkeeping), 5 % flipped;
 - ``catalog0``: the same catalogue without injected flips: the top 20 suspects (no ground truth).
 
 Training sources are ranked by (1) the suspect score of ``dynamics.csv`` (one run), (2) the
@@ -56,13 +56,10 @@ def load(kind: str, epochs: int, seed: int):
         config = TrainConfig(classes=4, epochs=epochs, seed=seed, device="cpu")
         dataset = simulate_dataset(seed=42)
     else:
-        from catalog_cv import PHYSICAL_FEATURES
-
         from latentlapse.data.readers import load_dataset
 
-        config = TrainConfig(classes=4, epochs=epochs, seed=seed, device="cpu", data=str(CATALOG),
-                             features=PHYSICAL_FEATURES, model="mlp")
-        dataset = load_dataset(CATALOG, features=PHYSICAL_FEATURES, missing="indicator")
+        config = TrainConfig(classes=4, epochs=epochs, seed=seed, device="cpu", data=str(CATALOG), model="mlp")
+        dataset = load_dataset(CATALOG)
     labelled, y = apply_scheme(dataset, 4)
     return config, labelled, y
 
@@ -191,6 +188,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/latentlapse_label_noise"))
     parser.add_argument("--analyse", action="store_true", help="only re-score cached trainings")
     args = parser.parse_args()
+    try:
+        import cleanlab  # noqa: F401
+    except ImportError:
+        sys.exit("bench/label_noise.py compares with cleanlab: pip install 'latentlapse[bench]'")
     quiet_logs()
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average) at the start", flush=True)
     if not args.analyse:

@@ -98,7 +98,8 @@ def check_command(meta: dict) -> None:
     sys.path.insert(0, str(REPO / "src"))
     from latentlapse import cli
 
-    expected = cli.config_from_args(cli.command_parser("train", "main.py").parse_args(COMMAND)).to_dict()
+    parsed = cli.config_from_args(cli.command_parser("train", "main.py").parse_args(COMMAND)).to_dict()
+    expected = json.loads(json.dumps(parsed))  # as run_metadata.json stores it (tuples become lists)
     config = meta.get("config") or {}
     differ = [k for k in expected if k not in _FREE and config.get(k) != expected[k]]
     if meta.get("status") != "completed" or differ:

@@ -87,3 +87,12 @@ def test_slow_epoch_warning_is_said_once_with_cause_and_flag(caplog):
     assert len(lines) == 1
     assert lines[0].startswith("epoch 4 took 5.0 s, 5x the median 1.00 s of the epochs before: other processes")
     assert "load average" in lines[0] and lines[0].endswith("try --threads 1")
+
+
+def test_step_flops_counts_a_batch_and_estimates_a_model_it_cannot_run():
+    import torch
+
+    dense = torch.nn.Linear(10, 5)
+    assert threads.step_flops(dense, 10, 64) == 3 * (2 * 10 * 5) * 64  # forward + backward, per batch
+    conv = torch.nn.Conv1d(1, 2, 3)  # wants (batch, channels, length): a row of zeros does not fit
+    assert threads.step_flops(conv, 10, 64) == 3 * 2 * sum(p.numel() for p in conv.parameters()) * 64

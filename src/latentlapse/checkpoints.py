@@ -53,6 +53,6 @@ def model_from_checkpoint(payload: dict[str, Any]) -> torch.nn.Module:
     from latentlapse.model import build_model
 
     spec = payload["model_spec"]
-    model = build_model(spec["kind"], spec["n_features"], spec["n_classes"], torch.Generator())
+    model = build_model(spec["kind"], spec["n_features"], spec["n_classes"], torch.Generator(), **spec.get("options", {}))
     model.load_state_dict(payload["trainer"]["model"])
     return model.eval()

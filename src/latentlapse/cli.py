@@ -27,7 +27,7 @@ from latentlapse.config import (
 from latentlapse.errors import LatentlapseError, UsageError
 
 PROG = "latentlapse"
-SUBCOMMANDS = ("train", "simulate", "animate", "compare", "visualize", "predict", "inspect")
+SUBCOMMANDS = ("train", "simulate", "animate", "compare", "visualize", "predict", "evaluate", "cv", "inspect")
 log = logging.getLogger("latentlapse")
 
 
@@ -92,9 +92,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="batch order: shuffle, or balanced (class-balanced sampling with replacement)")
     g.add_argument("--val_split", type=float, default=d.val_split, help="fraction held out, stratified, for validation")
     g.add_argument("--patience", type=int, default=None,
-                   help="stop when validation balanced accuracy has not improved for N epochs (default: off)")
+                   help="stop when the checkpoint score (validation balanced accuracy; validation loss for the "
+                        "catalogue model) has not improved for N epochs (default: off)")
     g.add_argument("--model", choices=MODELS, default=d.model,
                    help="network: cnn for spectra, mlp for catalogue features; auto picks by data kind")
+    g.add_argument("--members", type=int, default=d.members,
+                   help="catalogue model (mlp): networks in the deep ensemble; the time-lapse shows member 1's latent space")
     g.add_argument("--device", choices=DEVICES, default=d.device, help="auto uses cuda when available, else cpu")
     g.add_argument("--num_workers", type=int, default=d.num_workers,
                    help="accepted for compatibility; batches come from in-memory tensors, which is faster here")
@@ -185,6 +188,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         save_preds=args.save_preds,
         model=args.model,
         patience=args.patience,
+        members=args.members,
         num_workers=args.num_workers,
         threads=args.threads,
         tensorboard=args.tensorboard,
@@ -303,12 +307,24 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="FILE", help="sources to classify (labels, if any, are ignored)")
     parser.add_argument("--out", required=True, metavar="FILE", help="predictions (.csv or .json)")
     parser.add_argument("--batch_size", type=int, default=4096, help="sources per forward pass (bounds memory)")
+    add_operating_arguments(parser)
+
+
+def add_operating_arguments(parser: argparse.ArgumentParser) -> None:
+    """--priors and --uncalibrated, shared by predict and evaluate."""
+    parser.add_argument("--priors", default="balanced", metavar="train|balanced|A=0.6,B=0.3,...",
+                        help="class priors of the sources to classify: balanced (every class equally likely, the "
+                             "balanced-accuracy operating point), train (the training set's class frequencies, the "
+                             "accuracy operating point), or one value per class")
+    parser.add_argument("--uncalibrated", action="store_true",
+                        help="use the network's raw probabilities instead of the calibration fitted at the end of the run")
 
 
 def run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from latentlapse import predict
 
-    summary = predict.predict_file(args.checkpoint, args.data, args.out, batch_size=args.batch_size)
+    summary = predict.predict_file(args.checkpoint, args.data, args.out, batch_size=args.batch_size,
+                                   priors=args.priors, uncalibrated=args.uncalibrated)
     print(summary)
     return 0
 
@@ -334,6 +350,57 @@ def run_inspect(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------- evaluate
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint written by a run (best.pt)")
+    parser.add_argument("--data", required=True, metavar="FILE", help="labelled sources to score (a label column is needed)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="folder for evaluation.json, evaluation_report.txt and evaluation.png "
+                             "(default: the next free evaluations/eval_NNN)")
+    parser.add_argument("--batch_size", type=int, default=4096, help="sources per forward pass (bounds memory)")
+    add_operating_arguments(parser)
+
+
+def run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from latentlapse import evaluate
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch_size must be at least 1, got {args.batch_size}")
+    folder, metrics = evaluate.evaluate_file(args.checkpoint, args.data, out=args.out, priors=args.priors,
+                                             uncalibrated=args.uncalibrated, batch_size=args.batch_size)
+    print(folder)
+    print(f"accuracy {metrics['acc']:.4f}, balanced accuracy {metrics['balanced_acc']:.4f}, "
+          f"macro-F1 {metrics['macro_f1']:.4f} on {metrics['n_sources']} sources")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- cv
+def add_cv_arguments(parser: argparse.ArgumentParser) -> None:
+    add_train_arguments(parser)
+    g = parser.add_argument_group("cross-validation")
+    g.add_argument("--folds", type=int, default=5, help="number of stratified folds")
+    g.add_argument("--baseline", choices=("hgb",), default=None,
+                   help="also score scikit-learn's HistGradientBoostingClassifier(class_weight='balanced') "
+                        "on the same features and folds")
+    g.add_argument("--out", metavar="FILE", default=None, help="also write the results as JSON")
+
+
+def run_cv(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    for flag in ("resume", "save_preds", "out_dir"):
+        if getattr(args, flag) is not None:
+            raise UsageError(f"--{flag} applies to train, not cv; drop it")
+    if args.visualize_training:
+        raise UsageError("--visualize_training applies to train, not cv; drop it")
+    config = config_from_args(args)
+    from latentlapse import cv
+
+    result = cv.cross_validate(config, folds=args.folds, baseline=args.baseline)
+    print(cv.summary_text(result))
+    if args.out:
+        print(cv.write_json(args.out, result))
+    return 0
+
+
 _COMMANDS: dict[str, tuple[Callable, Callable, str]] = {
     "train": (add_train_arguments, run_train, "train a classifier and (optionally) film its latent space"),
     "simulate": (add_simulate_arguments, run_simulate, "write simulated EPIC-pn spectra in the text format"),
@@ -341,6 +408,8 @@ _COMMANDS: dict[str, tuple[Callable, Callable, str]] = {
     "compare": (add_compare_arguments, run_compare, "the same epoch of two runs side by side"),
     "visualize": (add_visualize_arguments, run_visualize, "post-training view of a saved checkpoint"),
     "predict": (add_predict_arguments, run_predict, "classify sources with a saved checkpoint"),
+    "evaluate": (add_evaluate_arguments, run_evaluate, "score a saved checkpoint on a labelled file"),
+    "cv": (add_cv_arguments, run_cv, "stratified k-fold cross-validation of the train settings"),
     "inspect": (add_inspect_arguments, run_inspect, "one source's training history, or the most suspect labels"),
 }
 

@@ -58,6 +58,7 @@ class TrainConfig:
     save_preds: str | None = None
     model: str = "auto"
     patience: int | None = None
+    members: int = 3
     num_workers: int = 0
     threads: int | None = None
     tensorboard: bool = False
@@ -113,6 +114,7 @@ def validate(config: TrainConfig) -> None:
     _check(c.missing in MISSING_POLICIES, f"--missing must be one of {', '.join(MISSING_POLICIES)}, got {c.missing!r}")
     _check(c.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {c.model!r}")
     _check(c.patience is None or c.patience >= 1, f"--patience must be at least 1, got {c.patience}")
+    _check(1 <= c.members <= 16, f"--members must be between 1 and 16, got {c.members}")
     _check(c.num_workers >= 0, f"--num_workers must be zero or positive, got {c.num_workers}")
     _check(c.threads is None or 1 <= c.threads <= 1024, f"--threads must be between 1 and 1024, got {c.threads}")
     _check(bool(c.runs_dir), "--runs_dir must not be empty")

@@ -8,16 +8,17 @@ an inner validation split of the training rows, so the held-out rows never steer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from latentlapse import evaluation, rng
+from latentlapse import calibration, evaluation, rng
 from latentlapse.config import TrainConfig
 from latentlapse.data.balance import Split, stratified_split
 from latentlapse.data.dataset import Dataset
 from latentlapse.data.schema import FeatureSchema
+from latentlapse.operating import both_points
 from latentlapse.prepare import Prepared, prepare_split
 
 
@@ -30,12 +31,14 @@ def build_trainer(
     write_history: Callable | None = None,
     callbacks: Sequence = (),
     augment_each_epoch: bool = True,
+    world=None,
 ):
     """A :class:`Trainer` for ``prepared`` as ``config`` says: model and scaling fitted on the
     training split, focal loss, and the init/loader/dropout/oversample generators of the seed.
 
     ``augment_each_epoch=False`` trains on the oversampling's rows unchanged every epoch (the
-    earlier design, kept for comparisons in ``bench/imbalance.py``).
+    earlier design, kept for comparisons in ``bench/imbalance.py``). ``world`` (a
+    :class:`~latentlapse.distributed.World`) trains this rank's shard under DDP.
     """
     import torch
 
@@ -46,8 +49,10 @@ def build_trainer(
     p, c = prepared, config
     data = p.dataset
     init = torch.Generator().manual_seed(rng.int_seed(c.seed, "init"))
-    model = build_model(p.model_kind, data.n_features, p.scheme.n_classes, init)
-    if p.schema is not None:  # the catalogue schema's log10 and scaling, learned on the training split
+    model = build_model(p.model_kind, data.n_features, p.scheme.n_classes, init, **p.model_options)
+    if p.model_options:  # the ensemble scales its hardness ratios and colours too, on the training split
+        model.fit_scaling(data.X[p.split.train], None if p.schema is None else np.asarray(p.schema.log10, dtype=bool))
+    elif p.schema is not None:  # the catalogue schema's log10 and scaling, learned on the training split
         model.scaler.set_statistics(p.schema.log10, p.schema.mean, p.schema.std)
     else:
         model.scaler.fit(data.X[p.split.train])
@@ -60,6 +65,7 @@ def build_trainer(
     options = FitOptions(
         epochs=c.epochs, batch_size=c.batch_size, n_classes=p.scheme.n_classes, class_names=p.scheme.names,
         sampler=c.sampler, patience=c.patience, sample_weights=p.sample_weights,
+        select_by="val_loss" if p.model_kind == "mlp" else "val_balanced_acc",
     )
     torch_device = torch.device(device)
     return Trainer(
@@ -68,7 +74,7 @@ def build_trainer(
         loader_generator=torch.Generator().manual_seed(rng.int_seed(c.seed, "loader")),
         dropout_generator=torch.Generator(device=torch_device).manual_seed(rng.int_seed(c.seed, "dropout")),
         augment_generator=rng.generator(c.seed, "oversample"),
-        save_checkpoint=save_checkpoint, write_history=write_history, callbacks=callbacks,
+        save_checkpoint=save_checkpoint, write_history=write_history, callbacks=callbacks, world=world,
     )
 
 
@@ -85,6 +91,9 @@ class FoldResult:
     history: list
     schema: FeatureSchema | None = None
     inputs: Dataset | None = None
+    logits: np.ndarray | None = None
+    calibrated: np.ndarray | None = None
+    operating_points: dict = field(default_factory=dict)
 
 
 def fit_on_split(
@@ -116,9 +125,16 @@ def fit_on_split(
     trainer = build_trainer(config, prepared, device, save_checkpoint=keep_best)
     trainer.fit()
     trainer.model.load_state_dict(best["model"])
-    proba = trainer.predict_proba(prepared.dataset.X[test_idx])
+    X = prepared.dataset.X
+    logits = trainer.predict_logits(X[test_idx])
+    proba = calibration.softmax(logits)
+    # calibration, like the epoch, is fitted on the inner validation rows, never on the held-out ones
+    fitted = calibration.fit(trainer.predict_logits(X[prepared.split.val]), y[prepared.split.val])
+    train_priors = np.bincount(y[prepared.split.train], minlength=prepared.scheme.n_classes) / len(prepared.split.train)
+    points = {name: point.proba(logits) for name, point in both_points(fitted, train_priors, prepared.scheme.names).items()}
     return FoldResult(
         metrics=evaluation.report(y[test_idx], proba.argmax(axis=1), prepared.scheme.names),
         proba=proba, best_epoch=trainer.best_epoch, epochs_run=trainer.epoch, history=list(trainer.history.rows),
         schema=prepared.schema, inputs=prepared.dataset,
+        logits=logits, calibrated=fitted.apply(logits), operating_points=points,
     )

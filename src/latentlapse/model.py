@@ -79,6 +79,14 @@ class _Classifier(nn.Module):
         features = self.embed(x)
         return features, self.head(features)
 
+    def training_loss(self, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss one optimisation step minimises (an ensemble sums its members' own losses)."""
+        return loss_fn(self(x), y)
+
+    def fit_scaling(self, X: np.ndarray, log_mask: np.ndarray | None = None) -> None:
+        """Fit the input scaling on the training rows (numpy, float32)."""
+        self.scaler.fit(X, log_mask)
+
     def set_dropout_generator(self, generator: torch.Generator) -> None:
         for module in self.modules():
             if isinstance(module, SeededDropout):
@@ -167,11 +175,121 @@ class CatalogMLP(_Classifier):
         return self.body(self.scaler(x))
 
 
-def build_model(kind: str, n_features: int, n_classes: int, generator: torch.Generator) -> _Classifier:
+class DerivedFeatures(nn.Module):
+    """Appends hardness ratios (b - a) / (b + a) of flux pairs and differences a - b (colours) of
+    magnitude pairs to the catalogue columns; the pairs are column indices chosen by name
+    (:func:`derived_pairs`) and kept as buffers, so a checkpoint rebuilds them."""
+
+    def __init__(self, ratios: list, differences: list):
+        super().__init__()
+        self.register_buffer("ratios", torch.tensor(ratios, dtype=torch.long).reshape(-1, 2))
+        self.register_buffer("differences", torch.tensor(differences, dtype=torch.long).reshape(-1, 2))
+
+    @property
+    def n_extra(self) -> int:
+        return int(self.ratios.shape[0] + self.differences.shape[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x[:, self.ratios[:, 0]], x[:, self.ratios[:, 1]]
+        total = a + b
+        ratio = torch.where(total != 0, (b - a) / torch.where(total != 0, total, torch.ones_like(total)),
+                            torch.zeros_like(total))
+        colour = x[:, self.differences[:, 0]] - x[:, self.differences[:, 1]]
+        return torch.cat((x, ratio, colour), dim=1)
+
+
+def derived_pairs(feature_names: tuple[str, ...] | list[str]) -> dict[str, list[list[int]]]:
+    """Hardness-ratio pairs among X-ray flux columns (``Fs``, ``Fm``, ``Fh``, ... or names with
+    ``flux``; consecutive bands and first-last) and colour pairs among consecutive ``*mag``
+    columns, in the order the columns come."""
+    import re
+
+    names = list(feature_names)
+    fluxes = [i for i, n in enumerate(names) if not n.endswith("_missing")
+              and (re.fullmatch(r"F[a-z]", n) or "flux" in n.lower()) and n not in ("Fb", "flux_broad")]
+    mags = [i for i, n in enumerate(names) if n.lower().endswith("mag") and not n.startswith(("e_", "err_"))]
+    ratios = [[a, b] for a, b in zip(fluxes, fluxes[1:])] + ([[fluxes[0], fluxes[-1]]] if len(fluxes) > 2 else [])
+    return {"ratios": ratios, "differences": [[a, b] for a, b in zip(mags, mags[1:])]}
+
+
+class _Member(nn.Module):
+    """One member of :class:`CatalogEnsemble`: a two-hidden-layer MLP and its linear head."""
+
+    def __init__(self, n_inputs: int, n_classes: int, hidden: int, latent_dim: int, dropout: float):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(n_inputs, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), SeededDropout(dropout),
+            nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), SeededDropout(dropout),
+            nn.Linear(hidden, latent_dim), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(latent_dim, n_classes)
+
+
+class CatalogEnsemble(_Classifier):
+    """A deep ensemble (Lakshminarayanan et al. 2017) of MLPs on catalogue features plus hardness
+    ratios and colours, standardised and clipped to +-6 sigma.
+
+    Members differ only in their initialisation and dropout masks and see the same batches;
+    each minimises its own loss. The prediction is the mean of the members' probabilities
+    (``forward`` returns its log, so softmax gives it back). ``embed`` — what the time-lapse and
+    ``visualize`` draw — is member 0's latent space: the members' spaces are not aligned, so
+    their mean would not be a space any member uses.
+    """
+
+    def __init__(self, n_features: int, n_classes: int, derived: dict | None = None, members: int = 3,
+                 hidden: int = 256, latent_dim: int = LATENT_DIM, dropout: float = 0.2):
+        super().__init__()
+        derived = derived or {"ratios": [], "differences": []}
+        self.derive = DerivedFeatures(derived["ratios"], derived["differences"])
+        n_inputs = n_features + len(derived["ratios"]) + len(derived["differences"])
+        self.scaler = InputScaler(n_inputs)
+        self.members = nn.ModuleList(_Member(n_inputs, n_classes, hidden, latent_dim, dropout) for _ in range(members))
+
+    @property
+    def head(self) -> nn.Linear:  # type: ignore[override]
+        return self.members[0].head
+
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scaler(self.derive(x)).clamp(-6.0, 6.0)
+
+    def fit_scaling(self, X: np.ndarray, log_mask: np.ndarray | None = None) -> None:
+        with torch.no_grad():
+            full = self.derive(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).numpy()
+        mask = np.zeros(full.shape[1], dtype=bool)
+        if log_mask is not None:
+            mask[:X.shape[1]] = log_mask
+        self.scaler.fit(full, mask)
+
+    def member_logits(self, x: torch.Tensor) -> list[torch.Tensor]:
+        h = self._inputs(x)
+        return [member.head(member.body(h)) for member in self.members]
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.members[0].body(self._inputs(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logp = torch.stack([torch.log_softmax(z, dim=1) for z in self.member_logits(x)])
+        return torch.logsumexp(logp, dim=0) - math.log(len(self.members))
+
+    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.embed(x), self(x)
+
+    def training_loss(self, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.stack([loss_fn(z, y) for z in self.member_logits(x)]).mean()
+
+
+def build_model(kind: str, n_features: int, n_classes: int, generator: torch.Generator, **options) -> _Classifier:
     """Create a model with weights drawn from ``generator`` (constructed on the meta device, so
-    PyTorch's own default initialisation never touches the global RNG)."""
+    PyTorch's own default initialisation never touches the global RNG). ``mlp`` with
+    ``options`` (``derived``, ``members``) is the :class:`CatalogEnsemble`; without, the single
+    :class:`CatalogMLP` of earlier checkpoints."""
     with torch.device("meta"):
-        model = SpectrumCNN(n_features, n_classes) if kind == "cnn" else CatalogMLP(n_features, n_classes)
+        if kind == "cnn":
+            model = SpectrumCNN(n_features, n_classes)
+        elif options:
+            model = CatalogEnsemble(n_features, n_classes, **options)
+        else:  # checkpoints written before the ensemble
+            model = CatalogMLP(n_features, n_classes)
     model = model.to_empty(device="cpu")
     model.reset_parameters(generator)
     model.scaler.log_mask.zero_()
@@ -179,6 +297,10 @@ def build_model(kind: str, n_features: int, n_classes: int, generator: torch.Gen
     model.scaler.std.fill_(1.0)
     if isinstance(model, SpectrumCNN):
         model.position.copy_(torch.linspace(-1.0, 1.0, n_features))
+    if isinstance(model, CatalogEnsemble):
+        derived = options.get("derived") or {"ratios": [], "differences": []}
+        model.derive.ratios.copy_(torch.tensor(derived["ratios"], dtype=torch.long).reshape(-1, 2))
+        model.derive.differences.copy_(torch.tensor(derived["differences"], dtype=torch.long).reshape(-1, 2))
     return model
 
 

@@ -16,7 +16,7 @@ import socket
 import sys
 from pathlib import Path
 
-from latentlapse import __version__, atomic, checkpoints, runs
+from latentlapse import __version__, atomic, checkpoints, distributed, runs
 from latentlapse.config import TrainConfig
 from latentlapse.data.schema import from_checkpoint
 from latentlapse.errors import InputError, UsageError
@@ -57,24 +57,43 @@ def library_versions() -> dict[str, str]:
 
 
 def train(config: TrainConfig, announce: Announce = _log_announce) -> RunResult:
-    """Run a new training job as configured; returns its RunResult (also on interrupt/failure)."""
+    """Run a new training job as configured; returns its RunResult (also on interrupt/failure).
+
+    Under ``torchrun`` every rank prepares the same data and trains its shard; rank 0 creates
+    the run folder and tells the others its name.
+    """
     device = resolve_device(config.device)
-    prepared = prepare(config)
-    method = _viz_method(config)
-    run_dir = runs.allocate_run_dir(config.runs_dir)
-    announce(str(run_dir))
+    world = distributed.init_from_env(device)
     try:
-        _write_start_metadata(run_dir, config, prepared, device, method)
-    except KeyboardInterrupt:
-        runs.update_metadata(run_dir, status="interrupted", end_time=runs.now_iso(), epochs_run=0)
-        log.warning("interrupted before training started; resume with: python main.py --resume %s", run_dir)
-        return RunResult(run_dir, "interrupted", 130)
-    return Session(run_dir, config, prepared, device, method, checkpoint=None, announce=announce,
-                   ckpt_dir=checkpoint_dir(config, run_dir)).run()
+        if world is not None:
+            device = world.device
+        prepared = prepare(config)
+        method = _viz_method(config)
+        if world is not None and not world.is_main:
+            run_dir = Path(world.broadcast(None))
+            return Session(run_dir, config, prepared, device, method, checkpoint=None, announce=_log_announce,
+                           ckpt_dir=checkpoint_dir(config, run_dir), world=world).run()
+        run_dir = runs.allocate_run_dir(config.runs_dir)
+        if world is not None:
+            world.broadcast(str(run_dir))
+        announce(str(run_dir))
+        try:
+            _write_start_metadata(run_dir, config, prepared, device, method, world)
+        except KeyboardInterrupt:
+            runs.update_metadata(run_dir, status="interrupted", end_time=runs.now_iso(), epochs_run=0)
+            log.warning("interrupted before training started; resume with: python main.py --resume %s", run_dir)
+            return RunResult(run_dir, "interrupted", 130)
+        return Session(run_dir, config, prepared, device, method, checkpoint=None, announce=announce,
+                       ckpt_dir=checkpoint_dir(config, run_dir), world=world).run()
+    finally:
+        distributed.shutdown(world)
 
 
 def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> RunResult:
-    """Continue an interrupted (or crashed) run from its last checkpoint, in its own folder."""
+    """Continue an interrupted (or crashed) run from its last checkpoint, in its own folder.
+
+    A run trained under ``torchrun`` resumes under torchrun with the same number of processes.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: no such run folder; give the path of an interrupted run (e.g. training_feature_visualizations/run_003)")
@@ -99,21 +118,34 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
     if last.exists() or metadata.get("epochs_run"):
         checkpoint = checkpoints.load(last)
     device = resolve_device(config.device)
+    recorded, started = int(metadata.get("world_size", 1)), distributed.requested_world_size()
+    if recorded != started:
+        how = f"torchrun --nproc_per_node {recorded} main.py" if recorded > 1 else "python main.py"
+        raise UsageError(f"{run_dir}: the run trained with {recorded} process(es), this resume has {started}; "
+                         f"resume with the same number: {how} --resume {run_dir}")
     prepared = prepare(config, schema=from_checkpoint(checkpoint))  # the run's own schema, not refitted
     if prepared.data_sha256 != metadata["data"]["sha256"]:
         raise InputError(f"{run_dir}: the data has changed since the run started ({config.data or 'built-in set'}); "
                          f"resume needs the same data; start a new run instead")
-    atomic.remove_stale_temps(run_dir)
-    atomic.remove_stale_temps(ckpt_dir)
-    announce(str(run_dir))
-    start = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
-    runs.update_metadata(run_dir, status="running", pid=os.getpid(), host=socket.gethostname(),
-                         resumed_from_epoch=start, resumed_at=runs.now_iso(), end_time=None, error=None)
-    if checkpoint is None:
-        log.info("the run was stopped before its first checkpoint; starting it again from epoch 1 in %s", run_dir)
-    method = metadata.get("method") or _viz_method(config)
-    return Session(run_dir, config, prepared, device, method, checkpoint=checkpoint, announce=announce,
-                    ckpt_dir=ckpt_dir).run()
+    world = distributed.init_from_env(device)  # every rank has checked the folder before any rank writes
+    try:
+        if world is not None:
+            device = world.device
+        if world is None or world.is_main:
+            atomic.remove_stale_temps(run_dir)
+            atomic.remove_stale_temps(ckpt_dir)
+            announce(str(run_dir))
+            start = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
+            runs.update_metadata(run_dir, status="running", pid=os.getpid(), host=socket.gethostname(),
+                                 resumed_from_epoch=start, resumed_at=runs.now_iso(), end_time=None, error=None)
+            if checkpoint is None:
+                log.info("the run was stopped before its first checkpoint; starting it again from epoch 1 in %s",
+                         run_dir)
+        method = metadata.get("method") or _viz_method(config)
+        return Session(run_dir, config, prepared, device, method, checkpoint=checkpoint, announce=announce,
+                       ckpt_dir=ckpt_dir, world=world).run()
+    finally:
+        distributed.shutdown(world)
 
 
 def checkpoint_dir(config: TrainConfig, run_dir: Path) -> Path:
@@ -144,7 +176,8 @@ def _viz_method(config: TrainConfig) -> str | None:
     return config.viz.method
 
 
-def _write_start_metadata(run_dir: Path, config: TrainConfig, p: Prepared, device: str, method: str | None) -> None:
+def _write_start_metadata(run_dir: Path, config: TrainConfig, p: Prepared, device: str, method: str | None,
+                          world: distributed.World | None = None) -> None:
     from latentlapse.timelapse.projection import umap_available
 
     ckpt_dir = checkpoint_dir(config, run_dir)
@@ -181,6 +214,7 @@ def _write_start_metadata(run_dir: Path, config: TrainConfig, p: Prepared, devic
         model=p.model_kind,
         focal_alpha=[float(a) for a in p.alpha],
         device=device,
+        world_size=1 if world is None else world.size,
         checkpoint_dir=str(ckpt_dir),
         command=" ".join(sys.argv),
         versions=library_versions(),

@@ -1,7 +1,8 @@
 """Classify sources with a trained checkpoint: ``latentlapse predict``.
 
-The network runs over the rows in fixed-size chunks, so memory for activations stays bounded
-however many sources (e.g. the ~58,000 unlabelled spectra of a survey) the file holds.
+The file is read, classified and written a piece at a time (:mod:`latentlapse.data.chunks`,
+:mod:`latentlapse.prediction_writer`), so memory stays bounded however many sources a survey's
+file holds; the network runs over each piece in batches of ``--batch_size`` rows.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from latentlapse import checkpoints
 from latentlapse.data.dataset import Dataset
 from latentlapse.data.taxonomy import scheme
 from latentlapse.errors import InputError, UsageError
-from latentlapse.results import write_predictions
 
 log = logging.getLogger(__name__)
 
-OUT_SUFFIXES = (".csv", ".json")
+OUT_SUFFIXES = (".csv", ".json", ".fits")  # FITS also as .fit / .fts
 
 
 def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarray:
@@ -66,43 +66,81 @@ def checkpoint_schema(payload: dict):
     return schema
 
 
-def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
-    """Class probabilities of ``X``, ``batch_size`` rows at a time, in eval mode on the CPU."""
+def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits of ``X``, ``batch_size`` rows at a time, in eval mode on the CPU."""
     import torch
 
     out = np.empty((len(X), model.head.out_features), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(X), batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(X[start:start + batch_size]))
-            out[start:start + batch_size] = torch.softmax(model(chunk), dim=1).numpy()
+            out[start:start + batch_size] = model(chunk).numpy()
     return out
 
 
 def check_out_suffix(out: str) -> None:
     """UsageError (exit 2) unless ``out`` ends in a format the predictions can be written in."""
+    from latentlapse.prediction_writer import FITS_SUFFIXES
+
     suffix = Path(out).suffix.lower()
-    if suffix not in OUT_SUFFIXES:
+    if suffix not in OUT_SUFFIXES + FITS_SUFFIXES:
         shown = f"'{suffix}'" if suffix else "no suffix"
         raise UsageError(f"--out {out}: {shown} is not a predictions format; end the name in "
-                         f"{' or '.join(OUT_SUFFIXES)}")
+                         f"{', '.join(OUT_SUFFIXES[:-1])} or {OUT_SUFFIXES[-1]}")
 
 
-def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096) -> str:
+def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Raw (uncalibrated) class probabilities of ``X``, ``batch_size`` rows at a time."""
+    from latentlapse.calibration import softmax
+
+    return softmax(predict_logits(model, X, batch_size)).astype(np.float32)
+
+
+def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, priors: str = "balanced",
+                 uncalibrated: bool = False) -> str:
     """Write one row per source of ``data`` (id, true class when labelled, prediction,
-    probabilities) to ``out``; returns a one-line summary."""
+    probabilities) to ``out`` (CSV, JSON or FITS by suffix), a piece of the file at a time;
+    returns a one-line summary.
+
+    Probabilities are calibrated (unless ``uncalibrated``) and re-weighted to ``priors``
+    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.priors`).
+    """
     from latentlapse.config import TrainConfig
+    from latentlapse.operating import from_checkpoint
+    from latentlapse.prediction_writer import write_stream
 
     if batch_size < 1:
         raise InputError(f"--batch_size must be at least 1, got {batch_size}")
     check_out_suffix(out)
     payload = checkpoints.load(checkpoint)
+    point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
-    X, ids, labels = inputs_of_file(payload, data, config.label_column)
     model = checkpoints.model_from_checkpoint(payload)
-    proba = predict_proba(model, X, batch_size)
     names = payload["class_names"]
-    y_true = scheme(len(names)).encode(labels)
-    path = write_predictions(Path(out), ids, y_true, proba, names)
-    counts = np.bincount(proba.argmax(axis=1), minlength=len(names))
+    encode = scheme(len(names)).encode
+
+    def pieces():
+        for X, ids, labels in input_pieces(payload, data, config.label_column):
+            yield ids, encode(labels), point.proba(predict_logits(model, X, batch_size))
+
+    path, n, counts = write_stream(Path(out), pieces(), names)
+    log.info("probabilities: %s", point.describe())
     summary = ", ".join(f"{name} {count}" for name, count in zip(names, counts))
-    return f"{len(ids)} sources classified -> {path} ({summary})"
+    return f"{n} sources classified -> {path} ({summary})"
+
+
+def input_pieces(payload: dict, data: str, label_column: str | None):
+    """(inputs, ids, labels) of the file's sources a piece at a time: spectra stream in pieces of
+    :data:`~latentlapse.data.chunks.CHUNK_ROWS`; a catalogue is read whole through its schema."""
+    from latentlapse.data.chunks import iter_chunks
+
+    if payload["data"]["kind"] == "catalog":
+        yield inputs_of_file(payload, data, label_column)
+        return
+    shown: set[str] = set()
+    for piece in iter_chunks(data, label_column=label_column):
+        for note in piece.notes:  # e.g. PHA channels left out for their QUALITY flags
+            if note not in shown:
+                shown.add(note)
+                log.info("note: %s", note)
+        yield align_features(piece, payload, data), piece.ids, piece.labels

@@ -43,6 +43,7 @@ class Prepared:
     alpha: np.ndarray
     sample_weights: np.ndarray | None
     schema: FeatureSchema | None = None
+    model_options: dict = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -185,7 +186,7 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
     prepared = Prepared(
         dataset=labelled, y=y, scheme=classes, split=split, oversampled=over, model_kind=model_kind,
         data_sha256=digest, alpha=loss_alpha(config, over.counts_before, over.counts_after),
-        sample_weights=weights, schema=schema,
+        sample_weights=weights, schema=schema, model_options=model_options(config, labelled, model_kind),
     )
     prepared.messages.extend(_summary_lines(config, prepared))
     stacked = stacked_corrections(config)
@@ -195,6 +196,17 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
             "together they over-correct; keep one (e.g. --alpha auto with --sampler shuffle)"
         )
     return prepared
+
+
+def model_options(config: TrainConfig, inputs: Dataset, model_kind: str) -> dict:
+    """What the catalogue model is built with: ensemble size and the hardness-ratio and colour
+    pairs among its input columns (see :class:`latentlapse.model.CatalogEnsemble`); nothing for
+    the CNN."""
+    if model_kind != "mlp":
+        return {}
+    from latentlapse.model import derived_pairs
+
+    return {"members": config.members, "derived": derived_pairs(inputs.feature_names)}
 
 
 def _summary_lines(config: TrainConfig, p: Prepared) -> list[str]:

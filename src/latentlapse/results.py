@@ -28,14 +28,18 @@ def write_results(
     best_epoch: int,
     last_scores: dict[str, float],
     epochs_run: int,
+    extra: dict[str, object] | None = None,
+    extra_text: str = "",
+    selected_by: str = "validation balanced accuracy",
     evaluated: str | None = None,
 ) -> dict[str, object]:
     """Write ``final_metrics.json`` and ``classification_report.txt`` for the best checkpoint
-    (or, given ``evaluated``, for the predictions it describes, e.g. a library loop's last epoch)."""
+    (or, given ``evaluated``, for the predictions it describes, e.g. a library loop's last epoch);
+    ``extra`` (calibration, operating points) joins the JSON and ``extra_text`` the report."""
     metrics = evaluation.report(y_true, y_pred, class_names)
     metrics.update(
         {
-            "evaluated": evaluated or "best checkpoint (highest validation balanced accuracy) on the validation split",
+            "evaluated": evaluated or f"best checkpoint (best {selected_by}) on the validation split",
             "best_epoch": best_epoch,
             "epochs_run": epochs_run,
             "last_epoch_scores": last_scores,
@@ -43,15 +47,16 @@ def write_results(
                     "optimistic; cross-validate for a publishable estimate",
         }
     )
+    metrics.update(extra or {})
     atomic.write_json(run_dir / FINAL_METRICS, metrics)
     first = (f"Evaluated: {evaluated}, epoch {best_epoch} of {epochs_run}\n" if evaluated else
-             f"Best checkpoint: epoch {best_epoch} of {epochs_run} (chosen by validation balanced accuracy)\n")
+             f"Best checkpoint: epoch {best_epoch} of {epochs_run} (chosen by {selected_by})\n")
     header = (
         first +
         f"accuracy {metrics['acc']:.4f}   balanced accuracy {metrics['balanced_acc']:.4f}   "
         f"macro-F1 {metrics['macro_f1']:.4f}\n\n"
     )
-    atomic.write_text(run_dir / REPORT, header + evaluation.report_text(y_true, y_pred, class_names))
+    atomic.write_text(run_dir / REPORT, header + evaluation.report_text(y_true, y_pred, class_names) + extra_text)
     return metrics
 
 
@@ -98,3 +103,24 @@ def summary_text(metrics: dict[str, object]) -> str:
     for name, counts in zip(names, metrics["confusion_matrix"]):
         lines.append(f"  {name:<{width}}" + "".join(f"{c:>6d}" for c in counts))
     return "\n".join(lines)
+
+
+def calibration_text(block: dict[str, object]) -> str:
+    """Lines of the report for a ``calibration`` block (see :func:`latentlapse.calibration.before_after`)."""
+    before, after = block["before"], block["after"]
+    lines = [
+        f"Calibration ({block['method']}, T = {block['temperature']:.3f}; fitted and scored on {block['evaluated_on']}):",
+        f"  {'':<12}{'ECE':>8}{'cw-ECE':>9}{'Brier':>9}{'NLL':>9}",
+    ]
+    for name, s in (("raw", before), ("calibrated", after)):
+        lines.append(f"  {name:<12}{s['ece']:>8.4f}{s['classwise_ece_mean']:>9.4f}{s['brier']:>9.4f}{s['nll']:>9.4f}")
+    return "\n".join(lines) + "\n"
+
+
+def operating_points_text(points: dict[str, dict]) -> str:
+    """One line per operating point: which priors, accuracy and balanced accuracy."""
+    lines = ["Operating points (calibrated probabilities re-weighted to the priors; see --priors of predict):"]
+    for name, values in points.items():
+        lines.append(f"  priors {name:<9} accuracy {values['acc']:.4f}  balanced accuracy {values['balanced_acc']:.4f}  "
+                     f"macro-F1 {values['macro_f1']:.4f}")
+    return "\n".join(lines) + "\n"

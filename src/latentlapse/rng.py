@@ -21,6 +21,7 @@ STREAMS = (
     "subsample",
     "projection",
     "label_noise",
+    "metrics",
 )
 
 

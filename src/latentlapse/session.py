@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from latentlapse import atomic, checkpoints, runs
 from latentlapse.config import TrainConfig
 from latentlapse.errors import RunFailed
 from latentlapse.prepare import Prepared
 
 log = logging.getLogger(__name__)
+
+CALIBRATION_PNG = "calibration.png"
 
 Announce = Callable[[str], None]
 
@@ -39,7 +43,8 @@ class Session:
     """One (new or resumed) run's lifecycle; see :func:`latentlapse.pipeline.train` and ``resume``."""
 
     def __init__(self, run_dir: Path, config: TrainConfig, prepared: Prepared, device: str,
-                 method: str | None, checkpoint: dict | None, announce: Announce, ckpt_dir: Path):
+                 method: str | None, checkpoint: dict | None, announce: Announce, ckpt_dir: Path,
+                 world=None):
         self.run_dir = run_dir
         self.config = config
         self.prepared = prepared
@@ -48,6 +53,8 @@ class Session:
         self.checkpoint = checkpoint
         self.announce = announce
         self.ckpt_dir = ckpt_dir
+        self.world = world  # under torchrun: every rank trains, rank 0 alone writes the folder
+        self.writes = world is None or world.is_main
         self.signals_received = 0
         # the epoch whose last.pt is on disk: what --resume continues from, whatever failed after it
         self.saved_epoch = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
@@ -115,18 +122,20 @@ class Session:
 
         c = self.config
         trainer = build_trainer(c, self.prepared, self.device, save_checkpoint=self._save_checkpoint,
-                                write_history=self._write_history, callbacks=self._callbacks())
+                                write_history=self._write_history, callbacks=self._callbacks(), world=self.world)
         model = trainer.model
         self._use_threads(trainer)
         if self.checkpoint is not None:
             trainer.load_state_dict(self.checkpoint["trainer"])
             self._write_history(trainer.history)
             log.info("resuming after epoch %d of %d", trainer.epoch, c.epochs)
-        else:
+        elif self.writes:
             runs.update_metadata(self.run_dir, model_description=describe(model))
         if c.num_workers:
             log.info("--num_workers %d accepted; batches come from in-memory tensors, no loader workers are used", c.num_workers)
-        log.info("best checkpoint chosen by validation balanced accuracy; last.pt is rewritten every epoch")
+        from latentlapse.training import selection_label
+
+        log.info("best checkpoint chosen by %s; last.pt is rewritten every epoch", selection_label(trainer.options.select_by))
         return trainer
 
     def _use_threads(self, trainer) -> None:
@@ -142,11 +151,15 @@ class Session:
         self._threads_before = torch.get_num_threads()
         torch.set_num_threads(choice.intra_op)
         log.info(threads.describe(choice))
-        runs.update_metadata(self.run_dir, threads=choice.to_dict())
+        if self.writes:
+            runs.update_metadata(self.run_dir, threads=choice.to_dict())
         trainer.callbacks.append(threads.SlowEpochWatch(choice))
 
     def _callbacks(self) -> list:
-        """The time-lapse adapter: per-source dynamics always (they cost no forward pass), frames when asked."""
+        """The time-lapse adapter: per-source dynamics always (they cost no forward pass), frames when
+        asked; none on the ranks of a torchrun job other than 0, which write nothing."""
+        if not self.writes:
+            return []
         from latentlapse.training_visualizer import TrainingVisualizer
 
         resume_after = self.saved_epoch if self.checkpoint is not None else None
@@ -157,21 +170,33 @@ class Session:
         p = self.prepared
         return {
             "config": self.config.to_dict(),
-            "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes},
+            "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes,
+                           "options": p.model_options},
             "class_names": list(p.scheme.names),
             "feature_names": list(p.dataset.feature_names),
             "feature_schema": p.schema.to_dict() if p.schema is not None else None,
             "data": {"source": p.dataset.source, "sha256": p.data_sha256, "kind": p.dataset.kind},
+            "priors": self._priors(),
             "run_dir": str(self.run_dir),
             "scores": dict(trainer.history.rows[-1]) if trainer.history.rows else {},
             "trainer": trainer.state_dict(),
         }
 
+    def _priors(self) -> dict[str, list[float]]:
+        """``train``: class frequencies of the training split before oversampling; ``model``:
+        those the raw network learns (after oversampling and loss weights; uniform under a
+        balanced sampler) — the priors :mod:`latentlapse.priors` re-weights from."""
+        p = self.prepared
+        before = p.oversampled.counts_before.astype(float)
+        seen = np.ones_like(before) if self.config.sampler == "balanced" else p.oversampled.counts_after * np.asarray(p.alpha)
+        return {"train": (before / before.sum()).tolist(), "model": (seen / seen.sum()).tolist()}
+
     def _save_checkpoint(self, trainer, name: str) -> None:
         """Save best.pt or last.pt; an interrupt that came meanwhile is raised once last.pt is on disk."""
         self._saving = True
         try:
-            checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, name), self._checkpoint_payload(trainer))
+            if self.writes:
+                checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, name), self._checkpoint_payload(trainer))
         finally:
             self._saving = False
         if name == "last":
@@ -183,10 +208,13 @@ class Session:
     def _write_history(self, history) -> None:
         from latentlapse.training import history_path
 
-        atomic.write_text(history_path(self.run_dir), history.to_csv())
+        if self.writes:
+            atomic.write_text(history_path(self.run_dir), history.to_csv())
 
     # -------------------------------------------------------------------------------- endings
     def _finish_completed(self, trainer) -> RunResult:
+        if not self.writes:
+            return RunResult(self.run_dir, "completed", 0)
         metrics = self._final_results(trainer)
         self._end_callbacks(trainer, "completed")  # the time-lapse makes the curves, dynamics and report
         runs.update_metadata(self.run_dir, status="completed", end_time=runs.now_iso(), **self._timing(trainer),
@@ -203,6 +231,8 @@ class Session:
         ``failed``.
         """
         self._winding_down = True
+        if not self.writes:
+            return RunResult(self.run_dir, "interrupted", 130)
         epoch = self.saved_epoch
         on_disk = f"the checkpoint of epoch {epoch} is on disk" if epoch else "no checkpoint yet"
         log.warning("interrupted during epoch %d; finishing up (%s)", epoch + 1, on_disk)
@@ -222,6 +252,8 @@ class Session:
         """Stop the worker, record ``failed`` with the error's first line, and raise RunFailed."""
         self._winding_down = True
         epoch = self.saved_epoch
+        if not self.writes:
+            raise RunFailed(f"rank {self.world.rank}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
         try:
             self._sync_history(trainer)
             self._end_callbacks(trainer, "failed")
@@ -267,19 +299,42 @@ class Session:
         return {"loop_seconds": round(trainer.loop_seconds, 3), "viz_seconds_in_loop": round(trainer.callback_seconds, 4)}
 
     def _final_results(self, trainer) -> dict:
-        from latentlapse.results import summary_text, write_predictions, write_results
+        """Score best.pt on the validation split, fit its calibration there (stored back into
+        best.pt), and write final_metrics.json, the report, calibration.png and --save_preds."""
+        from latentlapse import calibration, evaluation
+        from latentlapse.calibration_figure import reliability_png
+        from latentlapse.operating import both_points
+        from latentlapse.training import selection_label
+        from latentlapse.results import (calibration_text, operating_points_text, summary_text, write_predictions,
+                                         write_results)
 
         p = self.prepared
-        best = checkpoints.load(checkpoints.checkpoint_path(self.ckpt_dir, "best"))
+        names = p.scheme.names
+        best_path = checkpoints.checkpoint_path(self.ckpt_dir, "best")
+        best = checkpoints.load(best_path)
         trainer.model.load_state_dict(best["trainer"]["model"])
-        proba = trainer.predict_proba(p.dataset.X[p.split.val])
+        logits = trainer.predict_logits(p.dataset.X[p.split.val])
         y_val = p.y[p.split.val]
+        fitted = calibration.fit(logits, y_val)
+        block = calibration.before_after(logits, y_val, fitted, names, "the validation split")
+        points = {name: evaluation.scores(y_val, point.proba(logits).argmax(axis=1), len(names))
+                  for name, point in both_points(fitted, self._priors()["train"], names).items()}
+        best["calibration"] = fitted.to_dict()
+        checkpoints.save(best_path, {k: v for k, v in best.items() if k != "format"})
+        raw = calibration.softmax(logits)
         metrics = write_results(
-            self.run_dir, y_val, proba.argmax(axis=1), p.scheme.names, best_epoch=trainer.best_epoch,
+            self.run_dir, y_val, raw.argmax(axis=1), names, best_epoch=trainer.best_epoch,
             last_scores=dict(trainer.history.rows[-1]), epochs_run=trainer.epoch,
+            extra={"calibration": block, "operating_points": points},
+            selected_by=selection_label(trainer.options.select_by),
+            extra_text="\n" + calibration_text(block) + "\n" + operating_points_text(points),
         )
+        atomic.write_bytes(self.run_dir / CALIBRATION_PNG, reliability_png(
+            y_val, raw, fitted.apply(logits), f"Reliability on the validation split ({len(y_val)} sources), best epoch"))
         if self.config.save_preds:
-            path = write_predictions(self.config.save_preds, p.dataset.ids[p.split.val], y_val, proba, p.scheme.names)
+            path = write_predictions(self.config.save_preds, p.dataset.ids[p.split.val], y_val, raw, names)
             log.info("validation predictions written to %s", path)
         log.info(summary_text(metrics))
+        log.info(calibration_text(block).rstrip())
+        log.info(operating_points_text(points).rstrip())
         return metrics

@@ -116,10 +116,14 @@ def step_flops(model, n_features: int, batch_size: int) -> float:
     model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(2, n_features))
+            model(torch.zeros(2, n_features, device=next(model.parameters()).device))
+        forward = counter.get_total_flops() / 2
+    except Exception:  # a model that cannot take a row of zeros: count its weights (dense layers)
+        log.debug("could not count the model's FLOPs; estimating from its parameters", exc_info=True)
+        forward = 2.0 * sum(p.numel() for p in model.parameters())
     finally:
         model.train(was_training)
-    return 3.0 * counter.get_total_flops() / 2 * batch_size
+    return 3.0 * forward * batch_size
 
 
 def choose_for_run(requested: int | None, model, n_features: int, batch_size: int,

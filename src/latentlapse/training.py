@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ import torch
 from latentlapse import evaluation
 from latentlapse.data.balance import Augmenter
 from latentlapse.errors import RunFailed
+
+if TYPE_CHECKING:
+    from latentlapse.distributed import World
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class FitOptions:
     sampler: str = "shuffle"
     patience: int | None = None
     sample_weights: np.ndarray | None = None
+    select_by: str = "val_balanced_acc"  # or "val_loss": what picks best.pt and drives --patience
 
 
 @dataclass
@@ -115,6 +119,19 @@ def _format_number(value: float) -> str:
     return f"{value:.6g}"
 
 
+class TrainingStep(torch.nn.Module):
+    """The loss of one batch as a module, so that under torchrun DistributedDataParallel wraps the
+    whole step (an ensemble's loss is its members' own losses, not the loss of its output)."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: torch.nn.Module):
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.model.training_loss(self.loss_fn, x, y)
+
+
 class Trainer:
     """Holds everything a training run mutates, so it can be checkpointed and resumed exactly."""
 
@@ -134,6 +151,7 @@ class Trainer:
         save_checkpoint: Callable[["Trainer", str], None] | None = None,
         write_history: Callable[[History], None] | None = None,
         callbacks: Sequence[Callback] = (),
+        world: "World | None" = None,
     ):
         self.model = model.to(device)
         self.loss_fn = loss_fn.to(device)
@@ -153,6 +171,11 @@ class Trainer:
         self.save_checkpoint = save_checkpoint
         self.write_history = write_history
         self.callbacks = list(callbacks)
+        # under torchrun: DDP for the training steps, each rank its shard (see latentlapse.distributed)
+        self.world = world
+        step = TrainingStep(self.model, self.loss_fn)
+        self._train_step = step if world is None else world.wrap(step)
+        self._dropout_seed = dropout_generator.initial_seed()
         self.epoch = 0
         self.best_epoch = 0
         self.best_score = -np.inf
@@ -244,8 +267,8 @@ class Trainer:
                 bar.update(1)
                 if stop:
                     status = "stopped_early"
-                    log.info("early stopping: validation balanced accuracy has not improved for %d epochs "
-                             "(best %.4f at epoch %d)", opts.patience, self.best_score, self.best_epoch)
+                    log.info("early stopping: %s has not improved for %d epochs (best %.4f at epoch %d)",
+                             selection_label(opts.select_by), opts.patience, abs(self.best_score), self.best_epoch)
                     break
         finally:
             bar.close()
@@ -254,8 +277,9 @@ class Trainer:
     def evaluate_last_epoch(self) -> EpochResult:
         """The evaluation pass of the current model, as at the end of epoch ``self.epoch``, with
         the scores recorded then: for a resumed run to draw a frame its interruption cut off.
-        Evaluation mode and no random streams, so training is not changed by it."""
-        result = self._evaluate(self.epoch, math.nan)
+        Evaluation mode and no random streams, so training is not changed by it. Under torchrun
+        only rank 0 (the visualiser's) calls it, so it evaluates here alone, without the gather."""
+        result = self._evaluate(self.epoch, math.nan, alone=True)
         if self.history.rows:
             result.scores = {k: v for k, v in self.history.rows[-1].items() if k != "epoch"}
         result.is_last = self.epoch == self.options.epochs
@@ -275,12 +299,15 @@ class Trainer:
         else:
             order = torch.randperm(n, generator=self.loader_generator)
         order = order.to(self.device)
+        batch_size = opts.batch_size
+        if self.world is not None:
+            order, batch_size = self._shard(order, epoch)
         total, seen = 0.0, 0
-        for batch, start in enumerate(range(0, n, opts.batch_size), start=1):
-            index = order[start:start + opts.batch_size]
+        for batch, start in enumerate(range(0, len(order), batch_size), start=1):
+            index = order[start:start + batch_size]
             if index.numel() < 2 and n >= 2:
                 continue  # batch norm cannot train on a single row
-            loss = self.loss_fn(model(X[index]), y[index])
+            loss = self._train_step(X[index], y[index])
             if not torch.isfinite(loss):
                 raise RunFailed(
                     f"the loss became {loss.item()} at epoch {epoch}, batch {batch}; the checkpoint of epoch "
@@ -291,12 +318,28 @@ class Trainer:
             self.optimizer.step()
             total += loss.item() * index.numel()
             seen += index.numel()
+        if self.world is not None:
+            total, seen = self.world.sum(total, seen)
         return total / max(seen, 1)
+
+    def _shard(self, order: torch.Tensor, epoch: int) -> tuple[torch.Tensor, int]:
+        """This rank's rows of the epoch's shared order and its share of the batch; its dropout
+        masks re-seeded from (seed, rank, epoch) so ranks differ and a resume repeats them."""
+        from latentlapse.distributed import epoch_seed, shard_order
+
+        world = self.world
+        self.dropout_generator.manual_seed(epoch_seed(self._dropout_seed, world.rank, epoch))
+        return shard_order(order, world.rank, world.size), world.per_rank_batch(self.options.batch_size)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities of rows ``X`` with the current weights, in eval mode."""
         tensor = torch.as_tensor(X).to(self.device)
         return self._predict(tensor, tensor.new_zeros(0, dtype=torch.long))[1]
+
+    def predict_logits(self, X: np.ndarray) -> np.ndarray:
+        """Logits of rows ``X`` with the current weights, in eval mode (calibration fits on them)."""
+        tensor = torch.as_tensor(X).to(self.device)
+        return self._predict(tensor, tensor.new_zeros(0, dtype=torch.long))[3]
 
     @torch.inference_mode()
     def _predict(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
@@ -312,11 +355,27 @@ class Trainer:
         loss = float(self.loss_fn(z, y)) if len(y) else float("nan")
         return f.cpu().numpy(), torch.softmax(z, dim=1).cpu().numpy(), loss, z.cpu().numpy()
 
-    def _evaluate(self, epoch: int, train_loss: float) -> EpochResult:
+    def _predict_gathered(self, X: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """:meth:`_predict` split across the ranks: each scores a contiguous slice with rank 0's
+        buffers, and the slices are gathered in order, so every row counts exactly once."""
+        from latentlapse.distributed import contiguous_slice
+
+        world = self.world
+        world.sync_buffers(self.model)
+        part = contiguous_slice(X.shape[0], world.rank, world.size)
+        features, _, _, logits = self._predict(X[part], y[:0])
+        features, logits = world.gather_rows(features), world.gather_rows(logits)
+        z = torch.from_numpy(logits)
+        with torch.inference_mode():
+            loss = float(self.loss_fn(z.to(self.device), y)) if len(y) else float("nan")
+        return features, torch.softmax(z, dim=1).numpy(), loss, logits
+
+    def _evaluate(self, epoch: int, train_loss: float, alone: bool = False) -> EpochResult:
         opts = self.options
         t = self._tensors
-        train_features, train_proba, train_eval_loss, train_logits = self._predict(t["eval_X"], t["eval_y"])
-        val_features, val_proba, val_loss, val_logits = self._predict(t["val_X"], t["val_y"])
+        predict = self._predict if self.world is None or alone else self._predict_gathered
+        train_features, train_proba, train_eval_loss, train_logits = predict(t["eval_X"], t["eval_y"])
+        val_features, val_proba, val_loss, val_logits = predict(t["val_X"], t["val_y"])
         train_pred = train_proba.argmax(axis=1)
         val_pred = val_proba.argmax(axis=1)
         train_scores = evaluation.scores(self._eval_y, train_pred, opts.n_classes)
@@ -343,8 +402,11 @@ class Trainer:
         )
 
     def _track_best(self, result: EpochResult) -> tuple[bool, bool]:
-        """(improved, stop): improvement of validation balanced accuracy, and patience used up."""
-        score = result.scores["val_balanced_acc"]
+        """(improved, stop): improvement of the selection score (validation balanced accuracy, or
+        the negated validation loss: smooth, so a handful of minority sources cannot swing it),
+        and patience used up."""
+        key = self.options.select_by
+        score = -result.scores[key] if key == "val_loss" else result.scores[key]
         if score > self.best_score:
             self.best_score, self.best_epoch = score, result.epoch
             self.epochs_without_improvement = 0
@@ -356,6 +418,11 @@ class Trainer:
     @staticmethod
     def _history_row(result: EpochResult) -> dict[str, float]:
         return {"epoch": result.epoch, **result.scores}
+
+
+def selection_label(select_by: str) -> str:
+    """``validation balanced accuracy`` or ``validation loss``, for messages and reports."""
+    return "validation loss" if select_by == "val_loss" else "validation balanced accuracy"
 
 
 def _safe_names(names: Sequence[str]) -> list[str]:

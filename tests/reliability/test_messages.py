@@ -76,7 +76,7 @@ def test_predict_refuses_an_unknown_out_suffix_before_any_work(tmp_path, capsys,
                      "--out", str(out)])
     assert code == 2
     assert capsys.readouterr().err == (f"latentlapse predict: error: --out {out}: {shown} is not a predictions "
-                                       f"format; end the name in .csv or .json\n")
+                                       f"format; end the name in .csv, .json or .fits\n")
     assert not out.exists()
 
 

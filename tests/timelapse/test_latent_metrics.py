@@ -127,3 +127,42 @@ def test_knn_majority_beats_a_nearer_single_neighbour():
     labels = np.array([1, 0, 0, 1, 1])
     # Neighbours of 0.5 by distance: class 1, 0, 0 (k=3): two votes for class 0 win.
     assert knn_predict(train, labels, np.array([[0.5]]), n_classes=2, k=3).tolist() == [0]
+
+
+def test_knn_in_chunks_with_partial_sorting_matches_the_full_sort(monkeypatch):
+    from latentlapse.timelapse import latent_metrics
+
+    generator = np.random.default_rng(3)
+    train, query = generator.normal(size=(400, 8)), generator.normal(size=(90, 8))
+    labels = generator.integers(0, 4, 400)
+    full = knn_predict(train, labels, query, 4)
+    monkeypatch.setattr(latent_metrics, "_KNN_CHUNK", 400 * 7)  # 7 query rows at a time
+    monkeypatch.setattr(latent_metrics, "_KNN_FULL_SORT_MAX", 100)  # argpartition path
+    np.testing.assert_array_equal(knn_predict(train, labels, query, 4), full)
+
+
+def test_quadratic_metrics_of_a_large_sample_use_a_fixed_subsample(monkeypatch, tmp_path, make_spec):
+    from sklearn.manifold import trustworthiness
+
+    from latentlapse.timelapse import latent_metrics
+
+    monkeypatch.setattr(latent_metrics, "METRIC_SAMPLE_MAX", 40)
+    generator = np.random.default_rng(5)
+    train_labels, val_labels = np.arange(120) % 3, np.arange(60) % 3
+    train = generator.normal(size=(120, 6)) + 4 * train_labels[:, None]
+    val = generator.normal(size=(60, 6)) + 4 * val_labels[:, None]
+    spec = make_spec(tmp_path, train_labels, val_labels)
+    t, v = latent_metrics.metric_subsamples(120, 60, spec.seed)
+    assert len(t) == len(v) == 40 and list(t) == sorted(set(t))
+    again = latent_metrics.metric_subsamples(120, 60, spec.seed)  # the same points every frame
+    np.testing.assert_array_equal(t, again[0])
+    np.testing.assert_array_equal(v, again[1])
+    assert latent_metrics.metric_subsamples(30, 20, spec.seed) == (slice(None), slice(None))
+    snapshot = Snapshot(epoch=1, train_features=train, val_features=val, val_pred=val_labels,
+                        val_true_all=val_labels, val_pred_all=val_labels, scores={})
+    xy = train[:, :2] + generator.normal(size=(120, 2))
+    row = frame_metrics(snapshot, spec, Layout(xy, val[:, :2], state=None), previous=None)
+    assert row["silhouette"] == pytest.approx(silhouette_score(train[t], train_labels[t]))
+    assert row["trustworthiness"] == pytest.approx(trustworthiness(train[t], xy[t], n_neighbors=10))
+    expected = knn_predict(train, train_labels, val[v], 4)
+    assert row["knn_acc"] == pytest.approx(np.mean(expected == val_labels[v]))

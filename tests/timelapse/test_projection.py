@@ -233,3 +233,28 @@ def test_a_map_of_training_points_alone_places_nothing(method, feature_sequence)
         assert layout.train_xy.shape == (60, 2) and layout.val_xy.shape == (0, 2)
         assert np.isfinite(layout.train_xy).all() and np.abs(layout.train_xy).max() <= DISPLAY_LIMIT
     assert np.isfinite(displacement(first, warm))
+
+
+def test_large_maps_switch_to_fft_gradients_and_approximate_neighbours(monkeypatch, feature_sequence):
+    # _FFT_MIN and _APPROX_NEIGHBORS_MIN (3,000 and 100,000 points, measured) lowered so the
+    # large-map path runs on a small sample: openTSNE is asked for FFT gradients and Annoy.
+    from openTSNE import affinity
+
+    frames, _, _ = feature_sequence(n_frames=2, n_train=150, n_val=30)
+    monkeypatch.setattr(projection, "_PRECOMPUTED_MAX", 100)
+    monkeypatch.setattr(projection, "_FFT_MIN", 100)
+    monkeypatch.setattr(projection, "_APPROX_NEIGHBORS_MIN", 100)
+    searches, real = [], affinity.PerplexityBasedNN
+
+    def spy(*args, **kwargs):
+        searches.append(kwargs.get("method"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(affinity, "PerplexityBasedNN", spy)
+    first = project(*frames[0], "tsne", None, seed=0)
+    warm = project(*frames[1], "tsne", first, seed=0)
+    assert searches == ["annoy", "annoy"]
+    for layout in (first, warm):
+        assert np.isfinite(layout.train_xy).all() and np.isfinite(layout.val_xy).all()
+        assert np.abs(np.vstack([layout.train_xy, layout.val_xy])).max() <= DISPLAY_LIMIT
+    assert displacement(first, warm) < 0.5  # the warm start still holds the map steady

@@ -14,7 +14,7 @@ import logging
 import re
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -40,7 +40,33 @@ def read_csv(path: Path, typed: bool = True) -> Table:
     ``typed`` decides which columns are numeric (by majority of their values); without it every
     column stays text, for a reader that takes the types from a model's schema instead.
     """
-    header, header_line, records, line_numbers, empty_rows = _csv_records(path)
+    header, _, records, line_numbers, empty_rows = _csv_records(path)
+    notes = []
+    if empty_rows:
+        rows = Rows("line", np.asarray(empty_rows))
+        notes.append(f"{len(empty_rows)} rows with every field empty were skipped "
+                     f"({rows.several(list(range(len(empty_rows))))})")
+    return csv_table(path, header, records, line_numbers, typed=typed, notes=notes)
+
+
+def csv_chunks(path: Path, rows: int) -> Iterator[Table]:
+    """The CSV file's :class:`Table` in pieces of ``rows`` data rows (line numbers as in the file)."""
+    header, records, line_numbers = None, [], []
+    for header, _, record, line_no in _csv_lines(path):
+        if record is None:  # a row of empty fields
+            continue
+        records.append(record)
+        line_numbers.append(line_no)
+        if len(records) == rows:
+            yield csv_table(path, header, records, line_numbers)
+            records, line_numbers = [], []
+    if records:
+        yield csv_table(path, header, records, line_numbers)
+
+
+def csv_table(path: Path, header: list[str], records: list[list[str]], line_numbers: list[int],
+              typed: bool = True, notes: list[str] | None = None) -> Table:
+    """A :class:`Table` of CSV records (lists of strings) under ``header``."""
     numbers, text, bad = {}, {}, {}
     for name, values in zip(header, zip(*records)):
         text[name] = values
@@ -50,21 +76,27 @@ def read_csv(path: Path, typed: bool = True) -> Table:
             if first_bad is not None:
                 bad[name] = first_bad
     positions = {name: f"column {i + 1} ({name})" for i, name in enumerate(header)}
-    notes = []
-    if empty_rows:
-        rows = Rows("line", np.asarray(empty_rows))
-        notes.append(f"{len(empty_rows)} rows with every field empty were skipped "
-                     f"({rows.several(list(range(len(empty_rows))))})")
-    return Table(path, header, numbers, text, Rows("line", np.asarray(line_numbers)), positions, bad, notes)
+    return Table(path, header, numbers, text, Rows("line", np.asarray(line_numbers)), positions, bad, notes or [])
 
 
 def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int], list[int]]:
     """Header, its line number, the data records, their line numbers and those of empty records."""
+    header, header_line, records, line_numbers, empty_rows = None, 0, [], [], []
+    for header, header_line, record, line_no in _csv_lines(path):
+        if record is None:
+            empty_rows.append(line_no)
+        else:
+            records.append(record)
+            line_numbers.append(line_no)
+    return header, header_line, records, line_numbers, empty_rows
+
+
+def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, int]]:
+    """(header, its line number, record, the record's line number) for each data record; the
+    record is None for a row whose fields are all empty (``,,,,``; blank lines are skipped)."""
     header: list[str] | None = None
     header_line = 0
-    records: list[list[str]] = []
-    line_numbers: list[int] = []
-    empty_rows: list[int] = []
+    n_records = 0
     # utf-8-sig drops a byte-order mark; the csv module handles CRLF itself with newline="".
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
@@ -72,7 +104,7 @@ def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int]
             for fields in reader:
                 if not any(value.strip() for value in fields):
                     if header is not None and len(fields) > 1:  # ",,,," rows, not blank lines
-                        empty_rows.append(reader.line_num)
+                        yield header, header_line, None, reader.line_num
                     continue
                 if header is None:
                     if not fields[0].lstrip().startswith("#"):
@@ -83,17 +115,16 @@ def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int]
                         f"{path}: line {reader.line_num} has {len(fields)} fields, expected "
                         f"{len(header)} as set by the header on line {header_line}; fix or remove that row"
                     )
-                records.append(fields)
-                line_numbers.append(reader.line_num)
+                n_records += 1
+                yield header, header_line, fields, reader.line_num
         except csv.Error as exc:
             raise InputError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); fix the quoting") from None
         except UnicodeDecodeError:
             raise InputError(f"{path}: line {reader.line_num + 1} is not UTF-8 text; save the file as UTF-8") from None
     if header is None:
         raise InputError(f"{path}: no header row (only blank lines or comments); add a header and one source per row")
-    if not records:
+    if not n_records:
         raise InputError(f"{path}: only a header (line {header_line}), no data rows; add one source per row")
-    return header, header_line, records, line_numbers, empty_rows
 
 
 def _checked_header(path: Path, fields: list[str], line_no: int) -> list[str]:
@@ -147,6 +178,11 @@ def read_astropy(path: Path, kind: str) -> Table:
             raise InputError(f"{path}: cannot be read as {kind.upper()} ({reason}); check the file") from None
     if len(table) == 0:
         raise InputError(f"{path}: the table has columns but no rows; add one source per row")
+    return astropy_table(path, table, first_row=1)
+
+
+def astropy_table(path: Path, table, first_row: int) -> Table:
+    """Our :class:`Table` of an astropy table whose first row is row ``first_row`` of the file."""
     numbers, text = {}, {}
     for name in table.colnames:
         column = table[name]
@@ -160,7 +196,7 @@ def read_astropy(path: Path, kind: str) -> Table:
             strings = np.char.strip(data.astype(str))
             text[name] = np.where(mask, "", strings) if mask.shape == strings.shape else strings
     names = list(table.colnames)
-    rows = Rows("row", np.arange(1, len(table) + 1))
+    rows = Rows("row", np.arange(first_row, first_row + len(table)))
     return Table(path, names, numbers, text, rows, {name: f"column {name}" for name in names})
 
 

@@ -66,6 +66,36 @@ def read_text(path: Path) -> Dataset:
     )
 
 
+def text_chunks(path: Path, rows: int) -> Iterator[Dataset]:
+    """The file as Datasets of ``rows`` sources each, read as they are needed (for ``predict``):
+    every check of :func:`read_text` applies to each piece, and messages keep the file's line
+    numbers."""
+    lines = _data_lines(path)
+    first_line, first, header_note = _first_row(path, lines)
+    k = _values_per_row(path, first_line, first)
+    chunk: list[tuple[int, list[str]]] = [(first_line, first)]
+    for line_no, tokens in lines:
+        _check_field_count(path, line_no, tokens, k, first_line)
+        chunk.append((line_no, tokens))
+        if len(chunk) == rows:
+            yield _chunk_dataset(path, chunk, k, header_note)
+            chunk = []
+    if chunk:
+        yield _chunk_dataset(path, chunk, k, header_note)
+
+
+def _chunk_dataset(path: Path, chunk: list[tuple[int, list[str]]], k: int, notes: tuple[str, ...]) -> Dataset:
+    numbers = _parse_chunk(path, chunk, k)
+    line_numbers: list[int] = []
+    ids: list[str] = []
+    raw_labels: list[str] = []
+    _collect(chunk, k, line_numbers, ids, raw_labels)
+    rows = Rows("line", np.asarray(line_numbers))
+    labels = canonical_labels(path, raw_labels, rows)
+    return spectra_dataset(path, numbers[:, :k], numbers[:, k], np.asarray(ids), labels,
+                           rows, [f"column {j + 2}" for j in range(k)], feature_names=bin_names(k), notes=notes)
+
+
 def _data_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each line that is neither blank nor a ``#`` comment."""
     # utf-8-sig drops a byte-order mark; newline=None turns CRLF and CR into "\n".

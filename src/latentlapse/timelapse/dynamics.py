@@ -1,7 +1,7 @@
 """Per-source training dynamics: what the model thought of every source at every epoch.
 
 The training loop already evaluates the unaugmented training split and the validation split
-each epoch; the recorder (:mod:`latentlapse.dynamics_recorder`) keeps, per source, the
+each epoch; the recorder (:class:`latentlapse.timelapse.live.Timelapse`) keeps, per source, the
 probability of its given (true) class, the margin (that class's logit minus the largest other
 logit) and the predicted class. Files, in the run folder::
 

@@ -8,6 +8,10 @@ then :data:`FRAME_LAG`, which the worker measures once the frame's PNG is on dis
 
 Class names in column names are the scheme's short names (``HM/LM`` -> ``HM_LM``). A class that
 is absent from a sample gives NaN in its columns, never an error.
+
+Silhouette, trustworthiness and the k-NN statistics cost time (the first two also memory) that
+grows with the square of the points: for samples above ``METRIC_SAMPLE_MAX`` points they are
+computed on a fixed random subsample (drawn from the run's seed, the same points every frame).
 """
 
 from __future__ import annotations
@@ -16,12 +20,21 @@ from typing import Sequence
 
 import numpy as np
 
+from latentlapse import rng
 from latentlapse.timelapse.styles import safe_name
 from latentlapse.timelapse.projection import Layout, displacement, single_threaded
 from latentlapse.timelapse.snapshot import Snapshot, TimelapseSpec
 
 KNN_K = 5
 TRUST_NEIGHBORS = 10
+# Above this many points the quadratic metrics use a fixed subsample: silhouette and
+# trustworthiness of 5,000 points take about a second each on one core, and sklearn's
+# trustworthiness holds two n x n matrices (50,000 points: 40 GB).
+METRIC_SAMPLE_MAX = 5000
+# k-NN distances are computed this many entries at a time (float64: 128 MB), and beyond a full
+# stable sort of each row costs more than the distances, so larger reference sets use argpartition.
+_KNN_CHUNK = 2**24
+_KNN_FULL_SORT_MAX = 4096
 _NAN = float("nan")
 
 
@@ -68,10 +81,12 @@ def frame_metrics(
 
     row: dict[str, float] = {"epoch": int(snapshot.epoch)}
     row.update(_full_validation(snapshot))
+    t, v = metric_subsamples(len(train), len(val), spec.seed)
+    val_labels = val_labels[v]
     with single_threaded():
-        knn_pred = knn_predict(train, train_labels, val, n_classes)
-        row["silhouette"] = _silhouette(train, train_labels)
-        row["trustworthiness"] = _trustworthiness(train, layout.train_xy)
+        knn_pred = knn_predict(train, train_labels, val[v], n_classes)
+        row["silhouette"] = _silhouette(train[t], train_labels[t])
+        row["trustworthiness"] = _trustworthiness(train[t], layout.train_xy[t])
     row["knn_acc"] = float(np.mean(knn_pred == val_labels)) if len(val_labels) else _NAN
     row["displacement"] = displacement(previous, layout) if previous is not None else _NAN
 
@@ -88,6 +103,20 @@ def frame_metrics(
     row.update(_recalls(snapshot, names))
     row.update(_knn_to(knn_pred, val_labels, names))
     return {column: row[column] for column in metric_columns(names)}
+
+
+def metric_subsamples(n_train: int, n_val: int, seed: int) -> tuple[np.ndarray | slice, np.ndarray | slice]:
+    """The training and validation points the quadratic metrics use: all of them up to
+    ``METRIC_SAMPLE_MAX``, else that many in index order, drawn from the seed's ``metrics``
+    stream (so every frame of a run uses the same points)."""
+    generator = rng.generator(seed, "metrics")
+    picks = []
+    for n in (n_train, n_val):
+        if n <= METRIC_SAMPLE_MAX:
+            picks.append(slice(None))
+        else:
+            picks.append(np.sort(generator.choice(n, METRIC_SAMPLE_MAX, replace=False)))
+    return picks[0], picks[1]
 
 
 def class_geometry(
@@ -115,10 +144,18 @@ def knn_predict(
     if len(train) == 0 or len(query) == 0:
         return np.full(len(query), -1, dtype=np.int64)
     k = min(k, len(train))
-    squared = (
-        np.sum(query**2, axis=1)[:, None] + np.sum(train**2, axis=1)[None, :] - 2.0 * query @ train.T
-    )
-    nearest = np.argsort(squared, axis=1, kind="stable")[:, :k]
+    train_norms = np.sum(train**2, axis=1)[None, :]
+    rows = max(1, _KNN_CHUNK // len(train))
+    nearest = np.empty((len(query), k), dtype=np.int64)
+    for start in range(0, len(query), rows):
+        chunk = query[start:start + rows]
+        squared = np.sum(chunk**2, axis=1)[:, None] + train_norms - 2.0 * chunk @ train.T
+        if len(train) <= _KNN_FULL_SORT_MAX or k == len(train):
+            nearest[start:start + rows] = np.argsort(squared, axis=1, kind="stable")[:, :k]
+        else:  # the k smallest, then in order of distance (ties at the k-th distance: any of them)
+            candidates = np.argpartition(squared, k - 1, axis=1)[:, :k]
+            order = np.argsort(np.take_along_axis(squared, candidates, axis=1), axis=1, kind="stable")
+            nearest[start:start + rows] = np.take_along_axis(candidates, order, axis=1)
     return majority_vote(train_labels[nearest], n_classes)
 
 

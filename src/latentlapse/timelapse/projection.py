@@ -45,6 +45,17 @@ _PLACE_ITER = 50
 # grow past the worker's memory budget, so the libraries get the features and search themselves.
 _PRECOMPUTED_MAX = 4096
 
+# Large maps (``--viz_*_samples`` in the tens of thousands), measured on one core in CPU seconds
+# (bench/frames.py --sizes; synthetic 64-D clusters): 75 warm iterations with Barnes-Hut cost
+# 0.55 s at 2,000 points, 0.93 s at 3,000, 4.8 s at 10,000 and 13.7 s at 20,000; with openTSNE's
+# FFT-interpolated gradients 0.63, 0.71, 1.3 and 2.0 s. So from _FFT_MIN points on the gradients
+# are FFT's. Neighbours: scikit-learn's exact search (what openTSNE's "exact" runs, BLAS on 64-D
+# features) took 0.4 / 3.5 / 16.4 s at 5,000 / 20,000 / 50,000 points and openTSNE's Annoy
+# 1.7 / 9.4 / 30.8 s: exact search wins up to 50,000 points. Extrapolated (n² against n log n)
+# they cross near 100,000, so Annoy's approximate neighbours take over from there.
+_FFT_MIN = 3000
+_APPROX_NEIGHBORS_MIN = 100_000
+
 # UMAP never settles (its negative sampling keeps points moving): a warm start with the default
 # learning rate 1.0 moved points 0.25 of the map's size per frame even for unchanged features;
 # 0.1 halves that without loss of trustworthiness on our synthetic sequences.
@@ -247,17 +258,20 @@ def _tsne(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
     Below ``_PRECOMPUTED_MAX`` points, exact distances are computed here (scipy) and given to
     openTSNE as ``metric="precomputed"``: the same affinities (to 1e-17) as its
     ``method="exact"``, whose set-up imports pynndescent and numba only to check they are
-    installed — about 1 s and 120 MB in the worker, for nothing.
+    installed — about 1 s and 120 MB in the worker, for nothing. Large maps switch to FFT
+    gradients from ``_FFT_MIN`` points and to Annoy's neighbours from ``_APPROX_NEIGHBORS_MIN``.
     """
     from openTSNE import TSNEEmbedding, affinity, initialization
 
     perplexity = min(_PERPLEXITY, (len(train) - 1) / 3)
     train_input, val_input, metric = _distance_inputs(train, val)
+    search = "exact" if len(train) < _APPROX_NEIGHBORS_MIN else "annoy"
     affinities = affinity.PerplexityBasedNN(
         train_input, perplexity=perplexity, n_jobs=1, random_state=seed,
-        **({"metric": metric} if metric == "precomputed" else {"method": "exact"}),
+        **({"metric": metric} if metric == "precomputed" else {"method": search}),
     )
-    params = dict(random_state=seed, n_jobs=1, negative_gradient_method="bh")
+    gradients = "fft" if len(train) >= _FFT_MIN else "bh"
+    params = dict(random_state=seed, n_jobs=1, negative_gradient_method=gradients)
     if warm is None:
         init = initialization.pca(train, random_state=seed)
         embedding = TSNEEmbedding(init, affinities, **params)
@@ -287,7 +301,9 @@ def _umap(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
     scikit-learn's ``pairwise_distances`` with a numba callable, one Python call per pair —
     measured 0.37 s of a 0.43 s frame (500 + 300 points); precomputed, the frame takes 0.12 s
     with the same trustworthiness and frame-to-frame displacement. umap's ``transform`` then
-    takes the distances from the new points to the training points.
+    takes the distances from the new points to the training points. From ``_PRECOMPUTED_MAX``
+    points on, umap-learn gets the features and builds its own approximate neighbour graph
+    (NN-descent, which it uses from 4,096 points) for the fit and for ``transform``.
     """
     umap = _import_umap()
     n_neighbors = min(15, len(train) - 1)

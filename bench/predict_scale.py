@@ -1,0 +1,161 @@
+"""Whole-catalogue prediction: spectra per second and peak memory of ``latentlapse predict``.
+
+Input: simulated spectra written in chunks, so the files are never in memory whole — 600
+spectra are simulated once (``simulate_dataset``, seed 7) and every row of a file is one of them
+with fresh Poisson noise for its counts (new id, same format), written 10,000 rows at a time to
+the text format and to a FITS binary table (a 380-element float32 vector column, net counts and
+an id). Sizes: 50,000, 200,000 and 500,000 rows by default.
+
+Measured: ``latentlapse predict --checkpoint C --data FILE --out OUT.csv`` as a child process
+(a fresh interpreter: import, checkpoint, read, classify, write): wall seconds, spectra per
+second end to end, the child's CPU seconds and its peak RSS (``ru_maxrss`` from ``wait4``).
+The checkpoint is a 1-epoch CNN trained on the 600 spectra (the network's cost does not depend
+on its weights). Targets: peak RSS flat across sizes (within 10 %) and <= 1 GB; >= 20,000
+spectra/s from FITS. The files are removed at the end (500,000 text rows are ~1.9 GB).
+
+Run: ``python bench/predict_scale.py [--sizes 50000 200000 500000] [--formats text fits]
+[--dir D]`` (minutes: writing the files dominates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import quiet_logs, table  # noqa: E402
+
+WRITE_ROWS = 10_000
+TARGET_RSS_MB = 1024
+TARGET_FLAT = 0.10
+TARGET_FITS_RATE = 20_000
+
+
+def base_spectra(n: int = 600):
+    from latentlapse.data.simulate import simulate_dataset
+
+    return simulate_dataset(n=n, seed=7)
+
+
+def pieces(base, n: int, seed: int = 0):
+    """(ids, spectra, counts) of ``n`` rows, ``WRITE_ROWS`` at a time: base rows re-drawn with
+    Poisson noise at their own counts, each normalised to sum 1."""
+    generator = np.random.default_rng(seed)
+    for start in range(0, n, WRITE_ROWS):
+        size = min(WRITE_ROWS, n - start)
+        pick = generator.integers(0, len(base), size)
+        counts = base.counts[pick]
+        expected = base.X[pick].astype(np.float64) * counts[:, None]
+        noisy = generator.poisson(np.clip(expected, 0, None)).astype(np.float64) + 1e-3
+        spectra = (noisy / noisy.sum(axis=1, keepdims=True)).astype(np.float32)
+        ids = np.array([f"BENCH{start + i:08d}" for i in range(size)])
+        yield ids, spectra, counts
+
+
+def write_text(path: Path, base, n: int) -> None:
+    row_format = " ".join(["%.6g"] * base.n_features)
+    with open(path, "w") as handle:
+        for ids, spectra, counts in pieces(base, n):
+            handle.write("\n".join(f"{i} {row_format % tuple(s.tolist())} {int(c)}"
+                                   for i, s, c in zip(ids, spectra, counts)) + "\n")
+
+
+def write_fits(path: Path, base, n: int) -> None:
+    """A FITS binary table written row block by row block under a header that already says n."""
+    from astropy.io import fits
+
+    k = base.n_features
+    columns = [fits.Column(name="src_id", format="16A"), fits.Column(name="spectrum", format=f"{k}E"),
+               fits.Column(name="net_counts", format="D")]
+    header = fits.BinTableHDU.from_columns(columns, nrows=0).header
+    header["NAXIS2"] = n
+    dtype = np.dtype([("src_id", "S16"), ("spectrum", ">f4", (k,)), ("net_counts", ">f8")])
+    with open(path, "wb") as handle:
+        handle.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+        handle.write(header.tostring().encode("ascii"))
+        for ids, spectra, counts in pieces(base, n):
+            records = np.zeros(len(ids), dtype=dtype)
+            records["src_id"], records["spectrum"], records["net_counts"] = np.char.encode(ids), spectra, counts
+            handle.write(records.tobytes())
+        handle.write(b"\0" * (-(n * dtype.itemsize) % 2880))
+
+
+def checkpoint(folder: Path, base) -> Path:
+    from latentlapse import pipeline
+    from latentlapse.config import TrainConfig
+    from latentlapse.data.writers import write_dataset
+
+    data = folder / "train.txt"
+    write_dataset(data, base)
+    result = pipeline.train(TrainConfig(data=str(data), epochs=1, device="cpu", runs_dir=str(folder / "runs")))
+    return result.run_dir / "best.pt"
+
+
+def measure(ckpt: Path, data: Path, out: Path) -> dict[str, float]:
+    """Run predict in a child; wall s, CPU s and peak RSS (MB) from wait4."""
+    command = [sys.executable, "-m", "latentlapse", "predict", "--checkpoint", str(ckpt), "--data", str(data),
+               "--out", str(out), "--quiet"]
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"predict failed on {data}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[50_000, 200_000, 500_000])
+    parser.add_argument("--formats", nargs="+", default=["text", "fits"], choices=["text", "fits"])
+    parser.add_argument("--dir", help="where to write the files (default: a temporary folder)")
+    args = parser.parse_args()
+    quiet_logs()
+    folder = Path(tempfile.mkdtemp(prefix="predict-scale-", dir=args.dir))
+    try:
+        base = base_spectra()
+        ckpt = checkpoint(folder, base)
+        lines, results = [], {}
+        for fmt in args.formats:
+            for n in args.sizes:
+                data = folder / f"spectra_{n}.{'txt' if fmt == 'text' else 'fits'}"
+                start = time.perf_counter()
+                (write_text if fmt == "text" else write_fits)(data, base, n)
+                written = time.perf_counter() - start
+                r = measure(ckpt, data, folder / "out.csv")
+                results[fmt, n] = r
+                size_mb = data.stat().st_size / 2**20
+                lines.append([fmt, n, f"{size_mb:.0f}", f"{written:.0f}", f"{r['wall']:.1f}",
+                              f"{n / r['wall']:.0f}", f"{r['cpu']:.1f}", f"{n / r['cpu']:.0f}", f"{r['rss']:.0f}"])
+                print(table(["input", "rows", "file MB", "write s", "predict s", "spectra/s", "cpu s",
+                             "spectra/cpu-s", "peak RSS MB"], lines[-1:]), flush=True)
+                data.unlink()
+        print()
+        print(table(["input", "rows", "file MB", "write s", "predict s", "spectra/s", "cpu s", "spectra/cpu-s",
+                     "peak RSS MB"], lines))
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall numbers are of a shared machine)")
+        verdicts = []
+        for fmt in args.formats:
+            rss = [results[fmt, n]["rss"] for n in args.sizes]
+            spread = (max(rss) - min(rss)) / min(rss)
+            verdicts.append(f"{fmt}: peak RSS {min(rss):.0f}-{max(rss):.0f} MB, spread {spread:.1%} "
+                            f"({'met' if spread <= TARGET_FLAT and max(rss) <= TARGET_RSS_MB else 'MISSED'})")
+        if "fits" in args.formats:
+            best = max(n / results["fits", n]["wall"] for n in args.sizes)
+            verdicts.append(f"FITS {best:.0f} spectra/s wall ({'met' if best >= TARGET_FITS_RATE else 'MISSED'} "
+                            f">= {TARGET_FITS_RATE})")
+        print("targets: " + "; ".join(verdicts))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

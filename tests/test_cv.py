@@ -1,0 +1,60 @@
+"""latentlapse cv: stratified, disjoint folds; the baseline beside the model; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from latentlapse import cli, cv
+from latentlapse.errors import UsageError
+
+from test_evaluate import write_catalog
+
+
+def test_folds_are_stratified_disjoint_and_cover_every_row():
+    y = np.repeat([0, 1, 2, 3], [50, 25, 15, 10])
+    splits = cv.fold_indices(y, 5, seed=3)
+    tests = [test for _, test in splits]
+    assert np.array_equal(np.sort(np.concatenate(tests)), np.arange(len(y)))
+    for train, test in splits:
+        assert not set(train) & set(test) and len(train) + len(test) == len(y)
+        assert np.bincount(y[test], minlength=4).tolist() == [10, 5, 3, 2]
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, cv.fold_indices(y, 5, seed=3)))
+
+
+def test_too_few_sources_in_a_class_is_a_usage_error():
+    with pytest.raises(UsageError, match="class 1 has only 3 sources, fewer than the folds; use --folds 3"):
+        cv.fold_indices(np.array([0] * 20 + [1] * 3), 5, seed=0)
+
+
+def test_cv_command_prints_model_and_baseline(tmp_path, capsys):
+    data = write_catalog(tmp_path / "cat.csv", n=100)
+    out = tmp_path / "cv.json"
+    code = cli.main(["cv", "--data", str(data), "--folds", "2", "--epochs", "2", "--batch_size", "32",
+                     "--baseline", "hgb", "--out", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "2-fold stratified cross-validation" in printed and "hgb" in printed and "±" in printed
+    result = json.loads(out.read_text())
+    ours, hgb = result["models"]["latentlapse"], result["models"]["hgb"]
+    assert len(ours["folds"]) == len(hgb["folds"]) == 2
+    accs = [f["acc"] for f in ours["folds"]]
+    assert ours["summary"]["acc"]["mean"] == pytest.approx(np.mean(accs))
+    assert ours["summary"]["acc"]["std"] == pytest.approx(np.std(accs))
+    assert 0 <= ours["summary"]["ece_calibrated"]["mean"] <= 1
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--folds", "50"], "fewer than the folds"),
+    (["--baseline", "xgb"], "invalid choice: 'xgb'"),
+])
+def test_cv_bad_input_is_one_line_and_exit_2(tmp_path, capsys, flags, message):
+    data = write_catalog(tmp_path / "cat.csv", n=100)
+    try:
+        code = cli.main(["cv", "--data", str(data), "--epochs", "1", *flags])
+    except SystemExit as stop:  # argparse's own usage errors
+        code = stop.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1

@@ -1,0 +1,94 @@
+"""``latentlapse predict`` in pieces: the same rows as a whole-file read, a bad row stops it with
+its line and no output, and FITS output carries the class probabilities as columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from latentlapse import checkpoints, cli, pipeline
+from latentlapse.config import TrainConfig
+from latentlapse.data import chunks
+from latentlapse.data.readers import load_dataset
+from latentlapse.data.simulate import simulate_dataset
+from latentlapse.data.writers import write_dataset
+from latentlapse.predict import align_features, predict_file, predict_logits
+from latentlapse.results import write_predictions
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A one-epoch model and a 90-source file (some unlabelled) in text, CSV and FITS."""
+    root = tmp_path_factory.mktemp("stream")
+    data = simulate_dataset(n=150, unlabelled=20, seed=3)
+    text, table = root / "spectra.txt", root / "spectra.csv"
+    write_dataset(text, data)
+    write_dataset(table, data)
+    result = pipeline.train(TrainConfig(data=str(text), epochs=1, device="cpu", runs_dir=str(root / "runs")))
+    return root, result.run_dir / "best.pt", {"text": text, "csv": table}
+
+
+def _whole_file_predictions(checkpoint, data, out):
+    """What predict wrote before it streamed: the whole file read, predicted and written at once."""
+    from latentlapse.data.taxonomy import scheme
+
+    from latentlapse.operating import from_checkpoint
+
+    payload = checkpoints.load(checkpoint)
+    dataset = load_dataset(data)
+    point = from_checkpoint(payload, "balanced", False)  # predict's default operating point
+    model = checkpoints.model_from_checkpoint(payload)
+    proba = point.proba(predict_logits(model, align_features(dataset, payload, data), 4096))
+    names = payload["class_names"]
+    return write_predictions(out, dataset.ids, scheme(len(names)).encode(dataset.labels), proba, names)
+
+
+@pytest.mark.parametrize("kind", ["text", "csv"])
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_pieces_give_the_same_file_as_a_whole_read(trained, kind, suffix, monkeypatch, tmp_path):
+    _, checkpoint, files = trained
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)  # 170 sources: 11 pieces, the last one short
+    summary = predict_file(str(checkpoint), str(files[kind]), str(tmp_path / f"streamed{suffix}"))
+    assert summary.startswith("170 sources classified")
+    expected = _whole_file_predictions(checkpoint, files[kind], tmp_path / f"whole{suffix}")
+    assert (tmp_path / f"streamed{suffix}").read_bytes() == expected.read_bytes()
+
+
+def test_pieces_keep_the_files_line_numbers(trained):
+    _, _, files = trained
+    pieces = list(chunks.iter_chunks(files["text"], rows=40))
+    assert [len(p) for p in pieces] == [40, 40, 40, 40, 10]
+    assert pieces[1].ids[0] == load_dataset(files["text"]).ids[40]
+
+
+def test_fits_in_and_out_with_probabilities_as_columns(trained, monkeypatch, tmp_path):
+    pytest.importorskip("astropy")
+    from astropy.table import Table
+
+    _, checkpoint, files = trained
+    Table.read(files["csv"], format="ascii.csv").write(tmp_path / "spectra.fits")
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 64)
+    predict_file(str(checkpoint), str(tmp_path / "spectra.fits"), str(tmp_path / "p.fits"))
+    out = Table.read(tmp_path / "p.fits")
+    reference = Table.read(_whole_file_predictions(checkpoint, files["text"], tmp_path / "p.csv"), format="ascii.csv")
+    assert len(out) == 170 and out.meta["EXTNAME"] == "PREDICTIONS"
+    assert list(out["id"]) == [str(i) for i in reference["id"]]
+    assert list(out["predicted_class"]) == list(reference["predicted_class"])
+    assert list(np.ma.filled(out["true_class"], "")) == list(reference["true_class"].filled(""))
+    np.testing.assert_allclose(out["p_HM_LM"], reference["p_HM/LM"], atol=1e-6)
+    np.testing.assert_allclose(sum(out[c] for c in out.colnames if c.startswith("p_")), 1, atol=1e-5)
+
+
+def test_a_bad_row_far_into_the_file_names_its_line_and_leaves_no_output(trained, monkeypatch, tmp_path, capsys):
+    _, checkpoint, files = trained
+    lines = files["text"].read_text().splitlines()
+    fields = lines[120].split()
+    fields[5] = "oops"
+    lines[120] = " ".join(fields)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)  # pieces 1-7 are fine and written before line 121 is read
+    code = cli.main(["predict", "--checkpoint", str(checkpoint), "--data", str(bad), "--out", str(tmp_path / "p.csv")])
+    assert code == 1
+    assert "line 121, column 6: 'oops' is not a number" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [bad]  # neither the output nor its temp file

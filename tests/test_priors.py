@@ -1,0 +1,50 @@
+"""Prior re-weighting (Saerens et al. 2002): exact on a hand-made case; --priors parsing."""
+
+import numpy as np
+import pytest
+
+from latentlapse import priors
+from latentlapse.errors import UsageError
+
+
+def test_reweighting_is_exact_on_a_hand_made_case():
+    # source priors (0.5, 0.25, 0.25), target (0.25, 0.25, 0.5): ratios 0.5, 1, 2
+    proba = np.array([[0.5, 0.3, 0.2], [0.2, 0.2, 0.6]])
+    out = priors.reweight(proba, np.array([0.5, 0.25, 0.25]), np.array([0.25, 0.25, 0.5]))
+    # row 1: 0.25, 0.3, 0.4 (sum 0.95); row 2: 0.1, 0.2, 1.2 (sum 1.5)
+    expected = np.array([[0.25 / 0.95, 0.3 / 0.95, 0.4 / 0.95], [0.1 / 1.5, 0.2 / 1.5, 1.2 / 1.5]])
+    assert np.allclose(out, expected, rtol=0, atol=1e-12)
+
+
+def test_same_priors_change_nothing():
+    proba = np.array([[0.7, 0.2, 0.1]])
+    assert np.allclose(priors.reweight(proba, np.array([0.2, 0.3, 0.5]), np.array([0.2, 0.3, 0.5])), proba)
+
+
+def test_reweighting_a_bayes_posterior_gives_the_posterior_under_the_new_priors():
+    likelihood = np.array([[0.3, 0.6], [0.9, 0.1]])  # p(x|k) of two sources
+    source, target = np.array([0.8, 0.2]), np.array([0.3, 0.7])
+    posterior = likelihood * source / (likelihood * source).sum(axis=1, keepdims=True)
+    expected = likelihood * target / (likelihood * target).sum(axis=1, keepdims=True)
+    assert np.allclose(priors.reweight(posterior, source, target), expected)
+
+
+def test_parse_named_and_custom_priors():
+    names = ["AGN", "HM/LM", "YSO/CV"]
+    train = np.array([0.5, 0.3, 0.2])
+    assert priors.parse("train", names, train)[1].tolist() == [0.5, 0.3, 0.2]
+    assert np.allclose(priors.parse("balanced", names, train)[1], 1 / 3)
+    label, vector = priors.parse("AGN=2,HM/LM=1,YSO/CV=1", names, train)
+    assert label == "custom" and vector.tolist() == [0.5, 0.25, 0.25]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("AGN=0.5,HM/LM=0.5", "missing YSO/CV"),
+    ("AGN=0.5,QSO=0.2,HM/LM=0.1,YSO/CV=0.2", "unknown class 'QSO'"),
+    ("AGN=0,HM/LM=0.5,YSO/CV=0.5", "must be positive"),
+    ("AGN=x,HM/LM=0.5,YSO/CV=0.5", "is not a number"),
+    ("sky", "expected train, balanced or NAME=VALUE"),
+])
+def test_bad_priors_are_usage_errors(text, message):
+    with pytest.raises(UsageError, match=message):
+        priors.parse(text, ["AGN", "HM/LM", "YSO/CV"], np.array([0.5, 0.3, 0.2]))
