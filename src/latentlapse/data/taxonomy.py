@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latentlapse.errors import InputError
+from latentlapse.timelapse.styles import safe_name  # one definition, in the core (also imported from here)
 
 if TYPE_CHECKING:  # dataset.py imports this module
     from latentlapse.data.dataset import Dataset
@@ -26,11 +27,6 @@ FINE_LABELS = ("AGN", "CV", "HM-STAR", "HMXB", "LM-STAR", "LMXB", "NS", "NS_BIN"
 _ALIASES = {re.sub(r"[\s_\-/]", "", label).upper(): label for label in FINE_LABELS}
 
 UNLABELLED = ""
-
-
-def safe_name(name: str) -> str:
-    """A file- and column-safe version of a class name (``HM/LM`` -> ``HM_LM``)."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
 
 
 @dataclass(frozen=True)
