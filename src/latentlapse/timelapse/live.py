@@ -83,6 +83,7 @@ class Timelapse:
         self.resume_after = resume_after
         self.run_dir: Path | None = Path(run_dir) if run_dir is not None else None
         self.seconds = 0.0  # spent inside log_epoch (the loop's cost of the time-lapse)
+        self.frame_seconds = 0.0  # of which: copying the frame sample and handing it to the worker
         self.frames_written = 0
         self.worker = None
         self._history: list[dict[str, float]] = []
@@ -215,7 +216,9 @@ class Timelapse:
             self._write(_in_order, writes)
         due = self.frames and (should_visualize(epoch, self.epochs, self.every) or epoch == self.epochs)
         if due and (not catching_up or self.missing_frame(epoch)):
+            frame_started = time.perf_counter()
             self.worker.submit(self._snapshot(epoch, scores, f_tr, f_va, p_tr, p_va))
+            self.frame_seconds += time.perf_counter() - frame_started
         if self._board is not None and not catching_up:
             self._board.epoch(epoch, scores)
             if due:
