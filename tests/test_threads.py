@@ -43,15 +43,18 @@ def test_the_flag_and_then_omp_num_threads_win():
     assert choose_threads(None, busy, SMALL, default=2, env_threads="junk")[0] == 1
 
 
-def test_wait_policy_is_set_only_when_absent_and_before_torch(monkeypatch):
+def test_wait_policy_is_passive_only_on_a_busy_machine_when_absent_and_before_torch(monkeypatch):
+    busy, idle = threads.Machine(cores=2, load=3.0), threads.Machine(cores=2, load=0.1)
     env = {}
     monkeypatch.delitem(sys.modules, "torch", raising=False)
-    assert threads.prepare_environment(env) == "PASSIVE" and env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert threads.prepare_environment(env, busy) == "PASSIVE" and env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    quiet = {}
+    assert threads.prepare_environment(quiet, idle) is None and quiet == {}  # OpenMP's default spin
     mine = {"OMP_WAIT_POLICY": "ACTIVE"}
-    assert threads.prepare_environment(mine) == "ACTIVE" and mine == {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert threads.prepare_environment(mine, busy) == "ACTIVE" and mine == {"OMP_WAIT_POLICY": "ACTIVE"}
     monkeypatch.setitem(sys.modules, "torch", object())  # too late: the runtime has read its settings
     late = {}
-    assert threads.prepare_environment(late) is None and late == {}
+    assert threads.prepare_environment(late, busy) is None and late == {}
 
 
 def test_prepare_environment_runs_before_torch_is_imported():
@@ -59,7 +62,8 @@ def test_prepare_environment_runs_before_torch_is_imported():
 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     out = subprocess.run([sys.executable, "-c",
-                          "import os, sys\nfrom latentlapse import cli, threads\nthreads.prepare_environment()\n"
+                          "import os, sys\nfrom latentlapse import cli, threads\n"
+                          "threads.prepare_environment(machine=threads.Machine(cores=2, load=4.0))\n"
                           "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"],
                          capture_output=True, text=True, check=True, env=env).stdout
     assert out.split() == ["PASSIVE", "False"]

@@ -5,8 +5,9 @@ Our networks are small (about 2 MFLOP per spectrum), so a batch is many short pa
 On a 2-core machine with other work on the cores, torch's threads spinning while they wait for
 each other made a 0.35 s epoch take 11-14 s; one thread took 2.3-3.1 s and a passive wait policy
 2.8-3.5 s in the same minute. On an idle machine two threads are faster (bench/contention.py).
-So: a passive OpenMP wait policy (set before torch loads, unless the user set one), all free
-cores when the machine is idle, one thread for a small model when other work fills the cores.
+So: all free cores and OpenMP's default wait when the machine is idle (a passive policy cost an
+idle epoch ~1.2x); one thread for a small model and a passive wait policy (set before torch
+loads, unless the user set one) when other work fills the cores.
 
 This module imports no heavy library at the top: the CLI calls :func:`prepare_environment`
 before torch is first imported.
@@ -19,6 +20,7 @@ import math
 import os
 import statistics
 import sys
+import time
 from dataclasses import asdict, dataclass
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ SMALL_STEP_FLOPS = 5e9
 SLOW_FACTOR = 3.0  # an epoch this many times the median of the previous ones is "far slower"
 SLOW_MIN_PREVIOUS = 3
 SLOW_MIN_SECONDS = 1.0  # shorter epochs are too noisy to warn about
+BUSY_WINDOW_SECONDS = 0.25  # how long the machine is watched before the choice
 
 _wait_policy_source = "environment"
 
@@ -40,7 +43,7 @@ class Machine:
     """What the choice looks at: cores this process may use, and the work already on them."""
 
     cores: int
-    load: float  # 1-minute load average, or the processes running right now if more
+    load: float  # cores' worth of work by other processes (or the 1-minute load average)
 
     @property
     def free_cores(self) -> int:
@@ -60,32 +63,66 @@ class ThreadChoice:
         return asdict(self)
 
 
-def prepare_environment(environ: dict | None = None) -> str | None:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` unless the user set one or torch is already loaded (its
-    OpenMP runtime reads the variable once, when it loads); returns the policy in effect."""
+def prepare_environment(environ: dict | None = None, machine: Machine | None = None) -> str | None:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` when other work already fills the cores, unless the user set
+    a policy or torch is already loaded (its OpenMP runtime reads the variable once, when it
+    loads); returns the policy in effect.
+
+    On an idle machine OpenMP's default (spin a little, then sleep) is kept: a passive policy
+    wakes the threads of every short parallel region through the kernel, which made an idle
+    2-thread epoch about 1.2x slower here (bench/contention.py, threads); a machine that gets
+    busy later is told about by :class:`SlowEpochWatch`.
+    """
     global _wait_policy_source
     environ = os.environ if environ is None else environ
     if "OMP_WAIT_POLICY" not in environ and "torch" not in sys.modules:
-        environ["OMP_WAIT_POLICY"] = WAIT_POLICY
-        _wait_policy_source = "latentlapse"
+        machine = machine_now() if machine is None else machine
+        if machine.free_cores < machine.cores:
+            environ["OMP_WAIT_POLICY"] = WAIT_POLICY
+            _wait_policy_source = "latentlapse"
     return environ.get("OMP_WAIT_POLICY")
 
 
-def machine_now() -> Machine:
-    """This process's usable cores and the load on them (1-minute average or running now)."""
+def machine_now(window: float = BUSY_WINDOW_SECONDS) -> Machine:
+    """This process's usable cores and the work on them now: the cores other processes kept busy
+    over a short ``window`` (``/proc/stat``), else the 1-minute load average.
+
+    The load average lags by a minute, so right after another job ends it still reads as
+    "busy"; the CPU time actually spent during the window does not.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
-    try:  # "2/345": runnable now, this process included; sees a neighbour that started a moment ago
-        running = int(open("/proc/loadavg").read().split()[3].split("/")[0]) - 1
-    except (OSError, IndexError, ValueError):
-        running = 0
-    return Machine(cores=cores, load=max(load, float(running)))
+    busy = _busy_cores(window)
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            busy = 0.0
+    return Machine(cores=cores, load=busy)
+
+
+def _busy_cores(window: float) -> float | None:
+    """Cores' worth of CPU time all processes used over ``window`` seconds (None off Linux)."""
+    def sample() -> tuple[float, float] | None:
+        try:
+            with open("/proc/stat") as handle:
+                fields = [float(v) for v in handle.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+        return sum(fields), idle
+
+    first = sample()
+    if first is None:
+        return None
+    time.sleep(window)
+    second = sample()
+    total, idle = second[0] - first[0], second[1] - first[1]
+    if total <= 0:
+        return None
+    return (os.cpu_count() or 1) * (total - idle) / total
 
 
 def choose_threads(requested: int | None, machine: Machine, step_flops: float, default: int,
@@ -136,9 +173,11 @@ def choose_for_run(requested: int | None, model, n_features: int, batch_size: in
         if not reason.startswith("as when the run started"):
             reason = f"as when the run started: {reason}"
     else:
+        env_threads = os.environ.get("OMP_NUM_THREADS")
+        decided = requested is not None or bool(env_threads and env_threads.strip().isdigit())
+        machine = Machine(cores=1, load=0.0) if decided else machine_now()  # no need to watch the machine
         flops = step_flops(model, n_features, batch_size)
-        intra_op, reason = choose_threads(requested, machine_now(), flops, torch.get_num_threads(),
-                                          os.environ.get("OMP_NUM_THREADS"))
+        intra_op, reason = choose_threads(requested, machine, flops, torch.get_num_threads(), env_threads)
     return ThreadChoice(intra_op=intra_op, omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"), reason=reason)
 
 
