@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -64,27 +61,12 @@ def write_predictions(
     path: str | Path, ids: np.ndarray, y_true: np.ndarray | None, proba: np.ndarray, class_names: Sequence[str]
 ) -> Path:
     """One row per source: id, true class (empty where unknown, i.e. -1), predicted class and
-    class probabilities; the true-class column is left out when no source has one."""
-    path = Path(path)
-    pred = proba.argmax(axis=1)
-    known = y_true is not None and bool(np.any(np.asarray(y_true) >= 0))
-    rows = []
-    for i, source in enumerate(ids):
-        row = {"id": str(source)}
-        if known:
-            row["true_class"] = class_names[int(y_true[i])] if y_true[i] >= 0 else ""
-        row["predicted_class"] = class_names[int(pred[i])]
-        row.update({f"p_{name}": round(float(p), 6) for name, p in zip(class_names, proba[i])})
-        rows.append(row)
-    if path.suffix.lower() == ".json":
-        atomic.write_text(path, json.dumps(rows, indent=1) + "\n")
-    else:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic.write_text(path, buffer.getvalue())
-    return path
+    class probabilities; the true-class column is left out when no source has one. The same
+    writer as ``predict``'s (CSV, JSON or FITS by suffix), given all rows as one piece."""
+    from latentlapse.prediction_writer import write_stream
+
+    y = np.full(len(ids), -1) if y_true is None else np.asarray(y_true)
+    return write_stream(Path(path), [(np.asarray(ids), y, np.asarray(proba))], class_names)[0]
 
 
 def summary_text(metrics: dict[str, object]) -> str:
