@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "latentlapse"
-CORE_MODULES = ("atomic", "errors", "runs", "results", "evaluation", "rng", "hooks", "threads")
+CORE_MODULES = ("atomic", "errors", "runs", "results", "prediction_writer", "evaluation", "rng", "hooks", "threads")
 CORE = {f"latentlapse.{name}" for name in CORE_MODULES} | {"latentlapse", "latentlapse.timelapse"}
 
 

@@ -108,7 +108,7 @@ def _write_fits(handle, pieces, names) -> int:
     """
     from astropy.io import fits
 
-    from latentlapse.data.taxonomy import safe_name
+    from latentlapse.timelapse.styles import safe_name
 
     handle.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
     header_at, header, dtype, n, id_width, with_truth = handle.tell(), None, None, 0, 0, False
