@@ -23,8 +23,9 @@ class UsageError(LatentlapseError):
     exit_code = 2
 
 
-class MissingExtraError(LatentlapseError):
-    """An optional dependency is not installed; the message names the pip extra."""
+class MissingExtraError(LatentlapseError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra (also an
+    ImportError, what a library user expects)."""
 
     def __init__(self, package: str, extra: str, purpose: str):
         super().__init__(

@@ -65,6 +65,8 @@ class FrameWorker:
         )
         self._process.start()
         set_priority(self._process.pid, urgent=False)
+        # The queue's feeder thread starts with its first message: now, not in the training loop.
+        self._inbox.put(("hello", None))
         self.has_spec = False
         self.pending = 0
         self.failure: str | None = None
@@ -258,6 +260,8 @@ def _worker_main(inbox, outbox, parent_pid: int) -> None:
                 return
             continue
         try:
+            if kind == "hello":
+                continue
             if kind == "spec":
                 state.start(payload)
             elif kind == "frame":
