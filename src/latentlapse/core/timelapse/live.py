@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -25,7 +22,7 @@ import numpy as np
 
 from latentlapse.core import atomic, rng, runs
 from latentlapse.core.errors import RunFailed
-from latentlapse.core.timelapse import dynamics, epoch_writes, history_file, loop_arrays, messages
+from latentlapse.core.timelapse import dynamics, epoch_writes, history_file, loop_arrays, messages, run_record
 from latentlapse.core.timelapse.epoch_writes import EpochBook, LoggedEpoch, Writer
 from latentlapse.core.timelapse.sample import SAMPLES_FILE, choose_sample, samples_csv
 from latentlapse.core.timelapse.schedule import should_visualize
@@ -105,7 +102,7 @@ class Timelapse:
         self._last_val: tuple[np.ndarray, np.ndarray] | None = None
         self._abort = False
         self._closing = False
-        self._signals: dict = {}
+        self._signals = run_record.Signals(lambda: self._closing, self.request_abort)
         self._board = None
 
     @classmethod
@@ -113,15 +110,7 @@ class Timelapse:
         """Reopen an interrupted run made by a ``Timelapse`` to go on after ``after_epoch`` (the
         epoch of your own checkpoint): later history and dynamics are dropped, frames go on."""
         run_dir = Path(run_dir)
-        meta = runs.read_metadata(run_dir)
-        if not meta.get("class_names"):
-            raise ValueError(f"{run_dir}: not a latentlapse run (no class names in {runs.METADATA}); nothing to resume")
-        viz = meta.get("config", {}).get("viz", {})
-        settings = dict(class_names=meta["class_names"], epochs=meta["config"]["epochs"], method=meta.get("method") or "tsne",
-                        every=viz.get("every", 10), train_samples=viz.get("train_samples", 500),
-                        val_samples=viz.get("val_samples", 300), seed=meta.get("seed", 0),
-                        colors=meta.get("class_colors"), markers=meta.get("class_markers"),
-                        frames=viz.get("enabled", True), config=meta.get("config"))
+        settings = run_record.resume_settings(run_dir)
         settings.update(overrides)
         return cls(run_dir.parent, run_dir=run_dir, resume_after=int(after_epoch), **settings)
 
@@ -150,9 +139,9 @@ class Timelapse:
             dynamics.drop_epochs_after(self.run_dir, self.resume_after)
             self._last_epoch = self.resume_after
         if self.owner:
-            self._record_start(resuming)
+            self._history = run_record.record_start(self)
             if self.signals:
-                self._catch_signals()
+                self._signals.catch()
         else:
             runs.update_metadata(self.run_dir, class_colors=list(self.colors), class_markers=list(self.markers))
         if self.tensorboard:
@@ -290,7 +279,7 @@ class Timelapse:
             try:
                 self._stop_writes()
                 if status == "completed" and self.owner and self._last_val is not None:
-                    self._final_results()
+                    run_record.final_results(self.run_dir, self.class_names, self._last_val, self._last_epoch, self._history)
             except BaseException:
                 self._stop_frames("failed")  # never leave the worker behind, nor pretend the run completed
                 raise
@@ -302,67 +291,14 @@ class Timelapse:
                 write_dynamics(self.run_dir)
         except BaseException as exc:
             if self.owner:
-                self._record_end("failed", exc)
+                run_record.record_end(self.run_dir, "failed", exc, self._last_epoch, self.seconds)
             raise
         finally:
-            self._restore_signals()
+            self._signals.restore()
         if self.owner:
-            self._record_end(status, error)
+            run_record.record_end(self.run_dir, status, error, self._last_epoch, self.seconds)
 
     # ------------------------------------------------------------------------------- details
-    def _record_start(self, resuming: bool) -> None:
-        from latentlapse import __version__
-
-        common = dict(status="running", pid=os.getpid(), host=socket.gethostname(), end_time=None, error=None)
-        if resuming:
-            self._history = history_file.truncate(self.run_dir, self.resume_after)
-            runs.update_metadata(self.run_dir, resumed_from_epoch=self.resume_after, resumed_at=runs.now_iso(), **common)
-            return
-        config = {"epochs": self.epochs, **self.config,
-                  "viz": {"enabled": self.frames, "every": self.every, "method": self.method,
-                          "train_samples": self.train_samples, "val_samples": self.val_samples}}
-        runs.update_metadata(self.run_dir, run_directory=str(self.run_dir), num_classes=len(self.class_names),
-                             method=self.method if self.frames else None, start_time=runs.now_iso(), seed=self.seed,
-                             config=config, class_names=list(self.class_names), class_colors=list(self.colors),
-                             class_markers=list(self.markers), made_by=f"latentlapse {__version__} Timelapse", **common)
-
-    def _record_end(self, status: str, error: BaseException | None) -> None:
-        fields = dict(status=status, end_time=runs.now_iso(), epochs_run=self._last_epoch,
-                      viz_seconds_in_loop=round(self.seconds, 4))
-        if error is not None:
-            fields["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
-        runs.update_metadata(self.run_dir, **fields)
-        if status == "interrupted":
-            log.warning("interrupted after epoch %d; go on with Timelapse.resume(%r, after_epoch=...)",
-                        self._last_epoch, str(self.run_dir))
-
-    def _final_results(self) -> None:
-        from latentlapse.core.results import write_results
-
-        y, proba = self._last_val
-        write_results(self.run_dir, y, proba.argmax(axis=1), self.class_names, best_epoch=self._last_epoch,
-                      last_scores=dict(self._history[-1]) if self._history else {}, epochs_run=self._last_epoch,
-                      evaluated="the model at the last logged epoch")
-
-    def _catch_signals(self) -> None:
-        """SIGTERM takes Ctrl-C's path; a second signal while closing only skips queued frames."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        self._signals = {signal.SIGTERM: signal.signal(signal.SIGTERM, self._on_signal)}
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._signals[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_signal)
-
-    def _on_signal(self, signum, frame) -> None:
-        if not self._closing:
-            raise KeyboardInterrupt
-        self._abort = True
-        log.warning("still cleaning up so the run folder stays consistent; frames not yet drawn are skipped")
-
-    def _restore_signals(self) -> None:
-        for sig, handler in self._signals.items():
-            signal.signal(sig, handler)
-        self._signals = {}
-
     def _poll_due(self) -> bool:
         """Whether a second has passed since the worker's messages were last read."""
         return time.monotonic() - getattr(self, "_polled", 0.0) >= 1.0
