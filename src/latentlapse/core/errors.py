@@ -36,6 +36,19 @@ class MissingExtraError(LatentlapseError, ImportError):
         self.extra = extra
 
 
+def require_extra(package: str, extra: str, purpose: str) -> None:
+    """Raise :class:`MissingExtraError` unless ``package`` is installed. Imports nothing (a
+    command line checks its flags with it before any heavy import)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # blocked in sys.modules or by an import hook
+        found = False
+    if not found:
+        raise MissingExtraError(package, extra, purpose)
+
+
 class RunFailed(LatentlapseError):
     """Training stopped on an unrecoverable condition (NaN loss, full disk)."""
 

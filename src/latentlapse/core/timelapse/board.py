@@ -11,7 +11,6 @@ truncated history. Needs the ``tensorboard`` extra, imported only when asked for
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
 import shutil
@@ -23,7 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from latentlapse.core import atomic
-from latentlapse.core.errors import MissingExtraError
+from latentlapse.core.errors import MissingExtraError, require_extra
 from latentlapse.core.runs import HISTORY
 
 BOARD_DIR = "tensorboard"
@@ -32,14 +31,8 @@ CONFIG_FILE = "projector_config.pbtxt"
 
 
 def require_tensorboard() -> None:
-    """Raise :class:`MissingExtraError` (an ImportError) unless the tensorboard package is
-    installed; imports nothing, so a command line can check it while parsing its arguments."""
-    try:
-        found = importlib.util.find_spec("tensorboard") is not None
-    except (ImportError, ValueError):  # a package blocked in sys.modules or by an import hook
-        found = False
-    if not found:
-        raise MissingExtraError("tensorboard", "tensorboard", "TensorBoard export (--tensorboard)")
+    """Raise :class:`MissingExtraError` (an ImportError) unless the tensorboard package is installed."""
+    require_extra("tensorboard", "tensorboard", "TensorBoard export")
 
 
 class Board:
