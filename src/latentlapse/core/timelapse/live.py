@@ -22,7 +22,7 @@ import numpy as np
 
 from latentlapse.core import atomic, rng, runs
 from latentlapse.core.errors import RunFailed
-from latentlapse.core.timelapse import dynamics, epoch_writes, history_file, loop_arrays, messages, run_record
+from latentlapse.core.timelapse import dynamics, epoch_writes, loop_arrays, messages, run_record
 from latentlapse.core.timelapse.epoch_writes import EpochBook, LoggedEpoch, Writer
 from latentlapse.core.timelapse.sample import SAMPLES_FILE, choose_sample, samples_csv
 from latentlapse.core.timelapse.schedule import should_visualize
@@ -211,13 +211,11 @@ class Timelapse:
         board = self._board is not None and not catching_up
         entry = LoggedEpoch(epoch, y_tr, epoch_writes.private(p_tr, train[2]), y_va, epoch_writes.private(p_va, val[2]),
                             epoch_writes.metrics_of(metrics), _private_logits(logits), history or board, record)
-        if frame or (due and board):  # the frame's title and the board's embedding need them now
-            entry.scores = history_file.scores(epoch, self.class_names, y_tr, p_tr, y_va, p_va, entry.metrics)
         if history or record or board:
             self._book.add(entry)
         if frame:
             frame_started = time.perf_counter()
-            snapshot = self._snapshot(epoch, entry.scores, f_tr, f_va, p_tr, p_va)
+            snapshot = self._snapshot(epoch, entry, f_tr, f_va)
             self.worker.submit(snapshot)
             self.frame_seconds += time.perf_counter() - frame_started
         if due and board:
@@ -346,15 +344,17 @@ class Timelapse:
         log.info("latent-space time-lapse: %s of %d training + %d validation sources, frames at epochs %s",
                  self.method, len(train_ids), len(val_ids), messages.epochs_text(self.epochs, self.every))
 
-    def _snapshot(self, epoch: int, scores: dict, f_tr, f_va, p_tr, p_va) -> Snapshot:
-        """Copies of the fixed sample's features and the epoch's numbers (fancy indexing copies)."""
+    def _snapshot(self, epoch: int, entry: LoggedEpoch, f_tr, f_va) -> Snapshot:
+        """Copies of the fixed sample's features (fancy indexing copies) and the epoch's arrays,
+        from which the worker computes the epoch's scores (the loop does not wait for them)."""
         s = self._sources
         tr, va = s["train_pos"], s["val_pos"]
+        p_tr, p_va = entry.p_tr, entry.p_va
         val_pred_all = p_va.argmax(axis=1)
         return Snapshot(epoch=epoch, train_features=np.asarray(f_tr)[tr], val_features=np.asarray(f_va)[va],
                         val_pred=val_pred_all[va], val_true_all=s["y_va"].copy(), val_pred_all=val_pred_all,
-                        scores=dict(scores), train_proba=p_tr[tr].astype(np.float32),
-                        val_proba=p_va[va].astype(np.float32), epoch_end=time.time())
+                        train_proba=p_tr[tr].astype(np.float32), val_proba=p_va[va].astype(np.float32),
+                        epoch_end=time.time(), score_inputs=(entry.y_tr, p_tr, entry.y_va, p_va, entry.metrics))
 
     def _stop_frames(self, status: str) -> None:
         """Drain and stop the worker (see FrameWorker.finish); a worker that died before a

@@ -326,9 +326,11 @@ class _FrameState:
         """Project, measure, render and log one snapshot; a failure skips only this frame."""
         from latentlapse.core.timelapse import animate, latent_metrics, layouts, progress, projection, render
         from latentlapse.core.timelapse.schedule import frame_name
+        from latentlapse.core.timelapse.snapshot import with_scores
 
         spec = self.spec
         started = time.perf_counter()
+        snapshot = with_scores(snapshot, spec.class_names)
         progress.append_progress(self.run_dir, snapshot.epoch, snapshot.scores)
         try:
             layout = projection.project(snapshot.train_features, snapshot.val_features, spec.method,
