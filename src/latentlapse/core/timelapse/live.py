@@ -31,6 +31,7 @@ from latentlapse.core.timelapse.styles import check_style, default_style
 
 log = logging.getLogger(__name__)
 
+POLL_SECONDS = 1.0
 Split = tuple  # (features (n, d), labels (n,), class probabilities (n, k)); features may be None without frames
 
 
@@ -104,6 +105,7 @@ class Timelapse:
         self._closing = False
         self._signals = run_record.Signals(lambda: self._closing, self.request_abort)
         self._board = None
+        self._polled = 0.0  # when the worker's messages were last read (time.monotonic)
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, after_epoch: int, **overrides: Any) -> "Timelapse":
@@ -161,6 +163,7 @@ class Timelapse:
             self._writer.submit(write_animation_script, self.run_dir)
             self.worker = FrameWorker()
             runs.update_metadata(self.run_dir, worker_pid=self.worker.pid)  # lets a check find a stray worker
+            self._polled = time.monotonic()
         log.info("time-lapse run folder: %s", self.run_dir)
         return self.run_dir
 
@@ -226,7 +229,7 @@ class Timelapse:
             self._writer.submit(self._book.write, self._book.take())
         self._last_epoch = max(self._last_epoch, epoch)
         self._last_val = (entry.y_va, entry.p_va)
-        if frame or self.flush_seconds == 0 or self._poll_due():
+        if self.flush_seconds == 0 or self._poll_due():
             self.poll()
         self.seconds += time.perf_counter() - started
 
@@ -298,8 +301,9 @@ class Timelapse:
 
     # ------------------------------------------------------------------------------- details
     def _poll_due(self) -> bool:
-        """Whether a second has passed since the worker's messages were last read."""
-        return time.monotonic() - getattr(self, "_polled", 0.0) >= 1.0
+        """Whether the worker's messages were last read ``POLL_SECONDS`` ago (a failed worker is
+        noticed within it; reading them every epoch cost a fast loop up to 1 ms an epoch)."""
+        return time.monotonic() - self._polled >= POLL_SECONDS
 
     def _start_dynamics(self, ids: tuple[np.ndarray, np.ndarray] | None, n_train: int, n_val: int) -> None:
         sources = self.run_dir / dynamics.DYNAMICS_DIR / dynamics.SOURCES_FILE
