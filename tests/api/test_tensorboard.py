@@ -67,3 +67,23 @@ def test_the_cli_flag_sets_the_config_field():
         return config_from_args(command_parser("train", "main.py").parse_args(list(argv)))
 
     assert parse("--tensorboard").tensorboard is True and parse().tensorboard is False
+
+
+def test_the_cli_run_exports_its_history_and_leaves_the_sessions_history_alone(tmp_path):
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from latentlapse.xray import cli
+
+    for name, extra in (("plain", []), ("board", ["--tensorboard"])):
+        code = cli.train_main(["--classes", "4", "--epochs", "3", "--runs_dir", str(tmp_path / name), "--quiet", *extra])
+        assert code == 0
+    plain, board = (tmp_path / name / "run_001" for name in ("plain", "board"))
+    assert (board / "history.csv").read_text().splitlines()[0] == (plain / "history.csv").read_text().splitlines()[0]
+    history = list(csv.DictReader((board / "history.csv").open()))
+    events = EventAccumulator(str(board / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("scores/val_acc")] == [1, 2, 3]
+    assert [e.value for e in events.Scalars("scores/val_acc")] == pytest.approx([float(r["val_acc"]) for r in history])
+    assert not list(board.rglob("*.tmp"))

@@ -191,7 +191,8 @@ class Timelapse:
     def log_epoch(self, epoch: int, train: Split, val: Split, *, metrics: Mapping[str, float] | None = None,
                   ids: Any = None, logits: tuple[Any, Any] | None = None) -> None:
         """Record one finished epoch: its history row, every source's dynamics and, on the
-        schedule, a frame of the fixed sample (drawn by the worker; this returns at once).
+        schedule, a frame of the fixed sample. Returns at once: the worker draws the frame, the
+        writer thread writes the rest in batches (see ``flush_seconds``).
 
         ``train`` and ``val`` are ``(features, labels, proba)`` of the unaugmented splits in a
         fixed order; ``metrics`` adds or overrides numbers of the history row (``train_loss``,
@@ -213,7 +214,7 @@ class Timelapse:
         frame = due and (not catching_up or self.missing_frame(epoch))
         board = self._board is not None and not catching_up
         entry = LoggedEpoch(epoch, y_tr, epoch_writes.private(p_tr, train[2]), y_va, epoch_writes.private(p_va, val[2]),
-                            epoch_writes.metrics_of(metrics), _private_logits(logits), history or board, record)
+                            epoch_writes.metrics_of(metrics), _private_logits(logits), history, record)
         if history or record or board:
             self._book.add(entry)
         if frame:
@@ -224,7 +225,7 @@ class Timelapse:
         if due and board:
             va = self._sources["val_pos"]
             self._book.later(self._board.embedding, epoch, np.asarray(f_va)[va], y_va[va], p_va[va].argmax(axis=1),
-                                self._sample_val_ids)
+                             self._sample_val_ids)
         if self._book.due():
             self._writer.submit(self._book.write, self._book.take())
         self._last_epoch = max(self._last_epoch, epoch)
