@@ -16,7 +16,9 @@ evaluation with the feature hook), without and with a ``Timelapse`` (t-SNE frame
       epoch, plain, ...), so the other users' load hits both alike: the ratio of the summed
       epoch times, median over rounds. The frame worker runs during both halves, so its own
       share is reported apart as the CPU time it used during the loop (it runs at idle
-      priority: it takes only a core nobody else wants).
+      priority: it takes only a core nobody else wants);
+   c. the same epochs' CPU time on the loop's thread (``time.thread_time``), which the other
+      users' processes cannot inflate (waits for a core or the GIL are not in it).
 
 Opening the run (before the loop) and its end (last frames, GIF, report, after the loop) are
 reported apart; to fit many rounds, only the first ``--full_rounds`` filmed runs make the end
@@ -126,13 +128,14 @@ def interleaved(example, epochs: int, every: int, runs_dir: str, seed: int = 0) 
     tl.open()
     worker_pid = tl.worker.pid if tl.worker else None
     cpu_before = _cpu_seconds(worker_pid)
-    times = {"plain": 0.0, "filmed": 0.0}
+    times = {"plain": 0.0, "filmed": 0.0, "plain_cpu": 0.0, "filmed_cpu": 0.0}
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         for name, t, log_to in (("plain", plain, None), ("filmed", filmed, tl))[:: 1 if epoch % 2 else -1]:
-            epoch_started = time.perf_counter()
+            epoch_started, cpu_started = time.perf_counter(), time.thread_time()
             _epoch(t, epoch, log_to)
             times[name] += time.perf_counter() - epoch_started
+            times[name + "_cpu"] += time.thread_time() - cpu_started
     wall = time.perf_counter() - started
     worker_cpu = _cpu_seconds(worker_pid) - cpu_before
     _close(tl, False)
@@ -166,6 +169,7 @@ def main() -> None:
     ratio = sorted(f["loop"] / p["loop"] - 1 for p, f in zip(plain, filmed))
     quartiles = statistics.quantiles(ratio, n=4) if len(ratio) > 1 else ratio * 3
     turns = [m["filmed"] / m["plain"] - 1 for m in mixed]
+    cpu = [m["filmed_cpu"] / m["plain_cpu"] - 1 for m in mixed]
     print(f"digits MLP, {args.epochs} epochs, t-SNE frames every {args.every}, {args.rounds} rounds, torch threads 1")
     print(f"1. log_epoch: median {median(share):.2%} of the loop's wall time (max {max(share):.2%}); "
           f"{1000 * median(f['in_loop'] for f in filmed) / args.epochs:.2f} ms an epoch, the first call "
@@ -179,6 +183,8 @@ def main() -> None:
           f"bar <= 1 %; the frame worker "
           f"used {median(m['worker_cpu'] for m in mixed):.2f} s CPU during a {median(m['wall'] for m in mixed):.2f} s "
           f"interleaved loop (idle priority)")
+    print(f"2c. the same, CPU time of the loop's thread (what other users' load cannot inflate): filmed epochs "
+          f"{median(cpu):+.2%} against plain ones (median of {len(cpu)} rounds; range {min(cpu):+.1%} .. {max(cpu):+.1%})")
     full = filmed[: args.full_rounds] or filmed
     print(f"before the loop (run folder, worker start): median {1000 * median(f['open'] for f in filmed):.0f} ms; "
           f"after it (last frames, GIF, curves, diagnosis, report): median {median(f['end'] for f in full):.1f} s "
