@@ -64,6 +64,11 @@ class TimelapseCallback(Callback):
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
         self.timelapse.log_epoch(trainer.current_epoch + 1, train=train, val=val, metrics=metrics)
 
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        """Write the epochs logged so far with the checkpoint, so a hard kill loses nothing it covers."""
+        if self.timelapse is not None:
+            self.timelapse.flush()
+
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.timelapse is not None:
             self.timelapse.close("interrupted" if trainer.interrupted else "completed")

@@ -54,9 +54,9 @@ class Timelapse:
         ``run_dir``, as its session does those.
     signals : an owner turns SIGTERM into Ctrl-C's path while open (False where a framework,
         such as Lightning, handles signals itself).
-    flush_seconds : history rows and per-source records reach the disk at most this long after
-        their epoch (written in batches by a background thread, see :mod:`epoch_writes`), at
-        :meth:`flush` and whenever the run ends; 0 writes every epoch.
+    flush_seconds : history rows and per-source records are written in batches by a background
+        thread (:mod:`epoch_writes`): by the first ``log_epoch`` this long after the previous
+        batch, at :meth:`flush` and whenever the run ends; 0 writes every epoch.
     """
 
     def __init__(self, runs_dir: str | os.PathLike = "runs", *, class_names: Sequence[str], epochs: int,
