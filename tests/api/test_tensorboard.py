@@ -51,7 +51,7 @@ def test_a_resumed_run_rewrites_the_scalars_from_its_history(tmp_path):
                 tl.log_epoch(epoch, train=(None, y, p), val=(None, y, p), metrics={"val_loss": epoch})
             raise KeyboardInterrupt
     run = tmp_path / "run_001"
-    with Timelapse.resume(run, after_epoch=2, tensorboard=True) as tl:
+    with Timelapse.resume(run, after_epoch=2) as tl:  # the run's settings include the export
         for epoch in (3, 4):
             tl.log_epoch(epoch, train=(None, y, p), val=(None, y, p), metrics={"val_loss": 10 * epoch})
     events = EventAccumulator(str(run / "tensorboard"))
@@ -87,3 +87,23 @@ def test_the_cli_run_exports_its_history_and_leaves_the_sessions_history_alone(t
     assert [e.step for e in events.Scalars("scores/val_acc")] == [1, 2, 3]
     assert [e.value for e in events.Scalars("scores/val_acc")] == pytest.approx([float(r["val_acc"]) for r in history])
     assert not list(board.rglob("*.tmp"))
+
+
+def test_a_reader_left_open_sees_each_batch_as_the_file_grows(tmp_path):
+    """Each rewrite starts with the bytes of the previous one, so TensorBoard's reader, which
+    goes on from its offset, picks up the new epochs without a restart."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from latentlapse import Timelapse
+
+    y = np.arange(40) % 2
+    p = np.random.default_rng(2).dirichlet(np.ones(2), size=40)
+    steps = []
+    with Timelapse(tmp_path, class_names=["a", "b"], epochs=3, frames=False, tensorboard=True, flush_seconds=3600) as tl:
+        reader = EventAccumulator(str(tl.run_dir / "tensorboard"))
+        for epoch in (1, 2, 3):
+            tl.log_epoch(epoch, train=(None, y, p), val=(None, y, p))
+            tl.flush()
+            reader.Reload()
+            steps.append([e.step for e in reader.Scalars("scores/val_acc")])
+    assert steps == [[1], [1, 2], [1, 2, 3]]

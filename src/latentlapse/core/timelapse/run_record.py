@@ -28,7 +28,8 @@ def resume_settings(run_dir: Path) -> dict[str, Any]:
                 every=viz.get("every", 10), train_samples=viz.get("train_samples", 500),
                 val_samples=viz.get("val_samples", 300), seed=meta.get("seed", 0),
                 colors=meta.get("class_colors"), markers=meta.get("class_markers"),
-                frames=viz.get("enabled", True), config=meta.get("config"))
+                frames=viz.get("enabled", True), tensorboard=bool(meta["config"].get("tensorboard", False)),
+                config=meta.get("config"))
 
 
 def record_start(tl: Any) -> list[dict[str, float]]:
@@ -41,7 +42,7 @@ def record_start(tl: Any) -> list[dict[str, float]]:
         rows = history_file.truncate(tl.run_dir, tl.resume_after)
         runs.update_metadata(tl.run_dir, resumed_from_epoch=tl.resume_after, resumed_at=runs.now_iso(), **common)
         return rows
-    config = {"epochs": tl.epochs, **tl.config,
+    config = {"epochs": tl.epochs, **tl.config, "tensorboard": tl.tensorboard,
               "viz": {"enabled": tl.frames, "every": tl.every, "method": tl.method,
                       "train_samples": tl.train_samples, "val_samples": tl.val_samples}}
     runs.update_metadata(tl.run_dir, run_directory=str(tl.run_dir), num_classes=len(tl.class_names),
