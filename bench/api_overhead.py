@@ -185,10 +185,10 @@ def main() -> None:
           f"interleaved loop (idle priority)")
     print(f"2c. the same, CPU time of the loop's thread (what other users' load cannot inflate): filmed epochs "
           f"{median(cpu):+.2%} against plain ones (median of {len(cpu)} rounds; range {min(cpu):+.1%} .. {max(cpu):+.1%})")
-    full = filmed[: args.full_rounds] or filmed
+    full = filmed[: args.full_rounds]
+    end = f"median {median(f['end'] for f in full):.1f} s ({len(full)} runs)" if full else "not measured (--full_rounds 0)"
     print(f"before the loop (run folder, worker start): median {1000 * median(f['open'] for f in filmed):.0f} ms; "
-          f"after it (last frames, GIF, curves, diagnosis, report): median {median(f['end'] for f in full):.1f} s "
-          f"({len(full)} runs)")
+          f"after it (last frames, GIF, curves, diagnosis, report): {end}")
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average) at the end")
 
 
