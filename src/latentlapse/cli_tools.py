@@ -111,7 +111,8 @@ def run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     summary = predict.predict_file(args.checkpoint, args.data, args.out, batch_size=args.batch_size,
                                    priors=args.priors, uncalibrated=args.uncalibrated)
-    print(summary)
+    if summary:  # under torchrun, rank 0 alone reports
+        print(summary)
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentlapse import checkpoints
+from latentlapse import checkpoints, distributed
 from latentlapse.data.dataset import Dataset
 from latentlapse.data.taxonomy import scheme
 from latentlapse.errors import InputError, UsageError
@@ -119,26 +119,50 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, p
     names = payload["class_names"]
     encode = scheme(len(names)).encode
 
-    def pieces():
-        for X, ids, labels in input_pieces(payload, data, config.label_column):
-            yield ids, encode(labels), point.proba(predict_logits(model, X, batch_size))
+    world = distributed.init_from_env("cpu")
+    try:
+        scan = None
+        if world is not None and payload["data"]["kind"] == "catalog":
+            from latentlapse.data.catalog_input import Scan
 
-    path, n, counts = write_stream(Path(out), pieces(), names)
+            scan = Scan(Path(data), checkpoint_schema(payload))  # the ranks' scans are checked together
+
+        def pieces(span=None):
+            for X, ids, labels in input_pieces(payload, data, config.label_column, span=span, scan=scan):
+                yield ids, encode(labels), point.proba(predict_logits(model, X, batch_size))
+
+        if world is None:
+            path, n, counts = write_stream(Path(out), pieces(), names)
+        else:
+            from latentlapse.predict_parts import predict_in_parts
+
+            path, n, counts = predict_in_parts(world, Path(out), data, pieces, scan, names)
+    finally:
+        distributed.shutdown(world)
+    if world is not None and not world.is_main:
+        return ""  # rank 0 alone reports
     log.info("probabilities: %s", point.describe())
     summary = ", ".join(f"{name} {count}" for name, count in zip(names, counts))
     return f"{n} sources classified -> {path} ({summary})"
 
 
-def input_pieces(payload: dict, data: str, label_column: str | None):
-    """(inputs, ids, labels) of the file's sources a piece at a time: spectra stream in pieces of
-    :data:`~latentlapse.data.chunks.CHUNK_ROWS`; a catalogue is read whole through its schema."""
-    from latentlapse.data.chunks import iter_chunks
+def input_pieces(payload: dict, data: str, label_column: str | None, span: slice | None = None, scan=None):
+    """(inputs, ids, labels) of the file's sources a piece of
+    :data:`~latentlapse.data.chunks.CHUNK_ROWS` at a time; ``span`` keeps one contiguous stretch
+    of the file's rows (a torchrun rank's share). A catalogue streams through the checkpoint's
+    feature schema (``scan`` gathers what its whole-file checks need, see
+    :func:`~latentlapse.data.catalog_input.iter_with_schema`)."""
+    from latentlapse.data import chunks
 
     if payload["data"]["kind"] == "catalog":
-        yield inputs_of_file(payload, data, label_column)
+        from latentlapse.data.catalog_input import iter_with_schema
+
+        schema = checkpoint_schema(payload)
+        for rows in iter_with_schema(data, schema, label_column, chunks.CHUNK_ROWS, span=span, scan=scan):
+            yield schema.transform(rows.raw), rows.ids, rows.labels
         return
     shown: set[str] = set()
-    for piece in iter_chunks(data, label_column=label_column):
+    for piece in chunks.iter_chunks(data, label_column=label_column, span=span):
         for note in piece.notes:  # e.g. PHA channels left out for their QUALITY flags
             if note not in shown:
                 shown.add(note)
