@@ -9,11 +9,11 @@ import json
 import pytest
 from test_catalog_model import HEADER, _rows, _write, trained  # noqa: F401  (trained is a fixture)
 
-from latentlapse import checkpoints, cli
-from latentlapse.data import chunks
-from latentlapse.data.catalog_input import iter_with_schema
-from latentlapse.errors import InputError
-from latentlapse.predict import checkpoint_schema
+from latentlapse.xray import checkpoints, cli
+from latentlapse.xray.data import chunks
+from latentlapse.xray.data.catalog_input import iter_with_schema
+from latentlapse.core.errors import InputError
+from latentlapse.xray.predict import checkpoint_schema
 
 
 def _predict(checkpoint, data, out) -> tuple[int, str]:
@@ -91,7 +91,7 @@ def test_under_torchrun_the_whole_file_checks_see_every_ranks_slice(trained, tmp
     import subprocess
     import sys
 
-    from latentlapse.predict import predict_file
+    from latentlapse.xray.predict import predict_file
 
     _, _, run_dir = trained
     rows = _rows(40, 8)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentlapse import checkpoints, cli, pipeline
-from latentlapse.config import TrainConfig
-from latentlapse.data import chunks
-from latentlapse.data.readers import load_dataset
-from latentlapse.data.simulate import simulate_dataset
-from latentlapse.data.writers import write_dataset
-from latentlapse.predict import align_features, predict_file, predict_logits
-from latentlapse.results import write_predictions
+from latentlapse.xray import checkpoints, cli, pipeline
+from latentlapse.xray.config import TrainConfig
+from latentlapse.xray.data import chunks
+from latentlapse.xray.data.readers import load_dataset
+from latentlapse.xray.data.simulate import simulate_dataset
+from latentlapse.xray.data.writers import write_dataset
+from latentlapse.xray.predict import align_features, predict_file, predict_logits
+from latentlapse.core.results import write_predictions
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,9 @@ def trained(tmp_path_factory):
 
 def _whole_file_predictions(checkpoint, data, out):
     """What predict wrote before it streamed: the whole file read, predicted and written at once."""
-    from latentlapse.data.taxonomy import scheme
+    from latentlapse.xray.data.taxonomy import scheme
 
-    from latentlapse.operating import from_checkpoint
+    from latentlapse.xray.operating import from_checkpoint
 
     payload = checkpoints.load(checkpoint)
     dataset = load_dataset(data)
@@ -97,7 +97,7 @@ def test_a_bad_row_far_into_the_file_names_its_line_and_leaves_no_output(trained
 @pytest.mark.parametrize("kind", ["text", "csv", "fits"])
 def test_contiguous_spans_cover_the_file_once_in_order(trained, kind, tmp_path):
     """A torchrun rank reads only its slice; the slices of 3 ranks put together are the file."""
-    from latentlapse.distributed import contiguous_slice
+    from latentlapse.xray.distributed import contiguous_slice
 
     _, _, files = trained
     path = files.get(kind)
@@ -115,7 +115,7 @@ def test_contiguous_spans_cover_the_file_once_in_order(trained, kind, tmp_path):
 
 
 def test_the_merge_recuts_the_parts_into_the_single_process_pieces(monkeypatch):
-    from latentlapse.predict_parts import _repieced
+    from latentlapse.xray.predict_parts import _repieced
 
     monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
     sizes = (10, 7, 30, 0, 5)

@@ -12,8 +12,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from latentlapse import distributed, pipeline
-from latentlapse.errors import UsageError
+from latentlapse.xray import distributed, pipeline
+from latentlapse.core.errors import UsageError
 
 from .support import INJECT, MAIN, PYTHON, VIZ_FLAGS, assert_folder_consistent, cli_args, metadata, subprocess_env
 
@@ -116,8 +116,8 @@ def _torchrun_predict(checkpoint, data, out) -> subprocess.CompletedProcess:
 def _fits_copy(tiny_spectra, folder):
     Table = pytest.importorskip("astropy.table").Table
 
-    from latentlapse.data.readers import load_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.readers import load_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     write_dataset(folder / "spectra.csv", load_dataset(tiny_spectra))
     Table.read(folder / "spectra.csv", format="ascii.csv").write(folder / "spectra.fits")
@@ -129,7 +129,7 @@ def test_predict_under_torchrun_merges_the_ranks_slices_into_the_single_process_
         single_and_ddp, tiny_spectra, tmp_path, monkeypatch, source, suffix):
     """Each rank classifies a contiguous half of the 300 sources; rank 0 writes the one file, row
     for row the file one process writes, and no part is left behind."""
-    from latentlapse.predict import predict_file
+    from latentlapse.xray.predict import predict_file
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     checkpoint = single_and_ddp[0] / "best.pt"
