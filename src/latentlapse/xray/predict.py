@@ -24,7 +24,7 @@ OUT_SUFFIXES = (".csv", ".json", ".fits")  # FITS also as .fit / .fts
 # Rows per forward pass: the CNN's activations for 256 spectra fit a core's L2 cache; 4,096 ran at
 # under half the speed (bench/predict_scale.py, bench/README.md).
 BATCH_SIZE = 256
-AHEAD = 2  # pieces a stage may run ahead of the next
+AHEAD = 1  # pieces a stage may run ahead of the next
 
 
 def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarray:
