@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from latentlapse.core.timelapse import dynamics, history_file
+from latentlapse.core.timelapse import dynamics, history_file, loop_arrays
 
 FLUSH_SECONDS = 5.0  # default: how long logged epochs may wait in memory before they are written
 
@@ -178,3 +178,18 @@ def private(array: np.ndarray, given: Any) -> np.ndarray:
 def metrics_of(metrics: Mapping[str, float] | None) -> dict[str, float]:
     """The loop's own numbers as plain floats (a tensor or numpy scalar is read now)."""
     return {str(key): float(value) for key, value in (metrics or {}).items()}
+
+
+def private_logits(logits: tuple[Any, Any] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The loop's ``(train, val)`` logits as arrays it cannot change later (None: not given)."""
+    if logits is None or logits[0] is None or logits[1] is None:
+        return None
+    return tuple(private(np.asarray(part), part) for part in logits)
+
+
+def write_sources(run_dir: Path, ids: tuple[np.ndarray, np.ndarray] | None, n_train: int, n_val: int,
+                  labels: np.ndarray, class_names: tuple[str, ...]) -> None:
+    """``dynamics/sources.csv`` (on the writer thread: the ids the loop did not give are made here)."""
+    train_ids, val_ids = ids if ids is not None else loop_arrays.ids_at(None, np.arange(n_train), np.arange(n_val))
+    split = np.array(["train"] * n_train + ["val"] * n_val)
+    dynamics.write_sources(run_dir, np.concatenate([train_ids, val_ids]), split, labels, class_names)

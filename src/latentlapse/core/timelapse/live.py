@@ -214,7 +214,7 @@ class Timelapse:
         frame = due and (not catching_up or self.missing_frame(epoch))
         board = self._board is not None and not catching_up
         entry = LoggedEpoch(epoch, y_tr, epoch_writes.private(p_tr, train[2]), y_va, epoch_writes.private(p_va, val[2]),
-                            epoch_writes.metrics_of(metrics), _private_logits(logits), history, record)
+                            epoch_writes.metrics_of(metrics), epoch_writes.private_logits(logits), history, record)
         if history or record or board:
             self._book.add(entry)
         if frame:
@@ -309,7 +309,7 @@ class Timelapse:
     def _start_dynamics(self, ids: tuple[np.ndarray, np.ndarray] | None, n_train: int, n_val: int) -> None:
         sources = self.run_dir / dynamics.DYNAMICS_DIR / dynamics.SOURCES_FILE
         if not (self.resume_after is not None and sources.exists()):
-            self._book.later(_write_sources, self.run_dir, ids, n_train, n_val, self._sources["labels"], self.class_names)
+            self._book.later(epoch_writes.write_sources, self.run_dir, ids, n_train, n_val, self._sources["labels"], self.class_names)
         if self.resume_after:
             missing = sorted(set(range(1, self.resume_after)) - set(dynamics.recorded_epochs(self.run_dir)))
             if missing:
@@ -389,17 +389,3 @@ class Timelapse:
             self.frames_written += 1
         messages.log_message(message)
 
-
-def _private_logits(logits: tuple[Any, Any] | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The loop's ``(train, val)`` logits as arrays it cannot change later (None: not given)."""
-    if logits is None or logits[0] is None or logits[1] is None:
-        return None
-    return tuple(epoch_writes.private(np.asarray(part), part) for part in logits)
-
-
-def _write_sources(run_dir: Path, ids: tuple[np.ndarray, np.ndarray] | None, n_train: int, n_val: int,
-                   labels: np.ndarray, class_names: tuple[str, ...]) -> None:
-    """``dynamics/sources.csv`` (on the writer thread: the ids the loop did not give are made here)."""
-    train_ids, val_ids = ids if ids is not None else loop_arrays.ids_at(None, np.arange(n_train), np.arange(n_val))
-    split = np.array(["train"] * n_train + ["val"] * n_val)
-    dynamics.write_sources(run_dir, np.concatenate([train_ids, val_ids]), split, labels, class_names)
