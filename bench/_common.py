@@ -102,8 +102,8 @@ class CollectingWorker:
 def collecting_visualizer(run_dir, config, prepared, method: str):
     """The trainer's time-lapse adapter with a :class:`CollectingWorker` in place of the process
     (after ``on_train_start`` its ``worker`` holds the spec; the sample's inputs are written)."""
-    from latentlapse.timelapse import worker
-    from latentlapse.training_visualizer import TrainingVisualizer
+    from latentlapse.core.timelapse import worker
+    from latentlapse.xray.training_visualizer import TrainingVisualizer
 
     worker.FrameWorker = CollectingWorker
     return TrainingVisualizer(run_dir, config, prepared, method)

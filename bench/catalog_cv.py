@@ -7,7 +7,7 @@ the script says so and exits when it is absent), ``--label_column``, ``--feature
 ``+A,B`` for the default features plus A and B, or ``all`` for every numeric non-error column),
 ``--exclude``, ``--missing``, ``--placeholder``.
 
-Each seed runs :func:`latentlapse.cv.cross_validate` — the user command ``latentlapse cv``, the
+Each seed runs :func:`latentlapse.xray.cv.cross_validate` — the user command ``latentlapse cv``, the
 same code path as a training run (``experiment.fit_on_split`` -> ``prepare.prepare_split``):
 the feature schema (imputation medians, missing indicators, log10 choice, scaling), the
 oversampling, the best epoch and the calibration are fitted on the training rows of the fold
@@ -44,9 +44,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import quiet_logs, table  # noqa: E402
 
-from latentlapse import calibration, cv, evaluation  # noqa: E402
-from latentlapse.config import MISSING_POLICIES, TrainConfig  # noqa: E402
-from latentlapse.data.readers import load_dataset  # noqa: E402
+from latentlapse.xray import calibration, cv  # noqa: E402
+from latentlapse.core import evaluation  # noqa: E402
+from latentlapse.xray.config import MISSING_POLICIES, TrainConfig  # noqa: E402
+from latentlapse.xray.data.readers import load_dataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LATENTLAPSE_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -117,8 +118,8 @@ def galactic_bands(args) -> None:
     from astropy import units as u
     from astropy.coordinates import SkyCoord
 
-    from latentlapse.data.taxonomy import apply_scheme, scheme
-    from latentlapse.experiment import fit_on_split
+    from latentlapse.xray.data.taxonomy import apply_scheme, scheme
+    from latentlapse.xray.experiment import fit_on_split
 
     config = config_for(args, args.seeds[0])
     with Path(args.data).open() as handle:

@@ -45,7 +45,7 @@ from _common import table  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 MAIN = REPO / "main.py"
 OLD_DEFAULT = ("import sys, torch\n"  # torch first: no wait policy; its default thread count
-               "from latentlapse import cli\n"
+               "from latentlapse.xray import cli\n"
                "sys.exit(cli.train_main(sys.argv[1:] + ['--threads', str(torch.get_num_threads())]))\n")
 
 

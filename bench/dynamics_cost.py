@@ -23,11 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import quiet_logs  # noqa: E402
 
-from latentlapse.config import TrainConfig  # noqa: E402
-from latentlapse.experiment import build_trainer  # noqa: E402
-from latentlapse.prepare import prepare  # noqa: E402
-from latentlapse.timelapse import dynamics  # noqa: E402
-from latentlapse.training_visualizer import TrainingVisualizer  # noqa: E402
+from latentlapse.xray.config import TrainConfig  # noqa: E402
+from latentlapse.xray.experiment import build_trainer  # noqa: E402
+from latentlapse.xray.prepare import prepare  # noqa: E402
+from latentlapse.core.timelapse import dynamics  # noqa: E402
+from latentlapse.xray.training_visualizer import TrainingVisualizer  # noqa: E402
 
 
 class TimedRecorder(TrainingVisualizer):

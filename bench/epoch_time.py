@@ -39,12 +39,13 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import flops_per_sample, matmul_gflops, median_range, quiet_logs, table  # noqa: E402
 
-from latentlapse import checkpoints, evaluation, rng, training  # noqa: E402
-from latentlapse.config import TrainConfig  # noqa: E402
-from latentlapse.experiment import build_trainer  # noqa: E402
-from latentlapse.losses import FocalLoss  # noqa: E402
-from latentlapse.prepare import prepare  # noqa: E402
-from latentlapse.training import Callback  # noqa: E402
+from latentlapse.xray import checkpoints, training  # noqa: E402
+from latentlapse.core import evaluation, rng  # noqa: E402
+from latentlapse.xray.config import TrainConfig  # noqa: E402
+from latentlapse.xray.experiment import build_trainer  # noqa: E402
+from latentlapse.xray.losses import FocalLoss  # noqa: E402
+from latentlapse.xray.prepare import prepare  # noqa: E402
+from latentlapse.xray.training import Callback  # noqa: E402
 
 TARGET_RATIO = 1 / 3
 EVAL_BATCHES = (64, 128, 256, 512)

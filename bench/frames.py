@@ -77,9 +77,9 @@ def record(path: Path, epochs: int, every: int, seed: int) -> None:
     """Train the guide's run and save what the visualiser would send at each drawn epoch."""
     import logging
 
-    from latentlapse.config import TrainConfig, VizConfig
-    from latentlapse.experiment import build_trainer
-    from latentlapse.prepare import prepare
+    from latentlapse.xray.config import TrainConfig, VizConfig
+    from latentlapse.xray.experiment import build_trainer
+    from latentlapse.xray.prepare import prepare
     from _common import collecting_visualizer
 
     logging.basicConfig(level=logging.WARNING)
@@ -110,7 +110,7 @@ SCORE_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_balanced_ac
 
 def load(path: Path, method: str, run_dir: str):
     """The recorded spec (for ``method``, writing into ``run_dir``) and snapshots."""
-    from latentlapse.timelapse.snapshot import Snapshot, TimelapseSpec
+    from latentlapse.core.timelapse.snapshot import Snapshot, TimelapseSpec
 
     with np.load(path) as data:
         z = {key: data[key] for key in data.files}  # decompress each array once
@@ -131,7 +131,7 @@ def load(path: Path, method: str, run_dir: str):
 # ------------------------------------------------------------------------------------ measuring
 def draw_sequence(path: Path, method: str):
     """The worker's own frame code over the recorded sequence: (start-up s, timings, metrics rows)."""
-    from latentlapse.timelapse.worker import _FrameState
+    from latentlapse.core.timelapse.worker import _FrameState
 
     with tempfile.TemporaryDirectory(prefix="frames-") as run_dir:
         spec, snapshots = load(path, method, run_dir)
@@ -154,7 +154,7 @@ def independent_displacements(path: Path, method: str, init: str, new_seeds: boo
     (displacements, projection seconds)."""
     from openTSNE import initialization
 
-    from latentlapse.timelapse import projection
+    from latentlapse.core.timelapse import projection
 
     spec, snapshots = load(path, method, tempfile.gettempdir())
 
@@ -197,8 +197,8 @@ def feature_displacements(path: Path) -> list[float]:
 
 def large_frames(path: Path, method: str, n_train: int, n_val: int):
     """A first and a warm frame of ``n_train`` + ``n_val`` resampled points: [(timing, cpu s)]."""
-    from latentlapse.timelapse.snapshot import Snapshot
-    from latentlapse.timelapse.worker import _FrameState
+    from latentlapse.core.timelapse.snapshot import Snapshot
+    from latentlapse.core.timelapse.worker import _FrameState
 
     generator = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="frames-large-") as run_dir:

@@ -35,12 +35,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import quiet_logs, table  # noqa: E402
 
-from latentlapse import calibration, evaluation  # noqa: E402
-from latentlapse.config import TrainConfig  # noqa: E402
-from latentlapse.data.simulate import simulate_dataset  # noqa: E402
-from latentlapse.data.taxonomy import apply_scheme, scheme  # noqa: E402
-from latentlapse.experiment import build_trainer  # noqa: E402
-from latentlapse.prepare import prepare  # noqa: E402
+from latentlapse.xray import calibration  # noqa: E402
+from latentlapse.core import evaluation  # noqa: E402
+from latentlapse.xray.config import TrainConfig  # noqa: E402
+from latentlapse.xray.data.simulate import simulate_dataset  # noqa: E402
+from latentlapse.xray.data.taxonomy import apply_scheme, scheme  # noqa: E402
+from latentlapse.xray.experiment import build_trainer  # noqa: E402
+from latentlapse.xray.prepare import prepare  # noqa: E402
 
 SETTINGS = {
     "oversample 1.0, gamma 2 (imbalance handling)": dict(oversample_target=1.0, focal_gamma=2.0, alpha="auto"),

@@ -1,7 +1,7 @@
 """How well one run's training dynamics find flipped labels, next to cleanlab on five trainings.
 
 Cases (each: the default 4-class run, ``--epochs`` epochs, training labels of the run's own
-stratified split flipped with :func:`latentlapse.data.label_noise.flip_labels`; validation
+stratified split flipped with :func:`latentlapse.xray.data.label_noise.flip_labels`; validation
 labels left clean):
 
 - ``builtin5`` / ``builtin10``: the built-in simulated spectra (CNN), 5 % and 10 % flipped;
@@ -35,11 +35,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import quiet_logs  # noqa: E402
 
-from latentlapse import rng  # noqa: E402
-from latentlapse.config import TrainConfig  # noqa: E402
-from latentlapse.data.label_noise import flip_labels  # noqa: E402
-from latentlapse.data.taxonomy import apply_scheme  # noqa: E402
-from latentlapse.timelapse import dynamics  # noqa: E402
+from latentlapse.core import rng  # noqa: E402
+from latentlapse.xray.config import TrainConfig  # noqa: E402
+from latentlapse.xray.data.label_noise import flip_labels  # noqa: E402
+from latentlapse.xray.data.taxonomy import apply_scheme  # noqa: E402
+from latentlapse.core.timelapse import dynamics  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LATENTLAPSE_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -51,12 +51,12 @@ CASES = {"builtin5": ("builtin", 0.05), "builtin10": ("builtin", 0.10),
 def load(kind: str, epochs: int, seed: int):
     """The config, labelled data set and classes of a case."""
     if kind == "builtin":
-        from latentlapse.data.simulate import simulate_dataset
+        from latentlapse.xray.data.simulate import simulate_dataset
 
         config = TrainConfig(classes=4, epochs=epochs, seed=seed, device="cpu")
         dataset = simulate_dataset(seed=42)
     else:
-        from latentlapse.data.readers import load_dataset
+        from latentlapse.xray.data.readers import load_dataset
 
         config = TrainConfig(classes=4, epochs=epochs, seed=seed, device="cpu", data=str(CATALOG), model="mlp")
         dataset = load_dataset(CATALOG)
@@ -68,10 +68,10 @@ def train_case(name: str, folder: Path, epochs: int, seed: int, folds: int) -> N
     """One run with the dynamics recorder, then the out-of-fold probabilities for cleanlab."""
     from sklearn.model_selection import StratifiedKFold
 
-    from latentlapse.data.balance import stratified_split
-    from latentlapse.experiment import build_trainer, fit_on_split
-    from latentlapse.prepare import prepare_split
-    from latentlapse.training_visualizer import TrainingVisualizer
+    from latentlapse.xray.data.balance import stratified_split
+    from latentlapse.xray.experiment import build_trainer, fit_on_split
+    from latentlapse.xray.prepare import prepare_split
+    from latentlapse.xray.training_visualizer import TrainingVisualizer
 
     kind, fraction = CASES[name]
     config, labelled, y = load(kind, epochs, seed)

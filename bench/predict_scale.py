@@ -40,7 +40,7 @@ TARGET_FITS_RATE = 20_000
 
 
 def base_spectra(n: int = 600):
-    from latentlapse.data.simulate import simulate_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
 
     return simulate_dataset(n=n, seed=7)
 
@@ -89,9 +89,9 @@ def write_fits(path: Path, base, n: int) -> None:
 
 
 def checkpoint(folder: Path, base) -> Path:
-    from latentlapse import pipeline
-    from latentlapse.config import TrainConfig
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray import pipeline
+    from latentlapse.xray.config import TrainConfig
+    from latentlapse.xray.data.writers import write_dataset
 
     data = folder / "train.txt"
     write_dataset(data, base)

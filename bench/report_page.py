@@ -43,11 +43,11 @@ def stand_in_run(folder: Path) -> Path:
     sys.path.insert(0, str(HERE.parent / "tests" / "timelapse"))
     from synthetic_runs import write_run
 
-    from latentlapse.config import TrainConfig, VizConfig
-    from latentlapse.prepare import prepare
-    from latentlapse.timelapse import explorer, layouts, projection, render
-    from latentlapse.timelapse.schedule import frame_name, visualized_epochs
-    from latentlapse.timelapse.snapshot import Snapshot
+    from latentlapse.xray.config import TrainConfig, VizConfig
+    from latentlapse.xray.prepare import prepare
+    from latentlapse.core.timelapse import explorer, layouts, projection, render
+    from latentlapse.core.timelapse.schedule import frame_name, visualized_epochs
+    from latentlapse.core.timelapse.snapshot import Snapshot
     from _common import collecting_visualizer
 
     epochs = visualized_epochs(EPOCHS, EVERY)
@@ -89,7 +89,7 @@ def stand_in_run(folder: Path) -> Path:
 def _stand_in_dynamics(run: Path, prepared, generator: np.random.Generator) -> None:
     """All 150 epochs of every training and validation source, as the recorder writes them, and
     ``dynamics.csv``/``.png`` from them: logits that favour the label more as training goes on."""
-    from latentlapse.timelapse import dynamics, dynamics_summary
+    from latentlapse.core.timelapse import dynamics, dynamics_summary
 
     p = prepared
     rows = np.concatenate([p.split.train, p.split.val])
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("run", nargs="?", help="a run folder (default: build a stand-in of the default run)")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    from latentlapse.timelapse import report
+    from latentlapse.core.timelapse import report
 
     with tempfile.TemporaryDirectory(prefix="report_page_") as tmp:
         run = Path(args.run) if args.run else stand_in_run(Path(tmp) / "run_001")

@@ -10,7 +10,7 @@ import argparse
 import statistics
 import time
 
-from latentlapse.data.simulate import simulate_dataset
+from latentlapse.xray.data.simulate import simulate_dataset
 
 TARGET_S = 2.0
 

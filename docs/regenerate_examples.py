@@ -96,7 +96,7 @@ def collect(run_dir: Path, threads: str) -> dict:
 def check_command(meta: dict) -> None:
     """SystemExit unless the run is a completed run of the documented command (any folder)."""
     sys.path.insert(0, str(REPO / "src"))
-    from latentlapse import cli
+    from latentlapse.xray import cli
 
     parsed = cli.config_from_args(cli.command_parser("train", "main.py").parse_args(COMMAND)).to_dict()
     expected = json.loads(json.dumps(parsed))  # as run_metadata.json stores it (tuples become lists)

@@ -4,8 +4,8 @@ import stat
 
 import pytest
 
-from latentlapse import atomic
-from latentlapse.errors import RunFailed
+from latentlapse.core import atomic
+from latentlapse.core.errors import RunFailed
 
 
 def test_write_replaces_whole_file_and_leaves_no_temp(tmp_path):

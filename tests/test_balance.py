@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from latentlapse.data.balance import (
+from latentlapse.xray.data.balance import (
     augment_spectra,
     balanced_sample_weights,
     oversample,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss
 
-from latentlapse import calibration
+from latentlapse.xray import calibration
 
 
 @pytest.fixture(scope="module")

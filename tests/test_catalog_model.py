@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from latentlapse import checkpoints, cli, pipeline
-from latentlapse.config import TrainConfig
-from latentlapse.data.readers import load_dataset
-from latentlapse.data.taxonomy import apply_scheme
-from latentlapse.errors import InputError
-from latentlapse.prepare import prepare
+from latentlapse.xray import checkpoints, cli, pipeline
+from latentlapse.xray.config import TrainConfig
+from latentlapse.xray.data.readers import load_dataset
+from latentlapse.xray.data.taxonomy import apply_scheme
+from latentlapse.core.errors import InputError
+from latentlapse.xray.prepare import prepare
 
 HEADER = ["src_name", "RA", "DEC", "Fs", "Gmag", "hr", "var", "junk", "label"]
 
@@ -145,7 +145,7 @@ def test_sky_position_is_left_out_by_default_and_used_when_named(tmp_path):
 
 
 def test_cv_fold_imputation_is_fitted_on_the_training_fold(tmp_path):
-    from latentlapse.experiment import fit_on_split
+    from latentlapse.xray.experiment import fit_on_split
 
     rows = _rows(60, 2)
     for i, r in enumerate(rows):  # the training rows' Gmag is about 10, the test rows' about 30

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from latentlapse import cli
-from latentlapse.config import TrainConfig
-from latentlapse.errors import UsageError
+from latentlapse.core.errors import UsageError
+from latentlapse.xray import cli
+from latentlapse.xray.config import TrainConfig
 
 
 def _config(*argv):
@@ -112,7 +112,7 @@ def test_resume_refuses_other_flags(capsys, tmp_path):
 def test_help_lists_every_guide_flag_without_heavy_imports():
     out = subprocess.run(
         [sys.executable, "-c",
-         "import sys; from latentlapse.cli import train_main\n"
+         "import sys; from latentlapse.xray.cli import train_main\n"
          "try:\n    train_main(['--help'])\nexcept SystemExit:\n    pass\n"
          "print('HEAVY', sorted(m for m in ('torch', 'matplotlib', 'openTSNE', 'umap', 'sklearn') if m in sys.modules))"],
         capture_output=True, text=True, check=True,

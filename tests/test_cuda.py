@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from latentlapse import pipeline
-from latentlapse.config import TrainConfig
+from latentlapse.xray import pipeline
+from latentlapse.xray.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: PyTorch sees no GPU here")
@@ -22,8 +22,8 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 
 @pytest.fixture(scope="module")
 def spectra(tmp_path_factory) -> Path:
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     path = tmp_path_factory.mktemp("cuda") / "spectra.txt"
     write_dataset(path, simulate_dataset(n=300, seed=1))

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from latentlapse import cli, cv
-from latentlapse.errors import UsageError
+from latentlapse.xray import cli, cv
+from latentlapse.core.errors import UsageError
 
 from test_evaluate import write_catalog
 

@@ -74,8 +74,8 @@ def _tree_names(doc: Path, first: str) -> set[str]:
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     """``python main.py --classes 4 --epochs 2 --oversample_target 1.0 --visualize_training`` on small data."""
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     root = tmp_path_factory.mktemp("docs")
     data = root / "spectra.txt"

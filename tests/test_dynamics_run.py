@@ -7,10 +7,11 @@ import csv
 import numpy as np
 import pytest
 
-from latentlapse import cli, pipeline, rng
-from latentlapse.config import TrainConfig, VizConfig
-from latentlapse.data.label_noise import flip_fine_labels
-from latentlapse.timelapse import dynamics
+from latentlapse.xray import cli, pipeline
+from latentlapse.core import rng
+from latentlapse.xray.config import TrainConfig, VizConfig
+from latentlapse.xray.data.label_noise import flip_fine_labels
+from latentlapse.core.timelapse import dynamics
 
 CLASSES = ("AGN", "HM-STAR", "YSO", "NS")  # one fine label of each 4-class class
 PER_CLASS = 80

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from latentlapse import cli, pipeline
-from latentlapse.config import TrainConfig
+from latentlapse.xray import cli, pipeline
+from latentlapse.xray.config import TrainConfig
 
 LABELS = ("AGN", "YSO", "LM-STAR", "NS")
 

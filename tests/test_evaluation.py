@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, precision_recall_fscore_support
 
-from latentlapse import evaluation
+from latentlapse.core import evaluation
 
 
 def test_scores_agree_with_scikit_learn():

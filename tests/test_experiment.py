@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from latentlapse.config import TrainConfig
-from latentlapse.data.balance import stratified_split
-from latentlapse.data.simulate import simulate_dataset
-from latentlapse.data.taxonomy import apply_scheme
-from latentlapse.experiment import fit_on_split
+from latentlapse.xray.config import TrainConfig
+from latentlapse.xray.data.balance import stratified_split
+from latentlapse.xray.data.simulate import simulate_dataset
+from latentlapse.xray.data.taxonomy import apply_scheme
+from latentlapse.xray.experiment import fit_on_split
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentlapse import cli, pipeline
-from latentlapse.config import TrainConfig
-from latentlapse.errors import InputError
-from latentlapse.inspect_checkpoint import class_overlap, visualize_checkpoint
+from latentlapse.xray import cli, pipeline
+from latentlapse.xray.config import TrainConfig
+from latentlapse.core.errors import InputError
+from latentlapse.xray.inspect_checkpoint import class_overlap, visualize_checkpoint
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One epoch, no time-lapse, on 300 simulated spectra (60 in the validation split)."""
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     root = tmp_path_factory.mktemp("inspect")
     data = root / "sim.txt"
@@ -58,7 +58,7 @@ def test_folder_name_files_and_statistics(tiny_run):
 
 
 def test_a_second_call_never_overwrites_and_missing_umap_falls_back_once(tiny_run, monkeypatch, caplog):
-    from latentlapse.timelapse import projection
+    from latentlapse.core.timelapse import projection
 
     run_dir, root = tiny_run
     monkeypatch.setattr(projection, "umap_available", lambda: False)

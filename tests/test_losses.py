@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from latentlapse.losses import FocalLoss, class_alpha
+from latentlapse.xray.losses import FocalLoss, class_alpha
 
 
 def _batch():

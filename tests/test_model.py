@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from latentlapse.model import CatalogMLP, SpectrumCNN, build_model
+from latentlapse.xray.model import CatalogMLP, SpectrumCNN, build_model
 
 
 def test_forward_is_head_of_embed_in_eval_mode():
@@ -54,7 +54,7 @@ def test_model_state_round_trips_through_state_dict():
 
 
 def test_catalog_ensemble_averages_member_probabilities_and_embeds_member_one():
-    from latentlapse.model import CatalogEnsemble, derived_pairs
+    from latentlapse.xray.model import CatalogEnsemble, derived_pairs
 
     names = ("Fs", "Fm", "Fh", "Fb", "Gmag", "BPmag", "RPmag", "Plx", "Fs_missing")
     derived = derived_pairs(names)
@@ -81,7 +81,7 @@ def test_catalog_ensemble_averages_member_probabilities_and_embeds_member_one():
 
 
 def test_catalog_ensemble_rebuilds_from_its_state():
-    from latentlapse.model import derived_pairs
+    from latentlapse.xray.model import derived_pairs
 
     options = {"members": 2, "derived": derived_pairs(("Fs", "Fh", "Jmag", "Kmag"))}
     a = build_model("mlp", 4, 2, torch.Generator().manual_seed(1), **options)

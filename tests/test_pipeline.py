@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from latentlapse import checkpoints, cli, pipeline
-from latentlapse.config import TrainConfig, VizConfig
+from latentlapse.xray import checkpoints, cli, pipeline
+from latentlapse.xray.config import TrainConfig, VizConfig
 
 
 def _digest(folder):
@@ -80,8 +80,8 @@ def test_same_seed_same_metrics_and_checkpoint_reproduces_them(built_in_runs):
 
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     path = tmp_path_factory.mktemp("data") / "small.txt"
     write_dataset(path, simulate_dataset(n=400, unlabelled=50, seed=5))
@@ -112,8 +112,8 @@ def test_save_preds_and_predict_command(small_data, tmp_path, capsys):
     assert code == 0
     records = json.loads(out.read_text())
     assert len(records) == 450
-    from latentlapse.data.readers import load_dataset
-    from latentlapse.data.taxonomy import scheme
+    from latentlapse.xray.data.readers import load_dataset
+    from latentlapse.xray.data.taxonomy import scheme
 
     outside = int(np.sum(scheme(2).encode(load_dataset(small_data).labels) < 0))  # unlabelled or not AGN/stars
     assert outside > 50

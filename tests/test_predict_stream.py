@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentlapse import checkpoints, cli, pipeline
-from latentlapse.config import TrainConfig
-from latentlapse.data import chunks
-from latentlapse.data.readers import load_dataset
-from latentlapse.data.simulate import simulate_dataset
-from latentlapse.data.writers import write_dataset
-from latentlapse.predict import align_features, predict_file, predict_logits
-from latentlapse.results import write_predictions
+from latentlapse.xray import checkpoints, cli, pipeline
+from latentlapse.xray.config import TrainConfig
+from latentlapse.xray.data import chunks
+from latentlapse.xray.data.readers import load_dataset
+from latentlapse.xray.data.simulate import simulate_dataset
+from latentlapse.xray.data.writers import write_dataset
+from latentlapse.xray.predict import align_features, predict_file, predict_logits
+from latentlapse.core.results import write_predictions
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,9 @@ def trained(tmp_path_factory):
 
 def _whole_file_predictions(checkpoint, data, out):
     """What predict wrote before it streamed: the whole file read, predicted and written at once."""
-    from latentlapse.data.taxonomy import scheme
+    from latentlapse.xray.data.taxonomy import scheme
 
-    from latentlapse.operating import from_checkpoint
+    from latentlapse.xray.operating import from_checkpoint
 
     payload = checkpoints.load(checkpoint)
     dataset = load_dataset(data)

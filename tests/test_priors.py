@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from latentlapse import priors
-from latentlapse.errors import UsageError
+from latentlapse.xray import priors
+from latentlapse.core.errors import UsageError
 
 
 def test_reweighting_is_exact_on_a_hand_made_case():

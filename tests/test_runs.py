@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from latentlapse import runs
+from latentlapse.core import runs
 
 
 def test_first_run_is_run_001(tmp_path):

@@ -1,4 +1,4 @@
-from latentlapse.timelapse.schedule import epoch_width, frame_name, should_visualize, visualized_epochs
+from latentlapse.core.timelapse.schedule import epoch_width, frame_name, should_visualize, visualized_epochs
 
 
 def test_guide_run_of_150_epochs_every_10():

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from latentlapse import threads
-from latentlapse.threads import Machine, ThreadChoice, choose_threads, is_slow
+from latentlapse.core import threads
+from latentlapse.core.threads import Machine, ThreadChoice, choose_threads, is_slow
 
 SMALL = 0.4e9  # the 4-class CNN at batch 64
 LARGE = 50e9
@@ -62,7 +62,7 @@ def test_prepare_environment_runs_before_torch_is_imported():
 
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     out = subprocess.run([sys.executable, "-c",
-                          "import os, sys\nfrom latentlapse import cli, threads\n"
+                          "import os, sys\nfrom latentlapse.xray import cli\nfrom latentlapse.core import threads\n"
                           "threads.prepare_environment(machine=threads.Machine(cores=2, load=4.0))\n"
                           "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"],
                          capture_output=True, text=True, check=True, env=env).stdout

@@ -10,8 +10,8 @@ import os
 import pytest
 from PIL import Image
 
-from latentlapse import cli, pipeline
-from latentlapse.config import TrainConfig, VizConfig
+from latentlapse.xray import cli, pipeline
+from latentlapse.xray.config import TrainConfig, VizConfig
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +80,9 @@ def test_sample_holds_rare_classes_in_full_and_only_original_sources(guide_run):
 
 
 def test_missing_umap_falls_back_to_tsne_with_one_warning(tmp_path, monkeypatch, caplog):
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
-    from latentlapse.timelapse import projection
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
+    from latentlapse.core.timelapse import projection
 
     data = tmp_path / "d.txt"
     write_dataset(data, simulate_dataset(n=300, seed=1))
@@ -98,8 +98,8 @@ def test_missing_umap_falls_back_to_tsne_with_one_warning(tmp_path, monkeypatch,
 
 
 def test_stacked_imbalance_corrections_warn_once(tmp_path, caplog):
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     data = tmp_path / "d.txt"
     write_dataset(data, simulate_dataset(n=300, seed=1))
@@ -115,8 +115,8 @@ def test_stacked_imbalance_corrections_warn_once(tmp_path, caplog):
 def test_layouts_keep_probabilities_and_the_inputs_are_the_samples_rows(guide_run):
     import numpy as np
 
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.timelapse import explorer, layouts
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.core.timelapse import explorer, layouts
 
     frame = layouts.load_layout(layouts.layout_files(guide_run)[12])
     assert frame.val_proba.shape == (300, 4) and frame.train_proba.shape == (500, 4)
@@ -144,7 +144,7 @@ def test_the_reports_explorer_answers_in_chromium(guide_run):
 
     import numpy as np
 
-    from latentlapse.timelapse import layouts
+    from latentlapse.core.timelapse import layouts
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

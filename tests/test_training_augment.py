@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from latentlapse import rng
-from latentlapse.config import TrainConfig
-from latentlapse.data.balance import stratified_split
-from latentlapse.data.simulate import simulate_dataset
-from latentlapse.data.taxonomy import apply_scheme
-from latentlapse.experiment import build_trainer
-from latentlapse.prepare import prepare_split
-from latentlapse.training import FitData, FitOptions, Trainer
+from latentlapse.core import rng
+from latentlapse.xray.config import TrainConfig
+from latentlapse.xray.data.balance import stratified_split
+from latentlapse.xray.data.simulate import simulate_dataset
+from latentlapse.xray.data.taxonomy import apply_scheme
+from latentlapse.xray.experiment import build_trainer
+from latentlapse.xray.prepare import prepare_split
+from latentlapse.xray.training import FitData, FitOptions, Trainer
 
 
 @pytest.fixture(scope="module")

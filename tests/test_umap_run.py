@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_a_short_umap_run_leaks_no_semaphore(tmp_path):
     pytest.importorskip("umap")
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     data = tmp_path / "spectra.txt"
     write_dataset(data, simulate_dataset(n=300, seed=1))

@@ -13,31 +13,31 @@ __all__ = ["Dataset", "Timelapse", "TrainConfig", "VizConfig", "features", "load
 
 def __getattr__(name: str):
     if name == "Timelapse":
-        from latentlapse.timelapse.live import Timelapse
+        from latentlapse.core.timelapse.live import Timelapse
 
         return Timelapse
     if name == "features":
-        from latentlapse.hooks import features
+        from latentlapse.core.hooks import features
 
         return features
     if name == "Dataset":
-        from latentlapse.data.dataset import Dataset
+        from latentlapse.xray.data.dataset import Dataset
 
         return Dataset
     if name in ("TrainConfig", "VizConfig"):
-        from latentlapse import config
+        from latentlapse.xray import config
 
         return getattr(config, name)
     if name == "load_dataset":
-        from latentlapse.data.readers import load_dataset
+        from latentlapse.xray.data.readers import load_dataset
 
         return load_dataset
     if name == "simulate_dataset":
-        from latentlapse.data.simulate import simulate_dataset
+        from latentlapse.xray.data.simulate import simulate_dataset
 
         return simulate_dataset
     if name == "train":
-        from latentlapse.pipeline import train
+        from latentlapse.xray.pipeline import train
 
         return train
     raise AttributeError(f"module 'latentlapse' has no attribute {name!r}")

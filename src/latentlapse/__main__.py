@@ -2,6 +2,6 @@
 
 import sys
 
-from latentlapse.cli import main
+from latentlapse.xray.cli import main
 
 sys.exit(main())

@@ -37,7 +37,7 @@ def test_scalars_and_embeddings_read_back_with_tensorboards_event_reader(tmp_pat
 
 
 def test_the_cli_flag_sets_the_config_field():
-    from latentlapse.cli import command_parser, config_from_args
+    from latentlapse.xray.cli import command_parser, config_from_args
 
     def parse(*argv):
         return config_from_args(command_parser("train", "main.py").parse_args(list(argv)))

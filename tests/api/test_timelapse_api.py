@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from latentlapse import Timelapse
-from latentlapse.timelapse import dynamics
-from latentlapse.timelapse.styles import MAX_CLASSES, default_style
+from latentlapse.core.timelapse import dynamics
+from latentlapse.core.timelapse.styles import MAX_CLASSES, default_style
 
 
 def test_up_to_twenty_classes_get_distinct_colours_none_red():

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentlapse.data import grid
-from latentlapse.data.dataset import Dataset
-from latentlapse.data.spectra_checks import bin_names
+from latentlapse.xray.data import grid
+from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.spectra_checks import bin_names
 
 N_CHANNELS = 2000  # enough to cover the 0.5-10 keV grid at 5 eV per channel
 

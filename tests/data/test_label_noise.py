@@ -7,11 +7,12 @@ import csv
 import numpy as np
 import pytest
 
-from latentlapse import cli, rng
-from latentlapse.data import label_noise, simulate
-from latentlapse.data.readers import load_dataset
-from latentlapse.data.taxonomy import scheme
-from latentlapse.errors import UsageError
+from latentlapse.xray import cli
+from latentlapse.core import rng
+from latentlapse.xray.data import label_noise, simulate
+from latentlapse.xray.data.readers import load_dataset
+from latentlapse.xray.data.taxonomy import scheme
+from latentlapse.core.errors import UsageError
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.05, 0.1, 0.37, 0.5])

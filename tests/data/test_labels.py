@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
-from latentlapse.data.dataset import Dataset
-from latentlapse.data.taxonomy import apply_scheme
-from latentlapse.errors import InputError
+from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.taxonomy import apply_scheme
+from latentlapse.core.errors import InputError
 
 
 def dataset(labels: list[str]) -> Dataset:
@@ -33,7 +33,7 @@ def test_keeps_scheme_rows_with_their_class_indices():
 
 def test_left_out_labels_are_logged(caplog):
     data = dataset(["AGN", "AGN", "HM-STAR", "LM-STAR", "YSO", "CV", "CV"])
-    with caplog.at_level(logging.INFO, logger="latentlapse.data.taxonomy"):
+    with caplog.at_level(logging.INFO, logger="latentlapse.xray.data.taxonomy"):
         apply_scheme(data, 2)
     assert "--classes 2 leaves out CV (2), YSO (1) of the labelled sources in spectra.txt" in caplog.text
 
@@ -68,6 +68,6 @@ def test_class_with_a_single_source_is_named():
 
 def test_an_empty_class_is_only_warned_about(caplog):
     data = dataset(["AGN", "AGN", "HM-STAR", "LM-STAR"])
-    with caplog.at_level(logging.WARNING, logger="latentlapse.data.taxonomy"):
+    with caplog.at_level(logging.WARNING, logger="latentlapse.xray.data.taxonomy"):
         kept, classes = apply_scheme(data, 4)
     assert len(kept) == 4 and "class YSO/CV has no sources" in caplog.text

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from latentlapse.data import grid
-from latentlapse.data.pha import rebin
-from latentlapse.data.readers import load_dataset
-from latentlapse.errors import InputError, MissingExtraError, UsageError
+from latentlapse.xray.data import grid
+from latentlapse.xray.data.pha import rebin
+from latentlapse.xray.data.readers import load_dataset
+from latentlapse.core.errors import InputError, MissingExtraError, UsageError
 
 # Three values per spectrum keep the literal fixtures readable: rows have 5 or 6 fields.
 CLEAN = "S1 1 2 1 100 AGN\nS2 2 1 1 200\nS3 1 1 2 300 yso\n"

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from latentlapse.data.feature_choice import choose_columns, exclusion_reason, flag_values, likely_placeholders
-from latentlapse.data.schema import FLAG, NUMBER, FeatureSchema, fit_schema, parse_columns
-from latentlapse.errors import InputError
+from latentlapse.xray.data.feature_choice import choose_columns, exclusion_reason, flag_values, likely_placeholders
+from latentlapse.xray.data.schema import FLAG, NUMBER, FeatureSchema, fit_schema, parse_columns
+from latentlapse.core.errors import InputError
 
 RAW = np.array([
     [1.0, 10.0],

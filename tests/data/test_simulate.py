@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentlapse.data import grid, instrument, simulate
-from latentlapse.data.taxonomy import FINE_LABELS, UNLABELLED
-from latentlapse.errors import UsageError
+from latentlapse.xray.data import grid, instrument, simulate
+from latentlapse.xray.data.taxonomy import FINE_LABELS, UNLABELLED
+from latentlapse.core.errors import UsageError
 
 STARS = ["HM-STAR", "LM-STAR"]
 NS_GROUP = ["NS", "LMXB", "HMXB", "NS_BIN"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentlapse.data.dataset import Dataset
-from latentlapse.data.readers import load_dataset
-from latentlapse.data.writers import write_dataset
-from latentlapse.errors import InputError, UsageError
+from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.readers import load_dataset
+from latentlapse.xray.data.writers import write_dataset
+from latentlapse.core.errors import InputError, UsageError
 
 LABELS = ["AGN", "", "HM-STAR", "YSO", "", "NS_BIN"]
 
@@ -103,7 +103,7 @@ def test_failed_write_leaves_the_previous_file(tmp_path, make_spectra, monkeypat
 
 
 def test_simulated_set_round_trips(tmp_path):
-    simulate = pytest.importorskip("latentlapse.data.simulate")
+    simulate = pytest.importorskip("latentlapse.xray.data.simulate")
     data = simulate.simulate_dataset(n=60, unlabelled=10, seed=7)
     write_dataset(tmp_path / "sim.txt", data)
     back = load_dataset(tmp_path / "sim.txt")

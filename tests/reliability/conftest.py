@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from latentlapse.config import TrainConfig, VizConfig
+from latentlapse.xray.config import TrainConfig, VizConfig
 
 from .support import BatchHooks
 
@@ -31,8 +31,8 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def tiny_spectra(tmp_path_factory) -> Path:
     """300 simulated spectra in the whitespace text format (written once per session)."""
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     path = tmp_path_factory.mktemp("data") / "spectra.txt"
     write_dataset(path, simulate_dataset(n=300, seed=1))

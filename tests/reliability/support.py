@@ -27,7 +27,7 @@ def metadata(run_dir: Path) -> dict:
 
 def assert_folder_consistent(run_dir: Path) -> None:
     """No temp file anywhere, every PNG complete, metadata and checkpoints readable."""
-    from latentlapse import checkpoints
+    from latentlapse.xray import checkpoints
 
     run_dir = Path(run_dir)
     assert not list(run_dir.rglob("*.tmp")), sorted(run_dir.rglob("*.tmp"))
@@ -59,8 +59,8 @@ class BatchHooks:
     def __init__(self, monkeypatch):
         import torch
 
-        from latentlapse.losses import FocalLoss
-        from latentlapse.training import Trainer
+        from latentlapse.xray.losses import FocalLoss
+        from latentlapse.xray.training import Trainer
 
         self.epoch = self.batch = 0
         self.actions: dict[tuple[int, int], str] = {}

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from latentlapse import cli
+from latentlapse.xray import cli
 
 from .support import cli_args, metadata
 
@@ -63,8 +63,8 @@ def test_a_file_of_a_single_spectrum_loads_but_cannot_train(tiny_spectra, tmp_pa
 
 
 def test_a_class_of_a_single_spectrum_is_named(tmp_path, capsys):
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     path = tmp_path / "few.txt"
     write_dataset(path, simulate_dataset(counts={"AGN": 6, "HM-STAR": 6, "CV": 1}, seed=2))
@@ -82,8 +82,8 @@ def test_a_catalogue_whose_label_column_is_empty_has_no_labelled_sources(tmp_pat
 
 
 def test_labels_with_stray_spaces_and_mixed_case_are_read_as_canonical_and_trained_on(tiny_spectra, tmp_path, capsys):
-    from latentlapse.data.readers import load_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.readers import load_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     clean = load_dataset(tiny_spectra)
     path = tmp_path / "messy.csv"

@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from latentlapse import distributed, pipeline
-from latentlapse.errors import UsageError
+from latentlapse.xray import distributed, pipeline
+from latentlapse.core.errors import UsageError
 
 from .support import INJECT, MAIN, PYTHON, VIZ_FLAGS, assert_folder_consistent, cli_args, metadata, subprocess_env
 

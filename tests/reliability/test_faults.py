@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from latentlapse import checkpoints, cli, pipeline
-from latentlapse.errors import RunFailed
+from latentlapse.xray import checkpoints, cli, pipeline
+from latentlapse.core.errors import RunFailed
 
 from .support import INJECT, VIZ_FLAGS, assert_folder_consistent, cli_args, failing_fsync, metadata, process_gone
 
@@ -121,8 +121,8 @@ def test_full_disk_during_a_checkpoint_fails_the_run_with_one_line(tiny_spectra,
 
 def _spec_and_snapshots(run_dir):
     """A four-class time-lapse spec and the snapshots of epochs 1 and 2 (separable random features)."""
-    from latentlapse.data.taxonomy import scheme
-    from latentlapse.timelapse.snapshot import Snapshot, TimelapseSpec
+    from latentlapse.xray.data.taxonomy import scheme
+    from latentlapse.core.timelapse.snapshot import Snapshot, TimelapseSpec
 
     classes = scheme(4)
     train_y, val_y = np.repeat(np.arange(4), 15), np.repeat(np.arange(4), 8)
@@ -142,7 +142,7 @@ def _spec_and_snapshots(run_dir):
 
 
 def test_full_disk_while_the_worker_writes_a_frame_raises_naming_it(tmp_path, monkeypatch):
-    from latentlapse.timelapse.worker import _failure_line, _FrameState
+    from latentlapse.core.timelapse.worker import _failure_line, _FrameState
 
     spec, (first, second) = _spec_and_snapshots(tmp_path)
     state = _FrameState()
@@ -181,7 +181,7 @@ def test_full_disk_in_the_real_frame_worker_fails_the_run_with_one_line(tiny_spe
 @pytest.mark.parametrize("sig, status", [(signal.SIGKILL, "failed"), (signal.SIGTERM, "interrupted")],
                          ids=["killed-fails", "stopped-from-outside-interrupts"])
 def test_a_frame_worker_that_dies_ends_the_run(sig, status, make_config, monkeypatch):
-    from latentlapse.training_visualizer import TrainingVisualizer
+    from latentlapse.xray.training_visualizer import TrainingVisualizer
 
     on_epoch_end = TrainingVisualizer.on_epoch_end
 
@@ -229,7 +229,7 @@ def test_nan_loss_stops_naming_epoch_and_batch_and_keeps_epoch_1(tiny_spectra, t
 
 
 def test_degenerate_features_skip_their_frames_and_training_goes_on(make_config, monkeypatch, logs):
-    from latentlapse.training import Trainer
+    from latentlapse.xray.training import Trainer
 
     evaluate = Trainer._evaluate
 

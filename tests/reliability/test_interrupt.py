@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from latentlapse import checkpoints
+from latentlapse.xray import checkpoints
 
 from .support import MAIN, PYTHON, VIZ_FLAGS, assert_folder_consistent, cli_args, metadata, process_gone, subprocess_env
 
@@ -140,7 +140,7 @@ def test_ctrl_c_inside_a_checkpoint_save_waits_for_it(make_config, monkeypatch):
 
     import torch
 
-    from latentlapse import pipeline
+    from latentlapse.xray import pipeline
 
     real_save = torch.save
 

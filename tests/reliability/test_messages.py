@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from latentlapse import cli, pipeline
+from latentlapse.xray import cli, pipeline
 
 from .support import MAIN, PYTHON, cli_args, subprocess_env
 
@@ -19,7 +19,7 @@ from .support import MAIN, PYTHON, cli_args, subprocess_env
 @pytest.fixture(scope="module")
 def two_class_checkpoint(tiny_spectra, tmp_path_factory):
     """best.pt of a one-epoch 2-class run on the tiny data."""
-    from latentlapse.config import TrainConfig
+    from latentlapse.xray.config import TrainConfig
 
     root = tmp_path_factory.mktemp("msg")
     result = pipeline.train(TrainConfig(classes=2, epochs=1, data=str(tiny_spectra), runs_dir=str(root / "runs"),

@@ -10,9 +10,9 @@ import subprocess
 import pytest
 import torch
 
-from latentlapse import checkpoints, cli, pipeline
-from latentlapse.errors import InputError
-from latentlapse.timelapse import dynamics
+from latentlapse.xray import checkpoints, cli, pipeline
+from latentlapse.core.errors import InputError
+from latentlapse.core.timelapse import dynamics
 
 from .support import assert_folder_consistent, metadata
 
@@ -26,7 +26,7 @@ def _quiet(line: str) -> None:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, tiny_spectra):
     """The reference: the same config trained for EPOCHS epochs without a break."""
-    from latentlapse.config import TrainConfig
+    from latentlapse.xray.config import TrainConfig
 
     config = TrainConfig(data=str(tiny_spectra), epochs=EPOCHS, device="cpu", threads=1,
                          runs_dir=str(tmp_path_factory.mktemp("reference")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentlapse.timelapse.snapshot import Snapshot, TimelapseSpec
+from latentlapse.core.timelapse.snapshot import Snapshot, TimelapseSpec
 
 CLASS_NAMES = ("AGN", "HM/LM", "YSO/CV", "NS/HMXB/LMXB/NS_BIN")
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")

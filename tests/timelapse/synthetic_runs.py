@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
-from latentlapse.config import TrainConfig, VizConfig
-from latentlapse.data.taxonomy import safe_name
-from latentlapse.data import grid
-from latentlapse.timelapse import explorer, latent_metrics, layouts
-from latentlapse.timelapse.projection import Layout, ProjectionState
+from latentlapse.xray.config import TrainConfig, VizConfig
+from latentlapse.xray.data.taxonomy import safe_name
+from latentlapse.xray.data import grid
+from latentlapse.core.timelapse import explorer, latent_metrics, layouts
+from latentlapse.core.timelapse.projection import Layout, ProjectionState
 
 NAMES = ("AGN", "HM/LM", "YSO/CV", "NS/HMXB/LMXB/NS_BIN")
 SHORT = tuple(safe_name(n) for n in NAMES)
@@ -123,7 +123,7 @@ def spectrum(i: int) -> np.ndarray:
 
 
 def _dynamics(folder: Path, epochs: int) -> None:
-    from latentlapse.timelapse import dynamics, dynamics_summary
+    from latentlapse.core.timelapse import dynamics, dynamics_summary
 
     ids = np.array([f"T{i:03d}" for i in range(N_TRAIN + 1)] + [f"V{i:03d}" for i in range(N_VAL + 1)])
     split = np.array(["train"] * (N_TRAIN + 1) + ["val"] * (N_VAL + 1))

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentlapse.errors import InputError, MissingExtraError, UsageError
-from latentlapse.timelapse import animate
-from latentlapse.timelapse.schedule import frame_name
+from latentlapse.core.errors import InputError, MissingExtraError, UsageError
+from latentlapse.core.timelapse import animate
+from latentlapse.core.timelapse.schedule import frame_name
 
 # One solid colour per frame, so the order of frames in an animation can be read back.
 COLOURS = [(230, 40, 40), (40, 160, 40), (40, 40, 230), (240, 200, 0), (120, 0, 160)]

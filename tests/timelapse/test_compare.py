@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 from synthetic_runs import N_TRAIN, N_VAL, base_layout, write_run
 
-from latentlapse import cli
-from latentlapse.errors import InputError
-from latentlapse.timelapse import compare
-from latentlapse.timelapse.layouts import layout_files, load_layout
+from latentlapse.xray import cli
+from latentlapse.core.errors import InputError
+from latentlapse.core.timelapse import compare
+from latentlapse.core.timelapse.layouts import layout_files, load_layout
 
 ANGLE = 0.7
 ROTATE_AND_REFLECT = np.array([[np.cos(ANGLE), -np.sin(ANGLE)], [np.sin(ANGLE), np.cos(ANGLE)]]) @ np.diag([1.0, -1.0])

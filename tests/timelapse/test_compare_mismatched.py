@@ -7,19 +7,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentlapse import cli, pipeline
-from latentlapse.config import TrainConfig, VizConfig
-from latentlapse.timelapse import compare, compare_view
-from latentlapse.timelapse.layouts import layout_files, load_layout
-from latentlapse.timelapse.runfiles import load_run
+from latentlapse.xray import cli, pipeline
+from latentlapse.xray.config import TrainConfig, VizConfig
+from latentlapse.core.timelapse import compare, compare_view
+from latentlapse.core.timelapse.layouts import layout_files, load_layout
+from latentlapse.core.timelapse.runfiles import load_run
 
 
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory):
     """Two-epoch PCA runs: A (data 1, 4 classes), B (data 2, 8 classes), C (data 1, 8 classes).
     Both data files name their sources SIM000001, ... — the same ids for different spectra."""
-    from latentlapse.data.simulate import simulate_dataset
-    from latentlapse.data.writers import write_dataset
+    from latentlapse.xray.data.simulate import simulate_dataset
+    from latentlapse.xray.data.writers import write_dataset
 
     root = tmp_path_factory.mktemp("mismatch")
     runs = {}

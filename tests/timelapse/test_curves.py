@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from synthetic_runs import write_run
 
-from latentlapse.errors import InputError
-from latentlapse.timelapse import curves
-from latentlapse.timelapse.runfiles import load_run
+from latentlapse.core.errors import InputError
+from latentlapse.core.timelapse import curves
+from latentlapse.core.timelapse.runfiles import load_run
 
 
 def _vertical_lines(ax) -> list[float]:

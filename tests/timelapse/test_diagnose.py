@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from synthetic_runs import COUNTS, NAMES, SHORT, frame_row, history_rows, write_run
 
-from latentlapse.timelapse import diagnose
+from latentlapse.core.timelapse import diagnose
 
 FRAMES = (1, 5, 10, 20, 25, 30, 40, 50, 60)
 CONFIG = {"oversample_target": 0.7, "focal_gamma": 2.0, "weight_decay": 1e-4}

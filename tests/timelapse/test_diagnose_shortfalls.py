@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from synthetic_runs import COUNTS, NAMES, frame_row, history_rows, write_run
 
-from latentlapse.timelapse import curves, diagnose, shortfalls, trends
-from latentlapse.timelapse.runfiles import load_run
+from latentlapse.core.timelapse import curves, diagnose, shortfalls, trends
+from latentlapse.core.timelapse.runfiles import load_run
 
 RECORDED = Path(__file__).parent / "recorded" / "default_150"
 FRAMES = (1, 5, 10, 20, 25, 30, 40, 50, 60)

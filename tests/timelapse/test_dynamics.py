@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from latentlapse.timelapse import dynamics, dynamics_summary
-from latentlapse.timelapse.dynamics import DynamicsHistory
+from latentlapse.core.timelapse import dynamics, dynamics_summary
+from latentlapse.core.timelapse.dynamics import DynamicsHistory
 
 
 def _history() -> DynamicsHistory:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from synthetic_runs import N_TRAIN, N_VAL, spectrum, write_run
 
-from latentlapse.timelapse import explorer, layouts
-from latentlapse.timelapse.runfiles import load_run
+from latentlapse.core.timelapse import explorer, layouts
+from latentlapse.core.timelapse.runfiles import load_run
 
 
 def decode(text: str, dtype) -> np.ndarray:

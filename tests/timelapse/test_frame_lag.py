@@ -12,9 +12,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from latentlapse.timelapse import progress
-from latentlapse.timelapse.latent_metrics import FRAME_LAG, metric_columns
-from latentlapse.timelapse.worker import LAG_LIMIT_SECONDS, FrameWorker, _FrameState, urgent
+from latentlapse.core.timelapse import progress
+from latentlapse.core.timelapse.latent_metrics import FRAME_LAG, metric_columns
+from latentlapse.core.timelapse.worker import LAG_LIMIT_SECONDS, FrameWorker, _FrameState, urgent
 
 CEILING = 300  # seconds: generous, for a busy machine; the checks wait on events, not on time
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_score
 
-from latentlapse.timelapse.latent_metrics import frame_metrics, knn_predict, metric_columns
-from latentlapse.timelapse.projection import Layout
-from latentlapse.timelapse.snapshot import Snapshot
+from latentlapse.core.timelapse.latent_metrics import frame_metrics, knn_predict, metric_columns
+from latentlapse.core.timelapse.projection import Layout
+from latentlapse.core.timelapse.snapshot import Snapshot
 
 SHORT = ["AGN", "HM_LM", "YSO_CV", "NS_HMXB_LMXB_NS_BIN"]
 
@@ -130,7 +130,7 @@ def test_knn_majority_beats_a_nearer_single_neighbour():
 
 
 def test_knn_in_chunks_with_partial_sorting_matches_the_full_sort(monkeypatch):
-    from latentlapse.timelapse import latent_metrics
+    from latentlapse.core.timelapse import latent_metrics
 
     generator = np.random.default_rng(3)
     train, query = generator.normal(size=(400, 8)), generator.normal(size=(90, 8))
@@ -144,7 +144,7 @@ def test_knn_in_chunks_with_partial_sorting_matches_the_full_sort(monkeypatch):
 def test_quadratic_metrics_of_a_large_sample_use_a_fixed_subsample(monkeypatch, tmp_path, make_spec):
     from sklearn.manifold import trustworthiness
 
-    from latentlapse.timelapse import latent_metrics
+    from latentlapse.core.timelapse import latent_metrics
 
     monkeypatch.setattr(latent_metrics, "METRIC_SAMPLE_MAX", 40)
     generator = np.random.default_rng(5)

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from latentlapse.timelapse import layouts
-from latentlapse.timelapse.projection import Layout, ProjectionState
+from latentlapse.core.timelapse import layouts
+from latentlapse.core.timelapse.projection import Layout, ProjectionState
 
 
 def test_round_trip_is_exact_and_named_like_the_frames(tmp_path):

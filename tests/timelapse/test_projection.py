@@ -8,8 +8,8 @@ import pickle
 import numpy as np
 import pytest
 
-from latentlapse.timelapse import projection
-from latentlapse.timelapse.projection import DISPLAY_LIMIT, Layout, ProjectionError, displacement, project
+from latentlapse.core.timelapse import projection
+from latentlapse.core.timelapse.projection import DISPLAY_LIMIT, Layout, ProjectionError, displacement, project
 
 
 def _rotation(theta: float, reflect: bool) -> np.ndarray:

@@ -10,8 +10,8 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from latentlapse.timelapse import render
-from latentlapse.timelapse.projection import DISPLAY_LIMIT, Layout
+from latentlapse.core.timelapse import render
+from latentlapse.core.timelapse.projection import DISPLAY_LIMIT, Layout
 
 METRICS = {"val_errors": 7, "val_total": 220, "silhouette": 0.4123, "knn_acc": 0.8333}
 

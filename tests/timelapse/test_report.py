@@ -9,9 +9,9 @@ import re
 import pytest
 from synthetic_runs import write_run
 
-from latentlapse.errors import InputError
-from latentlapse.timelapse import report
-from latentlapse.timelapse.animate import frame_paths
+from latentlapse.core.errors import InputError
+from latentlapse.core.timelapse import report
+from latentlapse.core.timelapse.animate import frame_paths
 
 HOSTILE = "<script>alert('x')</script> & \"quotes\""
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from synthetic_runs import write_run
 
-from latentlapse.timelapse import layouts, report
+from latentlapse.core.timelapse import layouts, report
 
 pytestmark = pytest.mark.browser
 

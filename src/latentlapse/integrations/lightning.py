@@ -16,8 +16,8 @@ try:
 except ImportError:  # pragma: no cover - the message a user without the extra sees
     raise ImportError("latentlapse.integrations.lightning needs Lightning: pip install 'latentlapse[lightning]'") from None
 
-from latentlapse.hooks import features
-from latentlapse.timelapse.live import Timelapse
+from latentlapse.core.hooks import features
+from latentlapse.core.timelapse.live import Timelapse
 
 
 class TimelapseCallback(Callback):

@@ -1,0 +1,97 @@
+"""What a completed visualised run gets after its animation: curves, diagnosis and report.
+
+Called by the frame worker once the last frame is drawn (the main process has written
+``final_metrics.json`` before it asks the worker to finish). Each output is made on its own: a
+bug in one (say the curves) is reported as a warning message and does not cost the others, nor
+turn a completed run into a failed one. A full disk (RunFailed) still propagates, as for frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from latentlapse.core.errors import RunFailed
+
+log = logging.getLogger(__name__)
+
+
+def write_outputs(run_dir: str | os.PathLike, status: str = "completed") -> list[tuple]:
+    """Write ``metrics.png``, ``dynamics.csv``/``.png``, ``diagnosis.txt``/``.json`` and ``report.html``;
+    return messages.
+
+    Messages: ``("curves", path)``, ``("dynamics", path)``, ``("diagnosis", text)``, ``("report", path)`` and, for an
+    output that could not be made, ``("warning", line)``.
+    """
+    from latentlapse.core.timelapse import curves, diagnose, report, runfiles
+
+    folder = Path(run_dir)
+    messages: list[tuple] = []
+    run = _attempt(messages, "curves, diagnosis and report", runfiles.load_run, folder)  # read once for all three
+    if run is None:
+        return messages
+    path = _attempt(messages, "metrics.png", curves.save_curves, run)
+    if path is not None:
+        messages.append(("curves", str(path)))
+    written = _attempt(messages, "dynamics.csv and dynamics.png", _dynamics, folder)
+    if written is not None:
+        messages.append(("dynamics", str(written)))
+    diagnosis = _attempt(messages, "the diagnosis", diagnose.diagnose_files, run)
+    if diagnosis is None:
+        return messages + [("warning", "report.html not written: it shows the diagnosis, which failed")]
+    _attempt(messages, "diagnosis.txt", diagnose.write_diagnosis, folder, diagnosis)
+    messages.append(("diagnosis", diagnose.format_text(diagnosis)))
+    path = _attempt(messages, "report.html", report.save_report, run, diagnosis, status=status)
+    if path is not None:
+        messages.append(("report", str(path)))
+    return messages
+
+
+def write_curves(run_dir: str | os.PathLike) -> Path | None:
+    """``metrics.png`` alone (for a run without a time-lapse); logs the path or a warning."""
+    from latentlapse.core.timelapse import curves
+
+    messages: list[tuple] = []
+    path = _attempt(messages, "metrics.png", curves.plot_curves, Path(run_dir))
+    for _, line in messages:
+        log.warning(line)
+    if path is not None:
+        log.info("learning curves: %s", path)
+    return path
+
+
+def write_dynamics(run_dir: str | os.PathLike) -> Path | None:
+    """``dynamics.csv`` and ``dynamics.png`` alone (for a run without a time-lapse); logs them or a warning."""
+    messages: list[tuple] = []
+    path = _attempt(messages, "dynamics.csv and dynamics.png", _dynamics, Path(run_dir))
+    for _, line in messages:
+        log.warning(line)
+    if path is not None:
+        log.info("training dynamics: %s", path)
+    return path
+
+
+def _dynamics(folder: Path) -> Path | None:
+    """Write the dynamics outputs when the run recorded any; the path of dynamics.csv, else None."""
+    from latentlapse.core.timelapse import dynamics, dynamics_summary
+
+    if not dynamics.recorded_epochs(folder):
+        return None
+    csv_path, _, summary = dynamics_summary.write_summary(folder)
+    log.info("%s", summary.sentence())
+    return csv_path
+
+
+def _attempt(messages: list[tuple], what: str, function: Callable[..., Any], *args, **kwargs) -> Any:
+    """``function(*args, **kwargs)``, or None with a warning message when it raises (but a full
+    disk, RunFailed, propagates: the run cannot finish cleanly then)."""
+    try:
+        return function(*args, **kwargs)
+    except RunFailed:
+        raise
+    except Exception as exc:  # a bug here must not fail a run whose model is trained and saved
+        log.debug("%s failed", what, exc_info=True)
+        messages.append(("warning", f"{what} not written: {type(exc).__name__}: {exc}".splitlines()[0]))
+        return None

@@ -1,0 +1,55 @@
+"""What a loop hands to :class:`~latentlapse.core.timelapse.live.Timelapse`, checked at the boundary:
+one line naming the split and the shape when something does not fit."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+
+def labels(y: Any) -> np.ndarray:
+    """Class indices as a flat int64 array."""
+    return np.asarray(y).astype(np.int64).reshape(-1)
+
+
+def split_arrays(split: tuple, name: str) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """``(features, labels, proba)`` as arrays, one row per label."""
+    if len(split) != 3:
+        raise ValueError(f"{name}: give (features, labels, proba), got {len(split)} items")
+    features, y, proba = split
+    y, proba = labels(y), np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or len(proba) != len(y):
+        raise ValueError(f"{name}: proba must be (n, n_classes) with one row per label; got {proba.shape} for {len(y)} labels")
+    if features is not None:
+        features = np.asarray(features)
+        if features.ndim != 2 or len(features) != len(y):
+            raise ValueError(f"{name}: features must be (n, d) with one row per label; got {features.shape}")
+    return features, y, proba
+
+
+def source_ids(ids: Any, n_train: int, n_val: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train_ids, val_ids)`` as strings; ``train0``, ``val0``, ... when not given."""
+    if ids is None:
+        return (np.array([f"train{i}" for i in range(n_train)]), np.array([f"val{i}" for i in range(n_val)]))
+    train_ids, val_ids = (np.asarray(part).astype(str) for part in ids)
+    if len(train_ids) != n_train or len(val_ids) != n_val:
+        raise ValueError(f"ids: {len(train_ids)} training and {len(val_ids)} validation ids for {n_train} and {n_val} sources")
+    return train_ids, val_ids
+
+
+def sample_inputs(inputs: Any, sources: dict, train_ids, val_ids) -> dict:
+    """The explorer's input rows of the frame sample, from full-split inputs."""
+    if not isinstance(inputs, Mapping):
+        train_X, val_X = inputs
+        inputs = dict(kind="features", train_X=train_X, val_X=val_X,
+                      feature_names=[f"x{i}" for i in range(np.asarray(train_X).shape[1])])
+    tr, va = sources["train_pos"], sources["val_pos"]
+    train_X, val_X = np.asarray(inputs["train_X"]), np.asarray(inputs["val_X"])
+    nan = math.nan
+    counts_tr = np.asarray(inputs.get("train_counts", np.full(len(train_X), nan)))
+    counts_va = np.asarray(inputs.get("val_counts", np.full(len(val_X), nan)))
+    return dict(kind=inputs.get("kind", "features"), train_ids=train_ids, val_ids=val_ids,
+                train_X=train_X[tr], val_X=val_X[va], train_counts=counts_tr[tr], val_counts=counts_va[va],
+                energy=inputs.get("energy"), feature_names=inputs.get("feature_names", ()))

@@ -1,0 +1,1 @@
+"""The X-ray application on top of the core: data, simulator, models, training, the CLI."""

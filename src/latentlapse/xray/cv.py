@@ -1,0 +1,163 @@
+"""Stratified k-fold cross-validation of the train settings: ``latentlapse cv``.
+
+Each fold trains exactly as a run does (:func:`latentlapse.xray.experiment.fit_on_split`: everything
+fitted from data — imputation, scaling, oversampling, the best epoch, the calibration — comes
+from the fold's training rows, the epoch and calibration from an inner validation split of
+them), then scores the held-out fold. With ``--baseline hgb`` scikit-learn's
+``HistGradientBoostingClassifier(class_weight='balanced')`` is trained on the same folds and
+exactly the model's inputs before its scaler (for a catalogue, the fold's feature schema applied
+to every row), so the two columns of the summary are directly comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from latentlapse.core import atomic, evaluation, rng
+from latentlapse.xray import calibration
+from latentlapse.xray.config import TrainConfig
+from latentlapse.core.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("hgb",)
+METRICS = ("acc", "balanced_acc", "macro_f1")
+
+
+def fold_indices(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified, shuffled (train, test) row indices of ``folds`` folds; the seed's ``split``
+    stream fixes them. Raises UsageError when a class has fewer sources than folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if folds < 2:
+        raise UsageError(f"--folds must be at least 2, got {folds}")
+    counts = np.bincount(y)
+    present = counts[counts > 0]
+    if present.min() < folds:
+        smallest = int(np.flatnonzero(counts == present.min())[0])
+        raise UsageError(f"--folds {folds}: class {smallest} has only {present.min()} sources, fewer than the folds; "
+                         f"use --folds {max(int(present.min()), 2)} or fewer, or a coarser --classes")
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=rng.int_seed(seed, "split") % 2**32)
+    return [(train, test) for train, test in splitter.split(np.zeros(len(y)), y)]
+
+
+def hgb_proba(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, seed: int) -> np.ndarray:
+    """The gradient-boosting baseline's class probabilities (missing values handled natively)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(class_weight="balanced", random_state=rng.int_seed(seed, "init") % 2**32)
+    model.fit(X_train, y_train)
+    proba = np.zeros((len(X_test), int(y_train.max()) + 1))
+    proba[:, model.classes_] = model.predict_proba(X_test)
+    return proba
+
+
+def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = None) -> dict:
+    """Train and score ``folds`` folds; returns per-fold and mean/std metrics (see :func:`summary_text`)."""
+    from latentlapse.xray.data.taxonomy import apply_scheme, scheme
+    from latentlapse.xray.experiment import fit_on_split
+    from latentlapse.xray.prepare import load_data
+
+    if baseline is not None and baseline not in BASELINES:
+        raise UsageError(f"--baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+    dataset, _ = load_data(config)
+    labelled, y = apply_scheme(dataset, config.classes)
+    names = list(scheme(config.classes).names)
+    splits = fold_indices(y, folds, config.seed)
+    models: dict[str, list[dict]] = {"latentlapse": []}
+    if baseline:
+        models[baseline] = []
+    for k, (train, test) in enumerate(splits, start=1):
+        started = time.perf_counter()
+        result = fit_on_split(config, labelled, y, train, test)
+        fold = {**result.metrics, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+                "seconds": round(time.perf_counter() - started, 1)}
+        if result.logits is not None:
+            fold["ece_raw"] = calibration.ece(calibration.softmax(result.logits), y[test])
+            fold["ece_calibrated"] = calibration.ece(result.calibrated, y[test])
+            fold["nll_raw"] = calibration.scores(calibration.softmax(result.logits), y[test], names)["nll"]
+            fold["nll_calibrated"] = calibration.scores(result.calibrated, y[test], names)["nll"]
+            for point, proba in result.operating_points.items():
+                fold[f"{point}_priors"] = evaluation.scores(y[test], proba.argmax(axis=1), len(names))
+        models["latentlapse"].append(fold)
+        line = f"fold {k}/{folds}: accuracy {fold['acc']:.4f}, balanced accuracy {fold['balanced_acc']:.4f}"
+        if baseline:
+            X = labelled.X if result.inputs is None else result.inputs.X  # the fold's schema applied to every row
+            proba = hgb_proba(X[train], y[train], X[test], config.seed)
+            models[baseline].append({**evaluation.report(y[test], proba.argmax(axis=1), names),
+                                     "ece_raw": calibration.ece(proba, y[test])})
+            line += f"; {baseline} {models[baseline][-1]['acc']:.4f} / {models[baseline][-1]['balanced_acc']:.4f}"
+        log.info(line)
+    return {
+        "data": labelled.source,
+        "n_sources": int(len(y)),
+        "n_features": labelled.n_features,
+        "class_names": names,
+        "class_counts": dict(zip(names, np.bincount(y, minlength=len(names)).tolist())),
+        "folds": folds,
+        "seed": config.seed,
+        "config": config.to_dict(),
+        "models": {name: {"folds": rows, "summary": summarise(rows, names)} for name, rows in models.items()},
+    }
+
+
+def summarise(rows: list[dict], names: list[str]) -> dict:
+    """Mean and (population) standard deviation over folds of every score and per-class score."""
+    def stat(values):
+        values = np.asarray(values, dtype=np.float64)
+        return {"mean": float(values.mean()), "std": float(values.std())}
+
+    out = {key: stat([r[key] for r in rows]) for key in (*METRICS, "ece_raw", "ece_calibrated", "nll_raw",
+                                                             "nll_calibrated") if key in rows[0]}
+    for point in ("balanced_priors", "train_priors"):
+        if point in rows[0]:
+            out[point] = {key: stat([r[point][key] for r in rows]) for key in METRICS}
+    out["per_class"] = {name: {key: stat([r["per_class"][name][key] for r in rows]) for key in ("precision", "recall", "f1")}
+                        for name in names}
+    return out
+
+
+def summary_text(result: dict) -> str:
+    """The printed table: mean ± std over folds per metric and per class, models side by side."""
+    models = result["models"]
+    columns = list(models)
+    width = max(len(n) for n in result["class_names"]) + 12
+
+    def cell(stat) -> str:
+        return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+
+    lines = [f"{result['folds']}-fold stratified cross-validation of {result['data']} ({result['n_sources']} sources, "
+             f"{result['n_features']} inputs), seed {result['seed']}; mean ± std over folds",
+             f"{'':<{width}}" + "".join(f"{name:>22}" for name in columns)]
+    rows = [("accuracy", "acc"), ("balanced accuracy", "balanced_acc"), ("macro-F1", "macro_f1"),
+            ("ECE raw", "ece_raw"), ("ECE calibrated", "ece_calibrated")]
+    for label, key in rows:
+        stats = [models[m]["summary"].get(key) for m in columns]
+        if any(s is not None for s in stats):
+            lines.append(f"{label:<{width}}" + "".join(f"{cell(s) if s else '-':>22}" for s in stats))
+    for point in ("balanced_priors", "train_priors"):
+        summary = models["latentlapse"]["summary"].get(point)
+        if summary:
+            lines.append(f"{'at ' + point.replace('_', ' '):<{width}}{'acc ' + cell(summary['acc']):>26}  "
+                         f"bal.acc {cell(summary['balanced_acc'])}")
+    lines.append("recall per class:")
+    for name in result["class_names"]:
+        lines.append(f"  {name:<{width - 2}}" + "".join(
+            f"{cell(models[m]['summary']['per_class'][name]['recall']):>22}" for m in columns))
+    lines.append("F1 per class:")
+    for name in result["class_names"]:
+        lines.append(f"  {name:<{width - 2}}" + "".join(
+            f"{cell(models[m]['summary']['per_class'][name]['f1']):>22}" for m in columns))
+    return "\n".join(lines)
+
+
+def write_json(path: str, result: dict) -> Path:
+    """The full result (per fold and summary) as JSON, atomically."""
+    target = Path(path)
+    atomic.write_text(target, json.dumps(result, indent=1) + "\n")
+    return target

@@ -1,0 +1,275 @@
+"""Tables of spectra or catalogue features: CSV (no extra needed), ECSV, FITS and VOTable.
+
+Every table becomes a :class:`Table` of named columns first, then a Dataset. A table holds
+spectra when it has a vector column, or a net-counts column beside at least 50 other numeric
+columns (or beside bin-named ones only: v1…, E0.5125…, as ``write_dataset`` writes them);
+otherwise it is a catalogue (see :mod:`.catalog`): fluxes, hardness ratios, magnitudes, with their quoted
+errors kept apart and missing values handled by an explicit policy recorded in the notes.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import warnings
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.spectra_checks import Rows, require_astropy, spectra_dataset
+from latentlapse.xray.data.table_columns import LABEL_NAMES, MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
+from latentlapse.core.errors import InputError, UsageError
+
+log = logging.getLogger(__name__)
+
+COUNTS_NAMES = ("net_counts", "netcounts", "net_cts", "counts", "cts")
+_ID_TOKENS = {"id", "name", "src", "source", "designation"} | {
+    a + b for a in ("src", "source", "obj", "object") for b in ("id", "name")
+}
+_MISSING_TOKENS = {"", "nan", "na", "n/a", "null", "none", "--"}
+_BIN_NAME = re.compile(r"v\d+|E\d+(\.\d+)?")
+_ASTROPY_FORMATS = {"ecsv": "ascii.ecsv", "votable": "votable", "fits": "fits"}
+
+
+def read_csv(path: Path, typed: bool = True) -> Table:
+    """Read a CSV file with a header row; blank lines and leading ``#`` comments are skipped.
+
+    ``typed`` decides which columns are numeric (by majority of their values); without it every
+    column stays text, for a reader that takes the types from a model's schema instead.
+    """
+    header, _, records, line_numbers, empty_rows = _csv_records(path)
+    notes = []
+    if empty_rows:
+        rows = Rows("line", np.asarray(empty_rows))
+        notes.append(f"{len(empty_rows)} rows with every field empty were skipped "
+                     f"({rows.several(list(range(len(empty_rows))))})")
+    return csv_table(path, header, records, line_numbers, typed=typed, notes=notes)
+
+
+def csv_chunks(path: Path, rows: int) -> Iterator[Table]:
+    """The CSV file's :class:`Table` in pieces of ``rows`` data rows (line numbers as in the file)."""
+    header, records, line_numbers = None, [], []
+    for header, _, record, line_no in _csv_lines(path):
+        if record is None:  # a row of empty fields
+            continue
+        records.append(record)
+        line_numbers.append(line_no)
+        if len(records) == rows:
+            yield csv_table(path, header, records, line_numbers)
+            records, line_numbers = [], []
+    if records:
+        yield csv_table(path, header, records, line_numbers)
+
+
+def csv_table(path: Path, header: list[str], records: list[list[str]], line_numbers: list[int],
+              typed: bool = True, notes: list[str] | None = None) -> Table:
+    """A :class:`Table` of CSV records (lists of strings) under ``header``."""
+    numbers, text, bad = {}, {}, {}
+    for name, values in zip(header, zip(*records)):
+        text[name] = values
+        parsed, first_bad = _parse_numbers(values) if typed else (None, None)
+        if parsed is not None:
+            numbers[name] = parsed
+            if first_bad is not None:
+                bad[name] = first_bad
+    positions = {name: f"column {i + 1} ({name})" for i, name in enumerate(header)}
+    return Table(path, header, numbers, text, Rows("line", np.asarray(line_numbers)), positions, bad, notes or [])
+
+
+def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int], list[int]]:
+    """Header, its line number, the data records, their line numbers and those of empty records."""
+    header, header_line, records, line_numbers, empty_rows = None, 0, [], [], []
+    for header, header_line, record, line_no in _csv_lines(path):
+        if record is None:
+            empty_rows.append(line_no)
+        else:
+            records.append(record)
+            line_numbers.append(line_no)
+    return header, header_line, records, line_numbers, empty_rows
+
+
+def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, int]]:
+    """(header, its line number, record, the record's line number) for each data record; the
+    record is None for a row whose fields are all empty (``,,,,``; blank lines are skipped)."""
+    header: list[str] | None = None
+    header_line = 0
+    n_records = 0
+    # utf-8-sig drops a byte-order mark; the csv module handles CRLF itself with newline="".
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            for fields in reader:
+                if not any(value.strip() for value in fields):
+                    if header is not None and len(fields) > 1:  # ",,,," rows, not blank lines
+                        yield header, header_line, None, reader.line_num
+                    continue
+                if header is None:
+                    if not fields[0].lstrip().startswith("#"):
+                        header, header_line = _checked_header(path, fields, reader.line_num), reader.line_num
+                    continue
+                if len(fields) != len(header):
+                    raise InputError(
+                        f"{path}: line {reader.line_num} has {len(fields)} fields, expected "
+                        f"{len(header)} as set by the header on line {header_line}; fix or remove that row"
+                    )
+                n_records += 1
+                yield header, header_line, fields, reader.line_num
+        except csv.Error as exc:
+            raise InputError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); fix the quoting") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: line {reader.line_num + 1} is not UTF-8 text; save the file as UTF-8") from None
+    if header is None:
+        raise InputError(f"{path}: no header row (only blank lines or comments); add a header and one source per row")
+    if not n_records:
+        raise InputError(f"{path}: only a header (line {header_line}), no data rows; add one source per row")
+
+
+def _checked_header(path: Path, fields: list[str], line_no: int) -> list[str]:
+    """Column names, stripped; empty or repeated names are refused."""
+    names = [value.strip() for value in fields]
+    for i, name in enumerate(names):
+        if not name:
+            raise InputError(f"{path}: line {line_no}: column {i + 1} of the header has no name; name it")
+        if names.index(name) != i:
+            raise InputError(
+                f"{path}: line {line_no}: column name '{name}' appears twice (columns "
+                f"{names.index(name) + 1} and {i + 1}); rename one"
+            )
+    return names
+
+
+def _parse_numbers(values: Sequence[str]) -> tuple[np.ndarray | None, tuple[int, str] | None]:
+    """Floats (NaN where missing) of a column and its first non-numeric token.
+
+    A column where fewer than half of the present values are numbers is text (None).
+    """
+    try:
+        return np.fromiter(map(float, values), dtype=np.float64, count=len(values)), None
+    except ValueError:
+        pass  # empty cells or text: go value by value
+    parsed = np.full(len(values), np.nan)
+    first_bad, n_bad = None, 0
+    for i, value in enumerate(values):
+        try:
+            parsed[i] = float(value)
+        except ValueError:
+            if value.strip().lower() not in _MISSING_TOKENS:
+                n_bad += 1
+                first_bad = first_bad or (i, value.strip())
+    present = int((~np.isnan(parsed)).sum()) + n_bad
+    return (None if 2 * n_bad > present else parsed), first_bad
+
+
+def read_astropy(path: Path, kind: str) -> Table:
+    """Read an ECSV, VOTable or FITS table with astropy (the ``fits`` extra)."""
+    require_astropy(f"reading {kind.upper()} files")
+    from astropy.table import Table as AstropyTable
+    from astropy.utils.exceptions import AstropyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        try:
+            table = AstropyTable.read(path, format=_ASTROPY_FORMATS[kind])
+        except Exception as exc:  # astropy raises many types for malformed files
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"{path}: cannot be read as {kind.upper()} ({reason}); check the file") from None
+    if len(table) == 0:
+        raise InputError(f"{path}: the table has columns but no rows; add one source per row")
+    return astropy_table(path, table, first_row=1)
+
+
+def astropy_table(path: Path, table, first_row: int) -> Table:
+    """Our :class:`Table` of an astropy table whose first row is row ``first_row`` of the file."""
+    numbers, text = {}, {}
+    for name in table.colnames:
+        column = table[name]
+        data = np.ma.getdata(column)
+        mask = np.ma.getmaskarray(column)
+        if data.dtype.kind in "biuf":
+            values = data.astype(np.float64).reshape(len(table), -1)
+            values[mask.reshape(values.shape)] = np.nan
+            numbers[name] = values[:, 0] if values.shape[1] == 1 and data.ndim == 1 else values
+        else:
+            strings = np.char.strip(data.astype(str))
+            text[name] = np.where(mask, "", strings) if mask.shape == strings.shape else strings
+    names = list(table.colnames)
+    rows = Rows("row", np.arange(first_row, first_row + len(table)))
+    return Table(path, names, numbers, text, rows, {name: f"column {name}" for name in names})
+
+
+def table_dataset(
+    table: Table, *, label_column: str | None, features: Sequence[str] | None, missing: str,
+    exclude: Sequence[str] = (), placeholders: Sequence[float] = (),
+) -> Dataset:
+    """A spectra Dataset when the table holds spectra, else a catalogue Dataset."""
+    label = _label_column(table, label_column)
+    id_columns = [n for n in table.names if n != label and _looks_like_id(n)]
+    counts = next((n for n in table.names if n.lower() in COUNTS_NAMES and n != label), None)
+    vectors = [n for n, v in table.numbers.items() if v.ndim == 2]
+    others = [
+        n
+        for n in table.names
+        if n in table.numbers and n not in (label, counts, *id_columns, *vectors)
+    ]
+    if vectors or (counts is not None and _spectral(others)):
+        if features is not None or exclude:
+            raise UsageError(
+                f"{table.path}: --features and --exclude apply to catalogue tables, but this table holds spectra; "
+                f"drop them"
+            )
+        if counts is None:
+            raise InputError(
+                f"{table.path}: spectra in column {vectors[0]} but no net-counts column; add one named net_counts"
+            )
+        values = vectors[0] if vectors else others
+        return _spectra(table, values, counts, label, id_columns)
+    from latentlapse.xray.data.catalog import catalog_dataset  # it builds on this module's Table
+
+    return catalog_dataset(table, label, id_columns, features, missing, exclude, placeholders)
+
+
+def _spectral(columns: list[str]) -> bool:
+    """Beside a counts column: at least 50 numeric columns, or only bin-named ones (v1, E0.5125)."""
+    return len(columns) >= MIN_SPECTRAL_COLUMNS or bool(columns) and all(_BIN_NAME.fullmatch(n) for n in columns)
+
+
+def _label_column(table: Table, requested: str | None) -> str | None:
+    """The label column: the one requested, else one named True_Class, label or class (in that order)."""
+    if requested is None:
+        by_name = {n.lower(): n for n in reversed(table.names)}
+        return next((by_name[name] for name in LABEL_NAMES if name in by_name), None)
+    if requested in table.names:
+        return requested
+    folded = [n for n in table.names if n.lower() == requested.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    raise InputError(
+        f"{table.path}: no column '{requested}' for --label_column; the columns are: {', '.join(table.names)}"
+    )
+
+
+def _looks_like_id(name: str) -> bool:
+    """Column names such as src_id, CSCv2_name, Source, ObjID (words split at _ and case changes)."""
+    words = re.findall(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", name)
+    return bool({word.lower() for word in words} & _ID_TOKENS)
+
+
+def _spectra(
+    table: Table, values: str | list[str], counts: str, label: str | None, id_columns: list[str]
+) -> Dataset:
+    """Spectra from one vector column or from wide per-bin columns."""
+    ids, labels, notes = ids_and_labels(table, label, id_columns)
+    if isinstance(values, str):
+        matrix = table.numbers[values]
+        where = [f"element {j + 1} of column {values}" for j in range(matrix.shape[1])]
+        names = None
+    else:
+        matrix = np.column_stack([table.numeric(name, "spectra values") for name in values])
+        where, names = [table.positions[name] for name in values], values
+    net = table.numeric(counts, "net counts")
+    return spectra_dataset(
+        table.path, matrix, net, ids, labels, table.rows, where, feature_names=names, notes=notes
+    )

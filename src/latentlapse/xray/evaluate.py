@@ -1,0 +1,119 @@
+"""Score a trained checkpoint on any labelled file: ``latentlapse evaluate``.
+
+Accuracy, balanced accuracy, per-class precision/recall/F1 and the confusion matrix at the
+chosen operating point (``--priors``, calibrated unless ``--uncalibrated``), both standard
+operating points side by side, and the calibration of the raw and calibrated probabilities.
+Writes ``evaluation.json``, ``evaluation_report.txt`` and ``evaluation.png`` (reliability
+diagram and confusion matrix) into a new ``evaluations/eval_NNN`` folder or ``--out``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from latentlapse.core import atomic, evaluation, runs
+from latentlapse.xray import checkpoints
+from latentlapse.core.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+JSON_FILE = "evaluation.json"
+REPORT_FILE = "evaluation_report.txt"
+FIGURE_FILE = "evaluation.png"
+
+
+def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike | None = None,
+                  out_root: str | os.PathLike = "evaluations", priors: str = "balanced", uncalibrated: bool = False,
+                  batch_size: int = 4096) -> tuple[Path, dict]:
+    """Evaluate ``checkpoint`` on the labelled sources of ``data``; returns (folder, metrics).
+
+    Raises
+    ------
+    UsageError
+        The file holds no source with a label of the checkpoint's classes (nothing to score).
+    InputError
+        Unreadable checkpoint or data, or columns that do not match the model.
+    """
+    from latentlapse.xray import calibration
+    from latentlapse.xray.calibration_figure import reliability_png
+    from latentlapse.xray.config import TrainConfig
+    from latentlapse.xray.data.taxonomy import scheme
+    from latentlapse.xray.operating import both_points, from_checkpoint, stored_priors
+    from latentlapse.xray.predict import inputs_of_file, predict_logits
+    from latentlapse.core.results import calibration_text, operating_points_text
+
+    payload = checkpoints.load(checkpoint)
+    point = from_checkpoint(payload, priors, uncalibrated)
+    config = TrainConfig.from_dict(payload["config"])
+    names = list(payload["class_names"])
+    X_all, _, labels = inputs_of_file(payload, str(data), config.label_column)
+    y_all = scheme(len(names)).encode(labels)
+    known = y_all >= 0
+    if not known.any():
+        raise UsageError(f"{data}: no source has a label of the model's classes ({', '.join(names)}); evaluate needs "
+                         f"a labelled file (a label column such as True_Class); use predict for unlabelled sources")
+    X = X_all[known]
+    y = y_all[known]
+    logits = predict_logits(checkpoints.model_from_checkpoint(payload), X, batch_size)
+    proba = point.proba(logits)
+    pred = proba.argmax(axis=1)
+    metrics = evaluation.report(y, pred, names)
+    raw = calibration.softmax(logits)
+    fitted = point.calibration
+    calibration_block = {"raw": calibration.scores(raw, y, names)}
+    if fitted is not None:
+        calibration_block["calibrated"] = calibration.scores(fitted.apply(logits), y, names)
+        calibration_block.update(fitted.to_dict())
+        points = {name: evaluation.scores(y, p.proba(logits).argmax(axis=1), len(names))
+                  for name, p in both_points(fitted, stored_priors(payload)["train"], names).items()}
+    else:
+        points = {}
+    metrics.update({
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "data": str(Path(data).resolve()),
+        "n_sources": int(len(y)),
+        "n_skipped_unlabelled": int((~known).sum()),
+        "operating_point": point.describe(),
+        "calibration": calibration_block,
+        "operating_points": points,
+    })
+    folder = _output_folder(out, out_root)
+    text = (f"{Path(checkpoint)} on {data}: {len(y)} labelled sources"
+            f"{f' ({int((~known).sum())} without a label of these classes skipped)' if (~known).any() else ''}\n"
+            f"probabilities: {point.describe()}\n"
+            f"accuracy {metrics['acc']:.4f}   balanced accuracy {metrics['balanced_acc']:.4f}   "
+            f"macro-F1 {metrics['macro_f1']:.4f}\n\n" + evaluation.report_text(y, pred, names) + "\n")
+    if fitted is not None:
+        block = {**fitted.to_dict(), "evaluated_on": f"{len(y)} sources of {Path(data).name}",
+                 "before": calibration_block["raw"], "after": calibration_block["calibrated"]}
+        text += calibration_text(block) + "\n" + operating_points_text(points)
+    else:
+        text += f"calibration of the raw probabilities: ECE {calibration_block['raw']['ece']:.4f}, NLL " \
+                f"{calibration_block['raw']['nll']:.4f} (the checkpoint has no fitted calibration)\n"
+    png = reliability_png(y, raw, None if fitted is None else fitted.apply(logits),
+                          f"{Path(checkpoint).name} on {Path(data).name} ({len(y)} sources)",
+                          confusion=np.asarray(metrics["confusion_matrix"]), class_names=names)
+    atomic.write_json(folder / JSON_FILE, metrics)
+    atomic.write_text(folder / REPORT_FILE, text)
+    atomic.write_bytes(folder / FIGURE_FILE, png)
+    log.info(text.rstrip())
+    return folder, metrics
+
+
+def _output_folder(out: str | os.PathLike | None, out_root: str | os.PathLike) -> Path:
+    """``--out`` (created if absent), else the next free ``<out_root>/eval_NNN``."""
+    if out is not None:
+        folder = Path(out)
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"--out {folder}: exists and is not a folder; give a folder path")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    root = Path(out_root)
+    used = [int(p.name[5:]) for p in root.glob("eval_*") if p.name[5:].isdigit()] if root.is_dir() else []
+    first = max(used, default=0) + 1
+    return runs.create_first_free(root, (f"eval_{n:03d}" for n in itertools.count(first)))

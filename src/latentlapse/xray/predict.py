@@ -1,0 +1,146 @@
+"""Classify sources with a trained checkpoint: ``latentlapse predict``.
+
+The file is read, classified and written a piece at a time (:mod:`latentlapse.xray.data.chunks`,
+:mod:`latentlapse.core.prediction_writer`), so memory stays bounded however many sources a survey's
+file holds; the network runs over each piece in batches of ``--batch_size`` rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from latentlapse.xray import checkpoints
+from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.taxonomy import scheme
+from latentlapse.core.errors import InputError, UsageError
+
+log = logging.getLogger(__name__)
+
+OUT_SUFFIXES = (".csv", ".json", ".fits")  # FITS also as .fit / .fts
+
+
+def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarray:
+    """Spectra as the model expects them: the same number of bins."""
+    expected = payload["model_spec"]["n_features"]
+    kind = payload["data"]["kind"]
+    if dataset.kind != kind:
+        raise InputError(f"{data_path}: holds {dataset.kind} data, but the checkpoint's model was trained on {kind}")
+    if dataset.n_features != expected:
+        raise InputError(f"{data_path}: spectra have {dataset.n_features} bins, the model expects {expected}; "
+                         f"rebin them onto the same grid")
+    return dataset.X
+
+
+def inputs_of_file(payload: dict, data: str, label_column: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model inputs, ids and labels of the sources of ``data`` for a checkpoint's model.
+
+    A catalogue is read through the checkpoint's feature schema (only its columns, its types,
+    the training split's medians), so each source's inputs depend on that source alone.
+    """
+    from latentlapse.xray.data.readers import load_dataset
+
+    if payload["data"]["kind"] == "catalog":
+        from latentlapse.xray.data.catalog_input import read_with_schema
+
+        schema = checkpoint_schema(payload)
+        rows = read_with_schema(data, schema, label_column)
+        return schema.transform(rows.raw), rows.ids, rows.labels
+    dataset = load_dataset(data, label_column=label_column)
+    for note in dataset.notes:  # e.g. PHA channels left out for their QUALITY flags
+        log.info("note: %s", note)
+    return align_features(dataset, payload, data), dataset.ids, dataset.labels
+
+
+def checkpoint_schema(payload: dict):
+    """The feature schema a catalogue checkpoint carries; older checkpoints had none."""
+    from latentlapse.xray.data.schema import from_checkpoint
+
+    schema = from_checkpoint(payload)
+    if schema is None:
+        raise InputError(f"the checkpoint (of {payload.get('run_dir', 'a run')}) was saved before catalogue models "
+                         f"carried a feature schema; "
+                         f"retrain the model with this version of latentlapse")
+    return schema
+
+
+def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits of ``X``, ``batch_size`` rows at a time, in eval mode on the CPU."""
+    import torch
+
+    out = np.empty((len(X), model.head.out_features), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(X), batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(X[start:start + batch_size]))
+            out[start:start + batch_size] = model(chunk).numpy()
+    return out
+
+
+def check_out_suffix(out: str) -> None:
+    """UsageError (exit 2) unless ``out`` ends in a format the predictions can be written in."""
+    from latentlapse.core.prediction_writer import FITS_SUFFIXES
+
+    suffix = Path(out).suffix.lower()
+    if suffix not in OUT_SUFFIXES + FITS_SUFFIXES:
+        shown = f"'{suffix}'" if suffix else "no suffix"
+        raise UsageError(f"--out {out}: {shown} is not a predictions format; end the name in "
+                         f"{', '.join(OUT_SUFFIXES[:-1])} or {OUT_SUFFIXES[-1]}")
+
+
+def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
+    """Raw (uncalibrated) class probabilities of ``X``, ``batch_size`` rows at a time."""
+    from latentlapse.xray.calibration import softmax
+
+    return softmax(predict_logits(model, X, batch_size)).astype(np.float32)
+
+
+def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, priors: str = "balanced",
+                 uncalibrated: bool = False) -> str:
+    """Write one row per source of ``data`` (id, true class when labelled, prediction,
+    probabilities) to ``out`` (CSV, JSON or FITS by suffix), a piece of the file at a time;
+    returns a one-line summary.
+
+    Probabilities are calibrated (unless ``uncalibrated``) and re-weighted to ``priors``
+    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.xray.priors`).
+    """
+    from latentlapse.xray.config import TrainConfig
+    from latentlapse.xray.operating import from_checkpoint
+    from latentlapse.core.prediction_writer import write_stream
+
+    if batch_size < 1:
+        raise InputError(f"--batch_size must be at least 1, got {batch_size}")
+    check_out_suffix(out)
+    payload = checkpoints.load(checkpoint)
+    point = from_checkpoint(payload, priors, uncalibrated)
+    config = TrainConfig.from_dict(payload["config"])
+    model = checkpoints.model_from_checkpoint(payload)
+    names = payload["class_names"]
+    encode = scheme(len(names)).encode
+
+    def pieces():
+        for X, ids, labels in input_pieces(payload, data, config.label_column):
+            yield ids, encode(labels), point.proba(predict_logits(model, X, batch_size))
+
+    path, n, counts = write_stream(Path(out), pieces(), names)
+    log.info("probabilities: %s", point.describe())
+    summary = ", ".join(f"{name} {count}" for name, count in zip(names, counts))
+    return f"{n} sources classified -> {path} ({summary})"
+
+
+def input_pieces(payload: dict, data: str, label_column: str | None):
+    """(inputs, ids, labels) of the file's sources a piece at a time: spectra stream in pieces of
+    :data:`~latentlapse.xray.data.chunks.CHUNK_ROWS`; a catalogue is read whole through its schema."""
+    from latentlapse.xray.data.chunks import iter_chunks
+
+    if payload["data"]["kind"] == "catalog":
+        yield inputs_of_file(payload, data, label_column)
+        return
+    shown: set[str] = set()
+    for piece in iter_chunks(data, label_column=label_column):
+        for note in piece.notes:  # e.g. PHA channels left out for their QUALITY flags
+            if note not in shown:
+                shown.add(note)
+                log.info("note: %s", note)
+        yield align_features(piece, payload, data), piece.ids, piece.labels

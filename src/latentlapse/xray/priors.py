@@ -1,0 +1,71 @@
+"""Class priors: move calibrated probabilities to the population being classified.
+
+Bayes' rule with known priors (Saerens, Latinne & Decaestecker 2002, eq. 2.4): if a model's
+posteriors p_s(k|x) hold for a population with class priors pi_s, the posteriors for a
+population with priors pi_t are
+
+    p_t(k|x) = (pi_t[k] / pi_s[k]) p_s(k|x) / sum_j (pi_t[j] / pi_s[j]) p_s(j|x).
+
+After calibration (:mod:`latentlapse.xray.calibration`) the model's priors pi_s are the class
+frequencies of the training data before oversampling. ``--priors train`` keeps them (the
+accuracy operating point on a population like the training set), ``balanced`` makes every
+class equally likely a priori (the balanced-accuracy operating point: no class is favoured for
+being common), and ``A=0.66,B=0.25,...`` gives the expected mix of the sky to classify.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from latentlapse.core.errors import UsageError
+
+NAMED = ("train", "balanced")
+
+
+def reweight(proba: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Posteriors under priors ``target`` from posteriors ``proba`` under priors ``source``."""
+    ratio = np.asarray(target, dtype=np.float64) / np.asarray(source, dtype=np.float64)
+    weighted = np.asarray(proba, dtype=np.float64) * ratio
+    return weighted / weighted.sum(axis=1, keepdims=True)
+
+
+def parse(text: str, class_names: Sequence[str], train_priors: np.ndarray) -> tuple[str, np.ndarray]:
+    """``train``, ``balanced`` or ``NAME=VALUE,...`` -> (a label for reports, the prior vector).
+
+    Every class must be named once with a positive value; the values are normalised to sum 1,
+    so counts work as well as fractions.
+    """
+    names = list(class_names)
+    if text == "train":
+        return "train", np.asarray(train_priors, dtype=np.float64)
+    if text == "balanced":
+        return "balanced", np.full(len(names), 1.0 / len(names))
+    values: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.rpartition("=")
+        if not sep or not name:
+            raise UsageError(f"--priors {text!r}: expected train, balanced or NAME=VALUE,... (e.g. "
+                             f"{names[0]}=0.6,...), got {part!r}")
+        if name not in names:
+            raise UsageError(f"--priors: unknown class {name!r}; the model's classes are {', '.join(names)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise UsageError(f"--priors: {name}={value!r} is not a number") from None
+        if not np.isfinite(number) or number <= 0:
+            raise UsageError(f"--priors: {name}={value} must be positive (a class with prior 0 could never be predicted)")
+        if name in values:
+            raise UsageError(f"--priors: class {name!r} is given twice")
+        values[name] = number
+    absent = [n for n in names if n not in values]
+    if absent:
+        raise UsageError(f"--priors: give a prior for every class; missing {', '.join(absent)}")
+    vector = np.array([values[n] for n in names])
+    return "custom", vector / vector.sum()
+
+
+def describe(label: str, priors: np.ndarray, class_names: Sequence[str]) -> str:
+    """``balanced (AGN 0.25, ...)`` for logs and reports."""
+    return f"{label} (" + ", ".join(f"{n} {p:.3f}" for n, p in zip(class_names, priors)) + ")"
