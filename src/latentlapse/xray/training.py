@@ -354,9 +354,9 @@ class Trainer:
 
 
 def selection_label(select_by: str) -> str:
-    """``validation balanced accuracy``, ``validation loss`` or ``the last epoch``, for messages
+    """``validation balanced accuracy``, ``validation loss`` or the one-cycle schedule's last epoch, for messages
     and reports."""
-    return {"val_loss": "validation loss", "last": "the last epoch (one-cycle schedule)"}.get(
+    return {"val_loss": "validation loss", "last": "the one-cycle schedule: its last epoch"}.get(
         select_by, "validation balanced accuracy")
 
 
