@@ -90,3 +90,27 @@ def test_ece_floor_is_what_a_calibrated_model_measures_and_shrinks_with_more_row
     assert large < small / 2
     assert calibration.ece(proba, y) == pytest.approx(large, abs=0.015)
     assert calibration.ece(np.roll(proba, 1, axis=1), y) > large + 0.1  # a miscalibrated model is far above it
+
+
+def test_one_cycle_run_resumed_mid_way_ends_with_the_same_weights(tmp_path):
+    from latentlapse.xray.loop_types import Callback
+
+    data = _catalogue(tmp_path / "cat.csv")
+    prepared = prepare(TrainConfig(classes=2, epochs=4, batch_size=16, data=str(data), members=1))
+
+    class StopAfter(Callback):
+        def on_epoch_end(self, trainer, result):
+            if result.epoch == 2:
+                raise KeyboardInterrupt
+
+    whole = build_trainer(prepared.config, prepared)
+    whole.fit()
+    first = build_trainer(prepared.config, prepared, callbacks=[StopAfter()])
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    state = first.state_dict()
+    second = build_trainer(prepared.config, prepared)
+    second.load_state_dict(state)
+    second.fit()
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[name]), name

@@ -225,7 +225,8 @@ def _summary_lines(config: TrainConfig, p: Prepared) -> list[str]:
         f"{'bins' if data.kind == 'spectra' else 'model inputs'}); model: {p.model_kind}",
         *(f"note: {note}" for note in data.notes),
         f"class counts, training split -> after oversampling to {config.oversample_target:g} x majority "
-        f"(validation split):",
+        f"(validation split):" if config.oversample_target else "class counts, training split, no oversampling "
+        "(validation split):",
     ]
     for i, name in enumerate(names):
         lines.append(
