@@ -92,3 +92,36 @@ def test_a_bad_row_far_into_the_file_names_its_line_and_leaves_no_output(trained
     assert code == 1
     assert "line 121, column 6: 'oops' is not a number" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [bad]  # neither the output nor its temp file
+
+
+@pytest.mark.parametrize("kind", ["text", "csv", "fits"])
+def test_contiguous_spans_cover_the_file_once_in_order(trained, kind, tmp_path):
+    """A torchrun rank reads only its slice; the slices of 3 ranks put together are the file."""
+    from latentlapse.xray.distributed import contiguous_slice
+
+    _, _, files = trained
+    path = files.get(kind)
+    if kind == "fits":
+        Table = pytest.importorskip("astropy.table").Table
+        path = tmp_path / "spectra.fits"
+        Table.read(files["csv"], format="ascii.csv").write(path)
+    whole = load_dataset(path)
+    assert chunks.count_rows(path) == len(whole) == 170
+    parts = [p for rank in range(3)
+             for p in chunks.iter_chunks(path, rows=16, span=contiguous_slice(170, rank, 3))]
+    assert [len(p) for p in parts[:5]] == [16, 16, 16, 9, 16]  # rank 0's 57 rows, then rank 1's
+    np.testing.assert_array_equal(np.concatenate([p.ids for p in parts]), whole.ids)
+    np.testing.assert_array_equal(np.concatenate([p.X for p in parts]), whole.X)
+
+
+def test_the_merge_recuts_the_parts_into_the_single_process_pieces(monkeypatch):
+    from latentlapse.xray.predict_parts import _repieced
+
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
+    sizes = (10, 7, 30, 0, 5)
+    starts = np.cumsum((0,) + sizes)
+    parts = [(np.arange(a, b).astype(str), np.arange(a, b), np.full((b - a, 2), a, np.float32))
+             for a, b in zip(starts[:-1], starts[1:])]
+    pieces = list(_repieced(iter(parts)))
+    assert [len(p[0]) for p in pieces] == [16, 16, 16, 4]
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in pieces]), np.arange(52))

@@ -9,6 +9,7 @@ import csv
 import json
 import subprocess
 
+import numpy as np
 import pytest
 
 from latentlapse.xray import distributed, pipeline
@@ -103,3 +104,75 @@ def test_resume_with_another_number_of_processes_is_refused(tiny_spectra, tmp_pa
     monkeypatch.setenv("WORLD_SIZE", "3")  # as torchrun --nproc_per_node 3 sets it: refused before joining
     with pytest.raises(UsageError, match="has 3"):
         pipeline.resume(run)
+
+
+# ------------------------------------------------------------------------------ predict under torchrun
+def _torchrun_predict(checkpoint, data, out) -> subprocess.CompletedProcess:
+    command = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "latentlapse",
+               "predict", "--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out)]
+    return subprocess.run(command, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+
+
+def _fits_copy(tiny_spectra, folder):
+    Table = pytest.importorskip("astropy.table").Table
+
+    from latentlapse.xray.data.readers import load_dataset
+    from latentlapse.xray.data.writers import write_dataset
+
+    write_dataset(folder / "spectra.csv", load_dataset(tiny_spectra))
+    Table.read(folder / "spectra.csv", format="ascii.csv").write(folder / "spectra.fits")
+    return folder / "spectra.fits"
+
+
+@pytest.mark.parametrize("source, suffix", [("text", ".csv"), ("fits", ".fits")])
+def test_predict_under_torchrun_merges_the_ranks_slices_into_the_single_process_file(
+        single_and_ddp, tiny_spectra, tmp_path, monkeypatch, source, suffix):
+    """Each rank classifies a contiguous half of the 300 sources; rank 0 writes the one file, row
+    for row the file one process writes, and no part is left behind."""
+    from latentlapse.xray.predict import predict_file
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    checkpoint = single_and_ddp[0] / "best.pt"
+    data = tiny_spectra if source == "text" else _fits_copy(tiny_spectra, tmp_path)
+    (tmp_path / "out").mkdir()
+    one, two = tmp_path / f"one{suffix}", tmp_path / "out" / f"two{suffix}"
+    predict_file(str(checkpoint), str(data), str(one))
+    done = _torchrun_predict(checkpoint, data, two)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("300 sources classified") == 1  # rank 0 alone reports
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [two.name]  # the parts are gone
+    if suffix == ".csv":
+        ours, theirs = (list(csv.DictReader(open(path))) for path in (two, one))
+        assert [r["id"] for r in ours] == [r["id"] for r in theirs]  # input order, each source once
+        assert [r["predicted_class"] for r in ours] == [r["predicted_class"] for r in theirs]
+        assert [r["true_class"] for r in ours] == [r["true_class"] for r in theirs]
+        for mine, other in zip(ours, theirs):
+            assert [float(mine[k]) for k in mine if k.startswith("p_")] == pytest.approx(
+                [float(other[k]) for k in other if k.startswith("p_")], abs=2e-6)
+    else:
+        from astropy.table import Table
+
+        ours, theirs = Table.read(two), Table.read(one)
+        assert ours.colnames == theirs.colnames and len(ours) == len(theirs) == 300
+        for name in ours.colnames:
+            if name.startswith("p_"):
+                np.testing.assert_allclose(ours[name], theirs[name], atol=2e-6)
+            else:
+                assert list(ours[name]) == list(theirs[name])
+
+
+def test_a_bad_row_in_one_ranks_slice_stops_both_and_writes_nothing(single_and_ddp, tiny_spectra, tmp_path):
+    lines = tiny_spectra.read_text().splitlines(keepends=True)
+    data_lines = [i for i, line in enumerate(lines) if line.strip() and not line.startswith("#")]
+    bad = data_lines[-10]  # in rank 1's half
+    fields = lines[bad].split()
+    fields[3] = "oops"
+    lines[bad] = " ".join(fields) + "\n"
+    data = tmp_path / "bad.txt"
+    data.write_text("".join(lines))
+    (tmp_path / "out").mkdir()
+    done = _torchrun_predict(single_and_ddp[0] / "best.pt", data, tmp_path / "out" / "p.csv")
+    assert done.returncode != 0
+    assert f"line {bad + 1}, column 4: 'oops' is not a number" in done.stderr
+    assert "rank 1 of 2 stopped" in done.stderr  # rank 0 ends with it, naming it
+    assert list((tmp_path / "out").iterdir()) == []  # no output, no part

@@ -57,6 +57,19 @@ def _rows(ids, y_true, proba, names, with_truth: bool):
         yield row
 
 
+def _csv_rows(ids, y_true, proba, names, with_truth: bool):
+    """The rows of :func:`_rows` as lists (the same text in CSV), several times faster: the
+    probabilities leave numpy in one call instead of one float at a time."""
+    pred = proba.argmax(axis=1).tolist()
+    values = proba.astype(np.float64).tolist()
+    truth = [names[t] if t >= 0 else "" for t in np.asarray(y_true).tolist()] if with_truth else None
+    for i, source in enumerate(np.asarray(ids).tolist()):
+        row = [str(source), truth[i]] if with_truth else [str(source)]
+        row.append(names[pred[i]])
+        row.extend([round(p, 6) for p in values[i]])
+        yield row
+
+
 def _truth_column(y_true: np.ndarray, first: bool, with_truth: bool) -> bool:
     if not first and not with_truth and np.any(y_true >= 0):
         log.warning("labelled sources after the first piece of unlabelled ones: their true class is not written")
@@ -72,10 +85,10 @@ def _write_csv(handle, pieces, names) -> int:
         if writer is None:
             with_truth = bool(np.any(y_true >= 0))
             columns = ["id", *(["true_class"] if with_truth else []), "predicted_class", *(f"p_{c}" for c in names)]
-            writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
+            writer = csv.writer(text, lineterminator="\n")
+            writer.writerow(columns)
         _truth_column(y_true, n == 0, with_truth)
-        writer.writerows(_rows(ids, y_true, proba, names, with_truth))
+        writer.writerows(_csv_rows(ids, y_true, proba, names, with_truth))
         n += len(ids)
     if writer is None:
         text.write("id\n")

@@ -92,7 +92,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint written by a run")
     parser.add_argument("--data", required=True, metavar="FILE", help="sources to classify (labels, if any, are ignored)")
     parser.add_argument("--out", required=True, metavar="FILE", help="predictions (.csv or .json)")
-    parser.add_argument("--batch_size", type=int, default=4096, help="sources per forward pass (bounds memory)")
+    parser.add_argument("--batch_size", type=int, default=256,
+                        help="sources per forward pass (256 keeps the network's activations in cache)")
     add_operating_arguments(parser)
 
 
@@ -111,7 +112,8 @@ def run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     summary = predict.predict_file(args.checkpoint, args.data, args.out, batch_size=args.batch_size,
                                    priors=args.priors, uncalibrated=args.uncalibrated)
-    print(summary)
+    if summary:  # under torchrun, rank 0 alone reports
+        print(summary)
     return 0
 
 
@@ -143,7 +145,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="folder for evaluation.json, evaluation_report.txt and evaluation.png "
                              "(default: the next free evaluations/eval_NNN)")
-    parser.add_argument("--batch_size", type=int, default=4096, help="sources per forward pass (bounds memory)")
+    parser.add_argument("--batch_size", type=int, default=256,
+                        help="sources per forward pass (256 keeps the network's activations in cache)")
     add_operating_arguments(parser)
 
 

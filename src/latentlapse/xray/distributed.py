@@ -92,6 +92,14 @@ class World:
         dist.all_gather_object(parts, np.ascontiguousarray(local))
         return np.concatenate(parts, axis=0)
 
+    def gather_objects(self, value) -> list:
+        """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
+        import torch.distributed as dist
+
+        parts: list = [None] * self.size
+        dist.all_gather_object(parts, value)
+        return parts
+
     def sum(self, *values: float) -> tuple[float, ...]:
         """Each value summed over the ranks."""
         import torch
@@ -138,7 +146,7 @@ def init_from_env(device: str) -> World | None:
     world = World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=local_rank, backend=backend)
     if not world.is_main:
         logging.getLogger("latentlapse").setLevel(logging.WARNING)  # one copy of each progress line
-    log.info("distributed training: %d processes (%s)", world.size, backend)
+    log.info("torchrun: %d processes (%s)", world.size, backend)
     return world
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
-from latentlapse.xray import checkpoints
+from latentlapse.xray import checkpoints, distributed
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.taxonomy import scheme
 from latentlapse.core.errors import InputError, UsageError
@@ -20,6 +21,10 @@ from latentlapse.core.errors import InputError, UsageError
 log = logging.getLogger(__name__)
 
 OUT_SUFFIXES = (".csv", ".json", ".fits")  # FITS also as .fit / .fts
+# Rows per forward pass: the CNN's activations for 256 spectra fit a core's L2 cache; 4,096 ran at
+# under half the speed (bench/predict_scale.py, bench/README.md).
+BATCH_SIZE = 256
+AHEAD = 1  # pieces a stage may run ahead of the next
 
 
 def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarray:
@@ -96,14 +101,14 @@ def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
     return softmax(predict_logits(model, X, batch_size)).astype(np.float32)
 
 
-def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, priors: str = "balanced",
+def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_SIZE, priors: str = "balanced",
                  uncalibrated: bool = False) -> str:
     """Write one row per source of ``data`` (id, true class when labelled, prediction,
     probabilities) to ``out`` (CSV, JSON or FITS by suffix), a piece of the file at a time;
     returns a one-line summary.
 
     Probabilities are calibrated (unless ``uncalibrated``) and re-weighted to ``priors``
-    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.xray.priors`).
+    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.priors`).
     """
     from latentlapse.xray.config import TrainConfig
     from latentlapse.xray.operating import from_checkpoint
@@ -119,28 +124,121 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = 4096, p
     names = payload["class_names"]
     encode = scheme(len(names)).encode
 
-    def pieces():
-        for X, ids, labels in input_pieces(payload, data, config.label_column):
-            yield ids, encode(labels), point.proba(predict_logits(model, X, batch_size))
+    import torch
 
-    path, n, counts = write_stream(Path(out), pieces(), names)
+    world = distributed.init_from_env("cpu")
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(network_threads(threads_before))
+    try:
+        scan = None
+        if world is not None and payload["data"]["kind"] == "catalog":
+            from latentlapse.xray.data.catalog_input import Scan
+
+            scan = Scan(Path(data), checkpoint_schema(payload))  # the ranks' scans are checked together
+
+        def pieces(span=None):
+            """Three stages that overlap: reading the next piece, the network on this one, and
+            (the caller) writing the last; torch and numpy release the GIL while they compute."""
+            read = ahead(input_pieces(payload, data, config.label_column, span=span, scan=scan))
+            return ahead((ids, encode(labels), point.proba(predict_logits(model, X, batch_size)))
+                         for X, ids, labels in read)
+
+        if world is None:
+            path, n, counts = write_stream(Path(out), pieces(), names)
+        else:
+            from latentlapse.xray.predict_parts import predict_in_parts
+
+            path, n, counts = predict_in_parts(world, Path(out), data, pieces, scan, names)
+    finally:
+        torch.set_num_threads(threads_before)
+        distributed.shutdown(world)
+    if world is not None and not world.is_main:
+        return ""  # rank 0 alone reports
     log.info("probabilities: %s", point.describe())
     summary = ", ".join(f"{name} {count}" for name, count in zip(names, counts))
     return f"{n} sources classified -> {path} ({summary})"
 
 
-def input_pieces(payload: dict, data: str, label_column: str | None):
-    """(inputs, ids, labels) of the file's sources a piece at a time: spectra stream in pieces of
-    :data:`~latentlapse.xray.data.chunks.CHUNK_ROWS`; a catalogue is read whole through its schema."""
-    from latentlapse.xray.data.chunks import iter_chunks
+def network_threads(current: int) -> int:
+    """Intra-op threads for the network while the reader and the writer run beside it: all
+    cores but one, unless OMP_NUM_THREADS says otherwise (torchrun sets 1 per process). On two
+    cores, two threads for the network with the pipeline beside it took 3-4x the CPU time of one
+    (bench/README.md)."""
+    import os
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return current
+    return max(len(os.sched_getaffinity(0)) - 1, 1)
+
+
+def input_pieces(payload: dict, data: str, label_column: str | None, span: slice | None = None, scan=None):
+    """(inputs, ids, labels) of the file's sources a piece of
+    :data:`~latentlapse.xray.data.chunks.CHUNK_ROWS` at a time; ``span`` keeps one contiguous stretch
+    of the file's rows (a torchrun rank's share). A catalogue streams through the checkpoint's
+    feature schema (``scan`` gathers what its whole-file checks need, see
+    :func:`~latentlapse.xray.data.catalog_input.iter_with_schema`)."""
+    from latentlapse.xray.data import chunks
 
     if payload["data"]["kind"] == "catalog":
-        yield inputs_of_file(payload, data, label_column)
+        from latentlapse.xray.data.catalog_input import iter_with_schema
+
+        schema = checkpoint_schema(payload)
+        for rows in iter_with_schema(data, schema, label_column, chunks.CHUNK_ROWS, span=span, scan=scan):
+            yield schema.transform(rows.raw), rows.ids, rows.labels
         return
     shown: set[str] = set()
-    for piece in iter_chunks(data, label_column=label_column):
+    for piece in chunks.iter_chunks(data, label_column=label_column, span=span):
         for note in piece.notes:  # e.g. PHA channels left out for their QUALITY flags
             if note not in shown:
                 shown.add(note)
                 log.info("note: %s", note)
         yield align_features(piece, payload, data), piece.ids, piece.labels
+
+
+def ahead(items: Iterable, depth: int = AHEAD) -> Iterator:
+    """``items`` made in a background thread, at most ``depth`` ahead of the consumer.
+
+    An exception in the thread is raised in the consumer after the items made before it; when
+    the consumer stops early (an error, Ctrl-C), the thread stops after its current item.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop, end = threading.Event(), object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((end, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="predict-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = box.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()

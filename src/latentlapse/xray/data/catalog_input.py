@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from latentlapse.xray.data.schema import FeatureSchema, parse_columns
+from latentlapse.xray.data.table_columns import LABEL_NAMES
+from latentlapse.xray.data.taxonomy import UNLABELLED
 from latentlapse.core.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
@@ -39,34 +42,134 @@ def read_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     The label column (``label_column``, else True_Class/label/class) is optional: without it
     every source is unlabelled.
     """
-    from latentlapse.xray.data import readers, tables
+    from latentlapse.xray.data import tables
 
     path = Path(path)
+    kind = _table_kind(path, schema)
+    table = tables.read_csv(path, typed=False) if kind == "csv" else tables.read_astropy(path, kind)
+    scan = Scan(path, schema)
+    rows = scan.add(table, label_column)
+    notes = list(table.notes) + scan.finish()
+    for note in notes:
+        log.info("%s: %s", path, note)
+    return SchemaRows(ids=rows.ids, labels=rows.labels, raw=rows.raw, notes=tuple(notes))
+
+
+def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str | None, rows: int,
+                     span: slice | None = None, scan: "Scan | None" = None) -> Iterator[SchemaRows]:
+    """The sources of a table through ``schema``, ``rows`` at a time, in file order: CSV and FITS
+    are read as they are consumed (memory holds one piece), ECSV and VOTable whole.
+
+    Only the data rows of ``span`` (from 0) are read. ``scan`` gathers what the whole-file checks
+    need (columns absent, or empty in every row); unless the caller passes its own (torchrun ranks
+    combine theirs), they run after the last piece, so a column that turns out empty everywhere
+    still stops the command before its output is complete.
+    """
+    from latentlapse.xray.data import tables
+    from latentlapse.xray.data.chunks import fits_chunks
+
+    path = Path(path)
+    kind = _table_kind(path, schema)
+    own = scan is None
+    scan = Scan(path, schema) if own else scan
+    if kind == "csv":
+        pieces: Iterator = tables.csv_chunks(path, rows, typed=False, span=span)
+    elif kind == "fits":
+        pieces = fits_chunks(path, rows, span)
+    else:
+        yield scan.add(tables.read_astropy(path, kind), label_column, keep=span)
+        pieces = iter(())
+    for table in pieces:
+        yield scan.add(table, label_column)
+    if own:
+        for note in scan.finish():
+            log.info("%s: %s", path, note)
+
+
+class Scan:
+    """What a reader has seen of a table so far: its columns, which of the schema's columns were
+    empty in every row read, the number of sources and of labelled ones. Scans of slices of one
+    file (torchrun ranks) combine with :meth:`merge`."""
+
+    def __init__(self, path: Path, schema: FeatureSchema):
+        self.path, self.schema = Path(path), schema
+        self.names: set[str] = set()
+        self.empty = np.ones(len(schema.columns), dtype=bool)
+        self.label: str | None = None
+        self.rows = self.labelled = 0
+
+    def add(self, table, label_column: str | None, keep: slice | None = None) -> SchemaRows:
+        """The schema's raw values, ids and labels of one piece of the table, checked value by
+        value; of its rows ``keep`` only, where given (a whole table read for a slice of it)."""
+        from latentlapse.xray.data import tables
+        from latentlapse.xray.data.table_columns import ids_and_labels
+
+        label = label_column if label_column in table.names else tables._label_column(table, None)
+        if not self.names:
+            self.names = set(table.names)
+            self.label = label
+            self._refuse_absent()
+        id_columns = [n for n in table.names if n != label and tables._looks_like_id(n)]
+        ids, labels, _ = ids_and_labels(table, label, id_columns)
+        block = {name: table.text.get(name, table.numbers.get(name)) for name in self.schema.columns
+                 if name in table.names}
+        raw = parse_columns(self.schema, block, len(table),
+                            lambda i, name: f"{self.path}: {table.rows.at(i)}, {table.positions[name]}")
+        self.empty &= self.schema.missing_mask(raw).all(axis=0)
+        if keep is not None:
+            index = np.arange(len(ids))[keep]
+            ids, labels, raw = ids[index], labels[index], raw[index]
+        self.rows += len(ids)
+        self.labelled += int((labels != UNLABELLED).sum())
+        return SchemaRows(ids=ids, labels=labels, raw=raw)
+
+    def merge(self, others: "list[Scan]") -> "Scan":
+        """This scan with those of the file's other slices (the same file, so the same columns)."""
+        for other in others:
+            if other is self:
+                continue
+            self.names |= other.names
+            self.label = self.label or other.label
+            self.empty &= other.empty
+            self.rows += other.rows
+            self.labelled += other.labelled
+        return self
+
+    def finish(self) -> list[str]:
+        """Notes on the whole table; a UsageError for a column the model needs that held no value."""
+        notes = []
+        if self.label is None:
+            notes.append(f"no label column ({', '.join(LABEL_NAMES)}): all {self.rows} sources read as unlabelled")
+        elif not self.labelled:
+            notes.append(f"label column {self.label} is empty in every row: all {self.rows} sources read as "
+                         f"unlabelled")
+        empty = [name for j, name in enumerate(self.schema.columns) if name not in self.names or self.empty[j]]
+        return notes + check_columns(self.path, self.schema, empty, self.names)
+
+    def _refuse_absent(self) -> None:
+        """Columns the file lacks are known from its header: refuse them before reading any row."""
+        absent = [name for name in self.schema.columns if name not in self.names]
+        check_columns(self.path, self.schema, absent, self.names)
+
+
+def _table_kind(path: Path, schema: FeatureSchema) -> str:
+    from latentlapse.xray.data import readers
+
     kind = "dir" if path.is_dir() else readers._detect_format(path)
     if kind not in ("csv", "ecsv", "votable", "fits"):
         raise InputError(f"{path}: holds spectra, but the checkpoint's model was trained on a catalogue; "
-                         f"give a table with the columns {', '.join(schema.columns[:6])}{', ...' if len(schema.columns) > 6 else ''}")
-    table = tables.read_csv(path, typed=False) if kind == "csv" else tables.read_astropy(path, kind)
-    label = label_column if label_column in table.names else tables._label_column(table, None)
-    id_columns = [n for n in table.names if n != label and tables._looks_like_id(n)]
-    ids, labels, notes = tables.ids_and_labels(table, label, id_columns)
-    block = {name: table.text.get(name, table.numbers.get(name)) for name in schema.columns if name in table.names}
-    raw = parse_columns(schema, block, len(table),
-                        lambda i, name: f"{path}: {table.rows.at(i)}, {table.positions[name]}")
-    notes.extend(check_columns(path, schema, raw, set(table.names)))
-    for note in notes:
-        log.info("%s: %s", path, note)
-    return SchemaRows(ids=ids, labels=labels, raw=raw, notes=tuple(notes))
+                         f"give a table with the columns {', '.join(schema.columns[:6])}"
+                         f"{', ...' if len(schema.columns) > 6 else ''}")
+    return kind
 
 
-def check_columns(path: Path, schema: FeatureSchema, raw: np.ndarray, present: set[str]) -> list[str]:
-    """Notes for columns the file lacks or leaves empty; a UsageError when the model cannot impute one.
+def check_columns(path: Path, schema: FeatureSchema, empty: list[str], present: set[str]) -> list[str]:
+    """Notes for ``empty``, the columns the file lacks or leaves empty; a UsageError when the model
+    cannot impute one.
 
     A column with a missing indicator is simply all-missing; without one the model never saw it
     missing as a whole, so filling it with the training median would be a guess (exit 2).
     """
-    gaps = schema.missing_mask(raw)
-    empty = [name for j, name in enumerate(schema.columns) if name not in present or gaps[:, j].all()]
     if not empty:
         return []
     cannot = [name for name in empty if name not in schema.indicators]

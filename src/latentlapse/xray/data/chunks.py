@@ -9,6 +9,7 @@ of whole columns) are read whole and handed over as one piece.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -21,39 +22,99 @@ CHUNK_ROWS = 8192
 
 def iter_chunks(
     path: str | os.PathLike, rows: int | None = None, *, label_column: str | None = None, missing: str = "indicator",
+    span: slice | None = None,
 ) -> Iterator[Dataset]:
-    """The file's sources as Datasets of at most ``rows`` (default ``CHUNK_ROWS``) each, in file order."""
+    """The file's sources as Datasets of at most ``rows`` (default ``CHUNK_ROWS``) each, in file order.
+
+    ``span`` (data rows, counted from 0) limits the pieces to one contiguous stretch of the file:
+    a torchrun rank's share. Rows outside it are skipped without being parsed or checked.
+    """
     from latentlapse.xray.data import readers, tables, textformat
 
     rows = rows or CHUNK_ROWS
     path = Path(path)
-    kind = "folder" if path.is_dir() else readers._detect_format(path)
+    kind = file_kind(path)
     if kind == "text":
-        yield from textformat.text_chunks(path, rows)
+        yield from textformat.text_chunks(path, rows, span)
         return
     if kind == "csv":
-        pieces = tables.csv_chunks(path, rows)
+        pieces = tables.csv_chunks(path, rows, span=span)
     elif kind == "fits":
-        pieces = _fits_chunks(path, rows)
+        pieces = fits_chunks(path, rows, span)
     else:
-        yield readers.load_dataset(path, label_column=label_column, missing=missing)
+        yield _spanned(readers.load_dataset(path, label_column=label_column, missing=missing), span)
         return
     for index, table in enumerate(pieces):
         piece = tables.table_dataset(table, label_column=label_column, features=None, missing=missing)
         if index == 0 and piece.kind != "spectra":
             # a catalogue's missing values are filled from whole-column statistics: read it whole
-            yield readers.load_dataset(path, label_column=label_column, missing=missing)
+            yield _spanned(readers.load_dataset(path, label_column=label_column, missing=missing), span)
             return
         yield piece
 
 
-def _fits_chunks(path: Path, rows: int):
-    """The first table extension of a FITS file, ``rows`` rows at a time (memory-mapped)."""
-    from astropy.io import fits
+def file_kind(path: Path) -> str:
+    """``text``, ``csv``, ``fits``, ``ecsv``, ``votable``, ``pha`` or ``folder``."""
+    from latentlapse.xray.data import readers
+
+    return "folder" if path.is_dir() else readers._detect_format(path)
+
+
+def count_rows(path: str | os.PathLike) -> int:
+    """The number of data rows (sources) of a file, read without parsing values: how torchrun
+    ranks split a file into contiguous slices before reading their own."""
+    from latentlapse.xray.data import readers, tables, textformat
+
+    path = Path(path)
+    kind = file_kind(path)
+    if kind == "text":
+        return textformat.count_rows(path)
+    if kind == "csv":
+        return tables.count_csv_rows(path)
+    if kind == "fits":
+        return _fits_rows(path)
+    if kind in ("ecsv", "votable"):
+        return len(tables.read_astropy(path, kind))
+    return len(readers.load_dataset(path))
+
+
+def _spanned(dataset: Dataset, span: slice | None) -> Dataset:
+    import numpy as np
+
+    return dataset if span is None else dataset.subset(np.arange(len(dataset))[span])
+
+
+def fits_chunks(path: Path, rows: int, span: slice | None = None):
+    """The first table extension of a FITS file, ``rows`` rows at a time (memory-mapped), as
+    :class:`~latentlapse.xray.data.table_columns.Table` pieces; ``span`` as in :func:`iter_chunks`."""
     from astropy.table import Table as AstropyTable
     from astropy.utils.exceptions import AstropyWarning
 
-    from latentlapse.xray.data import readers, tables
+    from latentlapse.xray.data import tables
+
+    with _open_fits(path) as (hdus, hdu, n):
+        first, stop, _ = (span or slice(0, n)).indices(n)
+        for start in range(first, stop, rows):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyWarning)
+                piece = AstropyTable(hdu.data[start:min(start + rows, stop)], masked=False)
+            table = tables.astropy_table(path, piece, first_row=start + 1)
+            del piece
+            _release_mapped_pages(hdus)
+            yield table
+
+
+def _fits_rows(path: Path) -> int:
+    with _open_fits(path) as (_, _, n):
+        return n
+
+
+@contextlib.contextmanager
+def _open_fits(path: Path):
+    """(the open HDU list, its first table extension, its row count); one-line errors otherwise."""
+    from astropy.io import fits
+
+    from latentlapse.xray.data import readers
     from latentlapse.core.errors import InputError
 
     readers.require_astropy("reading FITS files")
@@ -69,14 +130,7 @@ def _fits_chunks(path: Path, rows: int):
         n = hdu.header.get("NAXIS2", 0)
         if n == 0:
             raise InputError(f"{path}: the table has columns but no rows; add one source per row")
-        for start in range(0, n, rows):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AstropyWarning)
-                piece = AstropyTable(hdu.data[start:start + rows], masked=False)
-            table = tables.astropy_table(path, piece, first_row=start + 1)
-            del piece
-            _release_mapped_pages(hdus)
-            yield table
+        yield hdus, hdu, n
 
 
 def _release_mapped_pages(hdus) -> None:

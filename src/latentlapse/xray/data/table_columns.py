@@ -38,6 +38,7 @@ class Table:
     positions: dict[str, str]
     bad: dict[str, tuple[int, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    first_index: int = 0  # the first row's place among the file's data rows (a piece of a file)
 
     def __len__(self) -> int:
         return len(self.rows.numbers)
@@ -73,7 +74,7 @@ def ids_and_labels(
     notes = list(table.notes)
     text_ids = [c for c in id_columns if c in table.text and c not in table.numbers]
     chosen = (text_ids or id_columns or [None])[0]
-    ids = table.strings(chosen) if chosen else np.array([f"row{i + 1}" for i in range(n)])
+    ids = table.strings(chosen) if chosen else np.array([f"row{table.first_index + i + 1}" for i in range(n)])
     if label is None:
         notes.append(f"no label column ({', '.join(LABEL_NAMES)}): all {n} sources read as unlabelled")
         return ids, np.full(n, UNLABELLED), notes

@@ -49,24 +49,41 @@ def read_csv(path: Path, typed: bool = True) -> Table:
     return csv_table(path, header, records, line_numbers, typed=typed, notes=notes)
 
 
-def csv_chunks(path: Path, rows: int) -> Iterator[Table]:
-    """The CSV file's :class:`Table` in pieces of ``rows`` data rows (line numbers as in the file)."""
-    header, records, line_numbers = None, [], []
-    for header, _, record, line_no in _csv_lines(path):
-        if record is None:  # a row of empty fields
+def csv_chunks(path: Path, rows: int, typed: bool = True, span: slice | None = None) -> Iterator[Table]:
+    """The CSV file's :class:`Table` in pieces of ``rows`` data rows (line numbers as in the file);
+    ``span`` keeps the data rows (from 0) of one contiguous stretch."""
+    start, stop = (0, None) if span is None else (span.start or 0, span.stop)
+    header, records, line_numbers, first = None, [], [], start
+    for index, (header, _, record, line_no) in enumerate(_records_only(_csv_lines(path))):
+        if stop is not None and index >= stop:
+            break
+        if index < start:
             continue
+        if not records:
+            first = index
         records.append(record)
         line_numbers.append(line_no)
         if len(records) == rows:
-            yield csv_table(path, header, records, line_numbers)
+            yield csv_table(path, header, records, line_numbers, typed=typed, first_index=first)
             records, line_numbers = [], []
     if records:
-        yield csv_table(path, header, records, line_numbers)
+        yield csv_table(path, header, records, line_numbers, typed=typed, first_index=first)
+
+
+def _records_only(lines):
+    """The CSV lines that hold a record (rows of empty fields left out)."""
+    return (line for line in lines if line[2] is not None)
+
+
+def count_csv_rows(path: Path) -> int:
+    """The number of data records (rows of empty fields not counted), values left unparsed."""
+    return sum(record is not None for _, _, record, _ in _csv_lines(path))
 
 
 def csv_table(path: Path, header: list[str], records: list[list[str]], line_numbers: list[int],
-              typed: bool = True, notes: list[str] | None = None) -> Table:
-    """A :class:`Table` of CSV records (lists of strings) under ``header``."""
+              typed: bool = True, notes: list[str] | None = None, first_index: int = 0) -> Table:
+    """A :class:`Table` of CSV records (lists of strings) under ``header``; the first is the
+    file's data record ``first_index`` (from 0)."""
     numbers, text, bad = {}, {}, {}
     for name, values in zip(header, zip(*records)):
         text[name] = values
@@ -76,7 +93,8 @@ def csv_table(path: Path, header: list[str], records: list[list[str]], line_numb
             if first_bad is not None:
                 bad[name] = first_bad
     positions = {name: f"column {i + 1} ({name})" for i, name in enumerate(header)}
-    return Table(path, header, numbers, text, Rows("line", np.asarray(line_numbers)), positions, bad, notes or [])
+    return Table(path, header, numbers, text, Rows("line", np.asarray(line_numbers)), positions, bad, notes or [],
+                 first_index)
 
 
 def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int], list[int]]:
@@ -197,7 +215,8 @@ def astropy_table(path: Path, table, first_row: int) -> Table:
             text[name] = np.where(mask, "", strings) if mask.shape == strings.shape else strings
     names = list(table.colnames)
     rows = Rows("row", np.arange(first_row, first_row + len(table)))
-    return Table(path, names, numbers, text, rows, {name: f"column {name}" for name in names})
+    return Table(path, names, numbers, text, rows, {name: f"column {name}" for name in names},
+                 first_index=first_row - 1)
 
 
 def table_dataset(

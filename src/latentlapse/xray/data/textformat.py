@@ -13,6 +13,7 @@ A file of garbage therefore fails on its first lines instead of being read whole
 from __future__ import annotations
 
 import logging
+import itertools
 from pathlib import Path
 from typing import Iterator
 
@@ -66,22 +67,36 @@ def read_text(path: Path) -> Dataset:
     )
 
 
-def text_chunks(path: Path, rows: int) -> Iterator[Dataset]:
+def text_chunks(path: Path, rows: int, span: slice | None = None) -> Iterator[Dataset]:
     """The file as Datasets of ``rows`` sources each, read as they are needed (for ``predict``):
     every check of :func:`read_text` applies to each piece, and messages keep the file's line
-    numbers."""
+    numbers. ``span`` keeps the data rows (from 0) of one contiguous stretch; the others are
+    skipped unparsed."""
     lines = _data_lines(path)
     first_line, first, header_note = _first_row(path, lines)
     k = _values_per_row(path, first_line, first)
-    chunk: list[tuple[int, list[str]]] = [(first_line, first)]
-    for line_no, tokens in lines:
-        _check_field_count(path, line_no, tokens, k, first_line)
+    start, stop = (0, None) if span is None else (span.start or 0, span.stop)
+    chunk: list[tuple[int, list[str]]] = []
+    for index, (line_no, tokens) in enumerate(itertools.chain([(first_line, first)], lines)):
+        if stop is not None and index >= stop:
+            break
+        if index < start:
+            continue
+        if index:
+            _check_field_count(path, line_no, tokens, k, first_line)
         chunk.append((line_no, tokens))
         if len(chunk) == rows:
             yield _chunk_dataset(path, chunk, k, header_note)
             chunk = []
     if chunk:
         yield _chunk_dataset(path, chunk, k, header_note)
+
+
+def count_rows(path: Path) -> int:
+    """The number of data rows (a header line not counted), without parsing their values."""
+    lines = _data_lines(path)
+    _first_row(path, lines)
+    return 1 + sum(1 for _ in lines)
 
 
 def _chunk_dataset(path: Path, chunk: list[tuple[int, list[str]]], k: int, notes: tuple[str, ...]) -> Dataset:

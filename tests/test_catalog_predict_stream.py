@@ -1,0 +1,120 @@
+"""``predict`` on a catalogue streams through the checkpoint's feature schema: pieces give the file a
+whole read gives, a bad value names its line, a needed column empty in every row still stops the
+command with no output, and the reader hands over its first piece before it reads the rest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_catalog_model import HEADER, _rows, _write, trained  # noqa: F401  (trained is a fixture)
+
+from latentlapse.xray import checkpoints, cli
+from latentlapse.xray.data import chunks
+from latentlapse.xray.data.catalog_input import iter_with_schema
+from latentlapse.core.errors import InputError
+from latentlapse.xray.predict import checkpoint_schema
+
+
+def _predict(checkpoint, data, out) -> tuple[int, str]:
+    code = cli.main(["predict", "--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out), "--quiet"])
+    return code, out.read_text() if out.exists() else ""
+
+
+def test_pieces_give_the_file_a_whole_read_gives(trained, tmp_path, monkeypatch):
+    _, data, run_dir = trained
+    code, whole = _predict(run_dir / "best.pt", data, tmp_path / "whole.json")
+    assert code == 0
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)  # 120 sources: 8 pieces, the last one short
+    code, pieces = _predict(run_dir / "best.pt", data, tmp_path / "pieces.json")
+    assert code == 0 and pieces == whole and len(json.loads(pieces)) == 120
+
+
+def test_fits_catalogue_streams_like_the_csv(trained, tmp_path, monkeypatch):
+    table = pytest.importorskip("astropy.table")
+    _, data, run_dir = trained
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 32)
+    fits_path = tmp_path / "cat.fits"
+    read = table.Table.read(data, format="ascii.csv", fill_values=[("", "nan")])
+    read.write(fits_path)
+    assert _predict(run_dir / "best.pt", fits_path, tmp_path / "f.json")[1] == \
+        _predict(run_dir / "best.pt", data, tmp_path / "c.json")[1]
+
+
+def test_a_bad_value_in_a_later_piece_names_its_line_and_leaves_no_file(trained, tmp_path, monkeypatch, capsys):
+    _, _, run_dir = trained
+    rows = _rows(100, 3)
+    rows[90][5] = "high"  # hr of the source on line 92 (after the header), in the sixth piece of 16
+    path = _write(tmp_path / "bad.csv", rows)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
+    code, _ = _predict(run_dir / "best.pt", path, tmp_path / "p.csv")
+    err = capsys.readouterr().err
+    assert code == 1 and not (tmp_path / "p.csv").exists() and list(tmp_path.glob(".*")) == []
+    assert "bad.csv: line 92, column 6 (hr): 'high' is not a number" in err
+
+
+def test_the_reader_hands_over_a_piece_before_reading_the_rest(trained, tmp_path):
+    """Memory holds one piece: the first is ready while the bad row at the end is still unread."""
+    _, _, run_dir = trained
+    rows = _rows(200, 4)
+    rows[-1][3] = "bright"
+    path = _write(tmp_path / "late.csv", rows)
+    schema = checkpoint_schema(checkpoints.load(run_dir / "best.pt"))
+    pieces = iter_with_schema(path, schema, None, 50)
+    first = next(pieces)
+    assert len(first) == 50 and list(first.ids[:2]) == ["S000", "S001"]
+    assert [len(p) for p in [next(pieces), next(pieces)]] == [50, 50]
+    with pytest.raises(InputError, match="line 201, column 4 \\(Fs\\)"):
+        next(pieces)
+
+
+def test_a_needed_column_empty_in_every_piece_stops_after_the_last(trained, tmp_path, monkeypatch, capsys):
+    _, _, run_dir = trained
+    rows = _rows(60, 6)
+    for row in rows:
+        row[5] = ""  # hr: the model has no missing indicator for it
+    path = _write(tmp_path / "no_hr.csv", rows)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
+    code, _ = _predict(run_dir / "best.pt", path, tmp_path / "p.csv")
+    err = capsys.readouterr().err
+    assert code == 2 and not (tmp_path / "p.csv").exists()
+    assert "no_hr.csv: the file has no value in hr, which the model needs" in err
+    rows[50][5] = "0.1"  # one value, in the last piece: the column is not empty
+    code, written = _predict(run_dir / "best.pt", _write(tmp_path / "one_hr.csv", rows), tmp_path / "q.csv")
+    assert code == 0 and len(written.splitlines()) == 61
+    assert HEADER[5] == "hr"
+
+
+def test_under_torchrun_the_whole_file_checks_see_every_ranks_slice(trained, tmp_path, monkeypatch):
+    """hr is empty in rank 0's half only: the file as a whole has values, so both processes
+    classify their half and the merged file is the single-process one."""
+    import subprocess
+    import sys
+
+    from latentlapse.xray.predict import predict_file
+
+    _, _, run_dir = trained
+    rows = _rows(40, 8)
+    for row in rows[:20]:
+        row[5] = ""
+    path = _write(tmp_path / "half.csv", rows)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    predict_file(str(run_dir / "best.pt"), str(path), str(tmp_path / "one.json"))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+               "latentlapse", "predict", "--checkpoint", str(run_dir / "best.pt"), "--data", str(path),
+               "--out", str(tmp_path / "two.json")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    ours, theirs = (json.loads((tmp_path / name).read_text()) for name in ("two.json", "one.json"))
+    assert [r["id"] for r in ours] == [r["id"] for r in theirs] == [r[0] for r in rows]
+    assert [r["predicted_class"] for r in ours] == [r["predicted_class"] for r in theirs]
+
+
+def _env() -> dict[str, str]:
+    import os
+    from pathlib import Path
+
+    import latentlapse
+
+    src = str(Path(latentlapse.__file__).resolve().parents[1])
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
