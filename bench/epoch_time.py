@@ -177,7 +177,7 @@ def main() -> None:
             save = lambda trainer, name: checkpoints.save(  # noqa: E731
                 checkpoints.checkpoint_path(ckpt, name), {"trainer": trainer.state_dict()})
             trainer = build_trainer(config, prepared, save_checkpoint=save)
-            reference = ReferenceRun(prepared, config, rows_per_epoch=len(prepared.oversampled.y),
+            reference = ReferenceRun(prepared, prepared.config, rows_per_epoch=len(prepared.oversampled.y),
                                      seed=rng.int_seed(seed, "init"))
             if not flops:
                 batch = torch.from_numpy(prepared.dataset.X[prepared.split.train][: config.batch_size])

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from latentlapse.core.errors import UsageError
 from latentlapse.xray import cli
 from latentlapse.xray.config import TrainConfig
 
@@ -16,12 +17,36 @@ def _config(*argv):
 
 
 def test_defaults_match_the_issue():
-    c = _config()
+    c = _config().for_model("cnn")  # the spectra model's defaults; the catalogue model has its own
     assert (c.classes, c.epochs, c.batch_size, c.lr, c.weight_decay) == (4, 100, 64, 1e-3, 1e-4)
     assert (c.oversample_target, c.focal_gamma, c.val_split, c.seed) == (0.7, 2.0, 0.2, 42)
+    assert (c.alpha, c.optimizer, c.schedule) == ("auto", "adam", "plateau")
     assert (c.runs_dir, c.model, c.patience, c.device) == ("training_feature_visualizations", "auto", None, "auto")
     assert c.viz.enabled is False and c.viz.every == 10 and c.viz.method == "tsne"
     assert (c.viz.train_samples, c.viz.val_samples) == (500, 300)
+
+
+def test_model_defaults_fill_only_what_was_not_given():
+    unset = _config("--epochs", "7")
+    assert (unset.epochs, unset.lr, unset.schedule) == (7, None, None)
+    mlp = unset.for_model("mlp")
+    assert (mlp.epochs, mlp.lr, mlp.weight_decay, mlp.oversample_target, mlp.focal_gamma) == (7, 3e-3, 1e-3, 0.0, 0.0)
+    assert (mlp.alpha, mlp.optimizer, mlp.schedule) == ("sqrt", "adamw", "onecycle")
+    kept = _config("--schedule", "plateau", "--oversample_target", "1").for_model("mlp")
+    assert (kept.schedule, kept.oversample_target, kept.optimizer) == ("plateau", 1.0, "adamw")
+
+
+def test_patience_needs_the_plateau_schedule():
+    with pytest.raises(UsageError, match="--patience"):
+        _config("--patience", "3").for_model("mlp")
+    assert _config("--patience", "3").for_model("cnn").patience == 3
+
+
+def test_configs_stored_before_the_schedule_existed_resume_as_they_trained():
+    stored = _config("--data", "x.csv").for_model("mlp").to_dict()
+    del stored["schedule"], stored["optimizer"]
+    old = TrainConfig.from_dict(stored)
+    assert (old.schedule, old.optimizer) == ("plateau", "adam")
 
 
 def test_guide_command_line_parses():
@@ -116,7 +141,7 @@ def test_help_states_each_default_once(capsys, command):
         assert patience.endswith("(default: off)"), patience
         visualize = next(o for o in options if o.startswith("--visualize_training"))
         assert visualize.endswith("(default: disabled)"), visualize
-        assert any(o.startswith("--epochs") and o.endswith("(default: 100)") for o in options)
+        assert any(o.startswith("--epochs") and o.endswith("(default: 100 for the spectra cnn, 40 for the catalogue mlp)") for o in options)
 
 
 def test_top_level_help_and_default_command(capsys):

@@ -44,6 +44,8 @@ def test_cv_command_prints_model_and_baseline(tmp_path, capsys):
     assert ours["summary"]["acc"]["mean"] == pytest.approx(np.mean(accs))
     assert ours["summary"]["acc"]["std"] == pytest.approx(np.std(accs))
     assert 0 <= ours["summary"]["ece_calibrated"]["mean"] <= 1
+    pooled = ours["summary"]["ece_pooled"]  # every source scored once by the fold that held it out
+    assert 0 <= pooled["calibrated"] <= 1 and 0 < pooled["floor"] < ours["summary"]["ece_floor"]["mean"]
 
 
 @pytest.mark.parametrize("flags, message", [

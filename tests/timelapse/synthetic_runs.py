@@ -77,7 +77,7 @@ def write_run(folder: Path, *, epochs: int = 12, frames=(1, 5, 10, 12), transfor
     columns = latent_metrics.metric_columns(SHORT)
     rows = [frame_row(e, (e - 1) / max(epochs - 1, 1)) for e in frames]
     _write_csv(folder / "latent_metrics.csv", rows, columns)
-    config = TrainConfig(epochs=epochs, viz=VizConfig(enabled=True), **(config_changes or {})).to_dict()
+    config = TrainConfig(epochs=epochs, viz=VizConfig(enabled=True), **(config_changes or {})).for_model("cnn").to_dict()
     metadata = {
         "run_directory": str(folder), "num_classes": 4, "method": "tsne", "start_time": "2026-11-25T10:00:00",
         "has_umap": False, "status": "completed", "seed": 42, "config": config, "class_names": list(NAMES),

@@ -36,7 +36,7 @@ def write_results(
     metrics = evaluation.report(y_true, y_pred, class_names)
     metrics.update(
         {
-            "evaluated": evaluated or f"best checkpoint (best {selected_by}) on the validation split",
+            "evaluated": evaluated or f"best checkpoint (chosen by {selected_by}) on the validation split",
             "best_epoch": best_epoch,
             "epochs_run": epochs_run,
             "last_epoch_scores": last_scores,

@@ -102,6 +102,17 @@ def ece(proba: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> float:
     return _binned_gap(confidence, correct, n_bins)
 
 
+def ece_floor(proba: np.ndarray, generator: np.random.Generator, draws: int = 50, n_bins: int = N_BINS) -> float:
+    """The ECE a perfectly calibrated model with these probabilities would still measure on this
+    many rows: the mean over ``draws`` of the ECE when each row is right with probability equal
+    to its confidence. The binned estimate is biased upwards by sampling noise; on a CV fold of
+    ~600 sources at 93 % accuracy this floor is ~0.02, so per-fold ECE is read against it."""
+    confidence = np.asarray(proba, dtype=np.float64).max(axis=1)
+    gaps = [_binned_gap(confidence, (generator.random(len(confidence)) < confidence).astype(np.float64), n_bins)
+            for _ in range(draws)]
+    return float(np.mean(gaps))
+
+
 def classwise_ece(proba: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
     """Per class k: the ECE of p_k as a probability that a source is of class k (one-vs-rest)."""
     proba = np.asarray(proba, dtype=np.float64)

@@ -13,8 +13,11 @@ from latentlapse.xray.config import (
     ALPHA_MODES,
     DEVICES,
     MISSING_POLICIES,
+    MODEL_DEFAULTS,
     MODELS,
+    OPTIMIZERS,
     SAMPLERS,
+    SCHEDULES,
     VIZ_METHODS,
     TrainConfig,
     VizConfig,
@@ -44,24 +47,40 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("training")
     g.add_argument("--classes", type=int, choices=(2, 4, 8), default=d.classes,
                    help="class scheme: 2 (AGN, HM/LM stars), 4 (+ YSO/CV, NS/XRBs) or 8 fine classes")
-    g.add_argument("--epochs", type=int, default=d.epochs, help="number of training epochs")
-    g.add_argument("--batch_size", type=int, default=d.batch_size, help="sources per optimisation step")
-    g.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (reduced on plateau of validation loss)")
-    g.add_argument("--weight_decay", type=float, default=d.weight_decay, help="Adam L2 weight decay")
-    g.add_argument("--oversample_target", type=float, default=d.oversample_target,
+    cnn, mlp = MODEL_DEFAULTS["cnn"], MODEL_DEFAULTS["mlp"]
+
+    def per_model(name: str) -> str:
+        return f"(default: {cnn[name]:g} for the spectra cnn, {mlp[name]:g} for the catalogue mlp)"
+
+    g.add_argument("--epochs", type=int, default=None, help="number of training epochs " + per_model("epochs"))
+    g.add_argument("--lr", type=float, default=None,
+                   help="learning rate: Adam's, reduced on plateaus of validation loss (cnn), or the one-cycle "
+                        "peak (mlp) " + per_model("lr"))
+    g.add_argument("--weight_decay", type=float, default=None,
+                   help="weight decay (L2 under adam, decoupled under adamw) " + per_model("weight_decay"))
+    g.add_argument("--oversample_target", type=float, default=None,
                    help="oversample each class to this fraction of the majority count with augmented copies "
-                        "(0 turns it off, 1.0 balances fully)")
-    g.add_argument("--focal_gamma", type=float, default=d.focal_gamma,
-                   help="focal-loss focusing parameter (0 is weighted cross-entropy)")
-    g.add_argument("--alpha", choices=ALPHA_MODES, default=d.alpha,
+                        "(0 turns it off, 1.0 balances fully) " + per_model("oversample_target"))
+    g.add_argument("--focal_gamma", type=float, default=None,
+                   help="focal-loss focusing parameter (0 is weighted cross-entropy) " + per_model("focal_gamma"))
+    g.add_argument("--alpha", choices=ALPHA_MODES, default=None,
                    help="per-class loss weights: auto corrects only the imbalance left after oversampling, "
-                        "inverse uses the original training frequencies, none is uniform")
+                        "inverse uses the original training frequencies, sqrt their square root, none is uniform "
+                        f"(default: {cnn['alpha']} for the cnn, {mlp['alpha']} for the mlp)")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help=f"adam or adamw (decoupled weight decay) (default: {cnn['optimizer']} for the cnn, "
+                        f"{mlp['optimizer']} for the mlp)")
+    g.add_argument("--schedule", choices=SCHEDULES, default=None,
+                   help="plateau: lr halved when validation loss stalls, best epoch kept; onecycle: warm-up to "
+                        "--lr and annealing to ~0 over all epochs, last epoch kept "
+                        f"(default: {cnn['schedule']} for the cnn, {mlp['schedule']} for the mlp)")
+    g.add_argument("--batch_size", type=int, default=d.batch_size, help="sources per optimisation step")
     g.add_argument("--sampler", choices=SAMPLERS, default=d.sampler,
                    help="batch order: shuffle, or balanced (class-balanced sampling with replacement)")
     g.add_argument("--val_split", type=float, default=d.val_split, help="fraction held out, stratified, for validation")
     g.add_argument("--patience", type=int, default=None,
                    help="stop when the checkpoint score (validation balanced accuracy; validation loss for the "
-                        "catalogue model) has not improved for N epochs (default: off)")
+                        "catalogue model) has not improved for N epochs, under the plateau schedule (default: off)")
     g.add_argument("--model", choices=MODELS, default=d.model,
                    help="network: cnn for spectra, mlp for catalogue features; auto picks by data kind")
     g.add_argument("--members", type=int, default=d.members,
@@ -146,6 +165,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         oversample_target=args.oversample_target,
         focal_gamma=args.focal_gamma,
         alpha=args.alpha,
+        optimizer=args.optimizer,
+        schedule=args.schedule,
         sampler=args.sampler,
         val_split=args.val_split,
         device=args.device,

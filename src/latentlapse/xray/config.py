@@ -15,7 +15,9 @@ from latentlapse.core.errors import UsageError
 VIZ_METHODS = ("tsne", "umap", "pca")
 MODELS = ("auto", "cnn", "mlp")
 MISSING_POLICIES = ("indicator", "median", "drop")
-ALPHA_MODES = ("auto", "inverse", "none")
+ALPHA_MODES = ("auto", "inverse", "sqrt", "none")
+SCHEDULES = ("plateau", "onecycle")
+OPTIMIZERS = ("adam", "adamw")
 SAMPLERS = ("shuffle", "balanced")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -31,18 +33,36 @@ class VizConfig:
     val_samples: int = 300
 
 
+# The defaults that depend on the model. The spectra CNN: Adam, learning rate reduced on plateaus
+# of the validation loss, best epoch by validation balanced accuracy, oversampling and focal loss.
+# The catalogue ensemble (measured in bench/catalog_cv.py, see docs/GUIDE.md "The catalogue
+# model"): no oversampling, cross-entropy weighted by the square root of inverse class
+# frequency, AdamW with decoupled weight decay, a one-cycle schedule to 3e-3 over 40 epochs, and
+# the last epoch kept.
+MODEL_DEFAULTS = {
+    "cnn": {"epochs": 100, "lr": 1e-3, "weight_decay": 1e-4, "oversample_target": 0.7, "focal_gamma": 2.0,
+            "alpha": "auto", "schedule": "plateau", "optimizer": "adam"},
+    "mlp": {"epochs": 40, "lr": 3e-3, "weight_decay": 1e-3, "oversample_target": 0.0, "focal_gamma": 0.0,
+            "alpha": "sqrt", "schedule": "onecycle", "optimizer": "adamw"},
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run; see ``latentlapse train --help``."""
 
     classes: int = 4
-    epochs: int = 100
+    # None: the model's own default (MODEL_DEFAULTS), filled in by :func:`for_model` once the
+    # data say which model trains
+    epochs: int | None = None
     batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    oversample_target: float = 0.7
-    focal_gamma: float = 2.0
-    alpha: str = "auto"
+    lr: float | None = None
+    weight_decay: float | None = None
+    oversample_target: float | None = None
+    focal_gamma: float | None = None
+    alpha: str | None = None
+    schedule: str | None = None
+    optimizer: str | None = None
     sampler: str = "shuffle"
     val_split: float = 0.2
     device: str = "auto"
@@ -67,6 +87,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         validate(self)
 
+    def for_model(self, kind: str) -> "TrainConfig":
+        """This config with every setting left at None set to model ``kind``'s default."""
+        filled = {name: value for name, value in MODEL_DEFAULTS[kind].items() if getattr(self, name) is None}
+        resolved = dataclasses.replace(self, **filled) if filled else self
+        _check(resolved.patience is None or resolved.schedule == "plateau",
+               "--patience stops on a plateau of the checkpoint score; the one-cycle schedule (--schedule onecycle, "
+               "the catalogue model's default) runs all --epochs and keeps the last: drop --patience or use "
+               "--schedule plateau")
+        return resolved
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, as stored in metadata and checkpoints."""
         return dataclasses.asdict(self)
@@ -75,6 +105,8 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Rebuild (and re-validate) a config stored by :meth:`to_dict`; unknown keys are errors."""
         values = dict(values)
+        for name, before in (("schedule", "plateau"), ("optimizer", "adam")):
+            values.setdefault(name, before)  # written before these settings existed: what trained then
         viz = VizConfig(**values.pop("viz", {}))
         if values.get("features") is not None:
             values["features"] = tuple(values["features"])
@@ -97,16 +129,21 @@ def validate(config: TrainConfig) -> None:
     """Raise :class:`UsageError` with a one-line message for the first out-of-range value."""
     c, v = config, config.viz
     _check(c.classes in (2, 4, 8), f"--classes must be 2, 4 or 8, got {c.classes}")
-    _check(c.epochs >= 1, f"--epochs must be at least 1, got {c.epochs}")
+    _check(c.epochs is None or c.epochs >= 1, f"--epochs must be at least 1, got {c.epochs}")
     _check(c.batch_size >= 1, f"--batch_size must be at least 1, got {c.batch_size}")
-    _check(c.lr > 0, f"--lr must be positive, got {c.lr}")
-    _check(c.weight_decay >= 0, f"--weight_decay must be zero or positive, got {c.weight_decay}")
+    _check(c.lr is None or c.lr > 0, f"--lr must be positive, got {c.lr}")
+    _check(c.weight_decay is None or c.weight_decay >= 0, f"--weight_decay must be zero or positive, got {c.weight_decay}")
     _check(
-        0.0 <= c.oversample_target <= 1.0,
+        c.oversample_target is None or 0.0 <= c.oversample_target <= 1.0,
         f"--oversample_target must be between 0 (off) and 1.0 (fully balanced), got {c.oversample_target}",
     )
-    _check(0.0 <= c.focal_gamma <= 10.0, f"--focal_gamma must be between 0 and 10, got {c.focal_gamma}")
-    _check(c.alpha in ALPHA_MODES, f"--alpha must be one of {', '.join(ALPHA_MODES)}, got {c.alpha!r}")
+    _check(c.focal_gamma is None or 0.0 <= c.focal_gamma <= 10.0,
+           f"--focal_gamma must be between 0 and 10, got {c.focal_gamma}")
+    _check(c.alpha is None or c.alpha in ALPHA_MODES, f"--alpha must be one of {', '.join(ALPHA_MODES)}, got {c.alpha!r}")
+    _check(c.schedule is None or c.schedule in SCHEDULES,
+           f"--schedule must be one of {', '.join(SCHEDULES)}, got {c.schedule!r}")
+    _check(c.optimizer is None or c.optimizer in OPTIMIZERS,
+           f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {c.optimizer!r}")
     _check(c.sampler in SAMPLERS, f"--sampler must be one of {', '.join(SAMPLERS)}, got {c.sampler!r}")
     _check(0.0 < c.val_split < 1.0, f"--val_split must be between 0 and 1 (exclusive), got {c.val_split}")
     _check(c.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {c.device!r}")

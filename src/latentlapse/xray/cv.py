@@ -1,7 +1,7 @@
 """Stratified k-fold cross-validation of the train settings: ``latentlapse cv``.
 
 Each fold trains exactly as a run does (:func:`latentlapse.xray.experiment.fit_on_split`: everything
-fitted from data — imputation, scaling, oversampling, the best epoch, the calibration — comes
+fitted from data — imputation, scaling, oversampling, the epoch kept, the calibration — comes
 from the fold's training rows, the epoch and calibration from an inner validation split of
 them), then scores the held-out fold. With ``--baseline hgb`` scikit-learn's
 ``HistGradientBoostingClassifier(class_weight='balanced')`` is trained on the same folds and
@@ -72,6 +72,8 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
     models: dict[str, list[dict]] = {"latentlapse": []}
     if baseline:
         models[baseline] = []
+    held_out: dict[str, list] = {"y": [], "raw": [], "calibrated": [], "floor": []}
+    floor_rng = rng.generator(config.seed, "metrics")
     for k, (train, test) in enumerate(splits, start=1):
         started = time.perf_counter()
         result = fit_on_split(config, labelled, y, train, test)
@@ -80,6 +82,10 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
         if result.logits is not None:
             fold["ece_raw"] = calibration.ece(calibration.softmax(result.logits), y[test])
             fold["ece_calibrated"] = calibration.ece(result.calibrated, y[test])
+            fold["ece_floor"] = calibration.ece_floor(result.calibrated, floor_rng)
+            for key, value in (("y", y[test]), ("raw", calibration.softmax(result.logits)),
+                               ("calibrated", result.calibrated)):
+                held_out[key].append(value)
             fold["nll_raw"] = calibration.scores(calibration.softmax(result.logits), y[test], names)["nll"]
             fold["nll_calibrated"] = calibration.scores(result.calibrated, y[test], names)["nll"]
             for point, proba in result.operating_points.items():
@@ -93,6 +99,13 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
                                      "ece_raw": calibration.ece(proba, y[test])})
             line += f"; {baseline} {models[baseline][-1]['acc']:.4f} / {models[baseline][-1]['balanced_acc']:.4f}"
         log.info(line)
+    summaries = {name: summarise(rows, names) for name, rows in models.items()}
+    if held_out["y"]:  # every source scored once, by the fold that held it out
+        y_all = np.concatenate(held_out["y"])
+        summaries["latentlapse"]["ece_pooled"] = {
+            "raw": calibration.ece(np.vstack(held_out["raw"]), y_all),
+            "calibrated": calibration.ece(np.vstack(held_out["calibrated"]), y_all),
+            "floor": calibration.ece_floor(np.vstack(held_out["calibrated"]), floor_rng)}
     return {
         "data": labelled.source,
         "n_sources": int(len(y)),
@@ -102,7 +115,7 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
         "folds": folds,
         "seed": config.seed,
         "config": config.to_dict(),
-        "models": {name: {"folds": rows, "summary": summarise(rows, names)} for name, rows in models.items()},
+        "models": {name: {"folds": rows, "summary": summaries[name]} for name, rows in models.items()},
     }
 
 
@@ -112,8 +125,8 @@ def summarise(rows: list[dict], names: list[str]) -> dict:
         values = np.asarray(values, dtype=np.float64)
         return {"mean": float(values.mean()), "std": float(values.std())}
 
-    out = {key: stat([r[key] for r in rows]) for key in (*METRICS, "ece_raw", "ece_calibrated", "nll_raw",
-                                                             "nll_calibrated") if key in rows[0]}
+    out = {key: stat([r[key] for r in rows]) for key in (*METRICS, "ece_raw", "ece_calibrated", "ece_floor",
+                                                             "nll_raw", "nll_calibrated") if key in rows[0]}
     for point in ("balanced_priors", "train_priors"):
         if point in rows[0]:
             out[point] = {key: stat([r[point][key] for r in rows]) for key in METRICS}
@@ -135,11 +148,16 @@ def summary_text(result: dict) -> str:
              f"{result['n_features']} inputs), seed {result['seed']}; mean ± std over folds",
              f"{'':<{width}}" + "".join(f"{name:>22}" for name in columns)]
     rows = [("accuracy", "acc"), ("balanced accuracy", "balanced_acc"), ("macro-F1", "macro_f1"),
-            ("ECE raw", "ece_raw"), ("ECE calibrated", "ece_calibrated")]
+            ("ECE raw", "ece_raw"), ("ECE calibrated", "ece_calibrated"),
+            ("ECE floor (calibrated)", "ece_floor")]
     for label, key in rows:
         stats = [models[m]["summary"].get(key) for m in columns]
         if any(s is not None for s in stats):
             lines.append(f"{label:<{width}}" + "".join(f"{cell(s) if s else '-':>22}" for s in stats))
+    pooled = models["latentlapse"]["summary"].get("ece_pooled")
+    if pooled:
+        lines.append(f"ECE of all held-out sources together: raw {pooled['raw']:.4f}, calibrated {pooled['calibrated']:.4f} "
+                     f"(floor {pooled['floor']:.4f})")
     for point in ("balanced_priors", "train_priors"):
         summary = models["latentlapse"]["summary"].get(point)
         if summary:

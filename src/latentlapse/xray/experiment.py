@@ -34,8 +34,9 @@ def build_trainer(
     augment_each_epoch: bool = True,
     world=None,
 ):
-    """A :class:`Trainer` for ``prepared`` as ``config`` says: model and scaling fitted on the
-    training split, focal loss, and the init/loader/dropout/oversample generators of the seed.
+    """A :class:`Trainer` for ``prepared`` as its config says (``prepared.config``: ``config``
+    with the model's defaults filled in): model and scaling fitted on the training split, the
+    (focal) loss, optimiser and schedule, and the init/loader/dropout/oversample generators of the seed.
 
     ``augment_each_epoch=False`` trains on the oversampling's rows unchanged every epoch (the
     earlier design, kept for comparisons in ``bench/imbalance.py``). ``world`` (a
@@ -47,7 +48,7 @@ def build_trainer(
     from latentlapse.xray.model import build_model
     from latentlapse.xray.training import FitData, FitOptions, Trainer
 
-    p, c = prepared, config
+    p, c = prepared, prepared.config
     data = p.dataset
     init = torch.Generator().manual_seed(rng.int_seed(c.seed, "init"))
     model = build_model(p.model_kind, data.n_features, p.scheme.n_classes, init, **p.model_options)
@@ -66,12 +67,12 @@ def build_trainer(
     options = FitOptions(
         epochs=c.epochs, batch_size=c.batch_size, n_classes=p.scheme.n_classes, class_names=p.scheme.names,
         sampler=c.sampler, patience=c.patience, sample_weights=p.sample_weights,
-        select_by="val_loss" if p.model_kind == "mlp" else "val_balanced_acc",
+        select_by="last" if c.schedule == "onecycle" else "val_loss" if p.model_kind == "mlp" else "val_balanced_acc",
     )
     torch_device = torch.device(device)
     return Trainer(
         model, FocalLoss(p.alpha, c.focal_gamma), fit_data, options,
-        lr=c.lr, weight_decay=c.weight_decay, device=torch_device,
+        lr=c.lr, weight_decay=c.weight_decay, device=torch_device, optimizer=c.optimizer, schedule=c.schedule,
         loader_generator=torch.Generator().manual_seed(rng.int_seed(c.seed, "loader")),
         dropout_generator=torch.Generator(device=torch_device).manual_seed(rng.int_seed(c.seed, "dropout")),
         augment_generator=rng.generator(c.seed, "oversample"),

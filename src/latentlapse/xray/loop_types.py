@@ -46,7 +46,7 @@ class FitOptions:
     sampler: str = "shuffle"
     patience: int | None = None
     sample_weights: np.ndarray | None = None
-    select_by: str = "val_balanced_acc"  # or "val_loss": what picks best.pt and drives --patience
+    select_by: str = "val_balanced_acc"  # "val_loss" or "last": what picks best.pt and drives --patience
 
 
 @dataclass

@@ -40,9 +40,10 @@ class FocalLoss(nn.Module):
         return loss.mean()
 
 
-def class_alpha(class_counts: np.ndarray) -> np.ndarray:
-    """Inverse-frequency weights normalised to mean 1 (an empty class gets weight 0 -> 1e-6)."""
+def class_alpha(class_counts: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """Inverse-frequency weights ``count**-power`` normalised to mean 1 (an empty class gets
+    weight 0 -> 1e-6); ``power=0.5`` is the square-root inverse frequency."""
     counts = np.asarray(class_counts, dtype=np.float64)
-    alpha = np.where(counts > 0, 1.0 / np.maximum(counts, 1.0), 0.0)
+    alpha = np.where(counts > 0, 1.0 / np.maximum(counts, 1.0) ** power, 0.0)
     alpha = alpha / alpha[counts > 0].mean()
     return np.maximum(alpha, 1e-6)

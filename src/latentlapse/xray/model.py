@@ -175,19 +175,38 @@ class CatalogMLP(_Classifier):
         return self.body(self.scaler(x))
 
 
-class DerivedFeatures(nn.Module):
-    """Appends hardness ratios (b - a) / (b + a) of flux pairs and differences a - b (colours) of
-    magnitude pairs to the catalogue columns; the pairs are column indices chosen by name
-    (:func:`derived_pairs`) and kept as buffers, so a checkpoint rebuilds them."""
+# Sky position as Fourier features of the unit vector (Tancik et al. 2020), periods from a full
+# circle down to about a Chandra field (1024 rad^-1: 0.35 degrees).
+SKY_FREQUENCIES = (1.0, 4.0, 16.0, 64.0, 256.0, 1024.0)
 
-    def __init__(self, ratios: list, differences: list):
+
+class DerivedFeatures(nn.Module):
+    """Appends hardness ratios (b - a) / (b + a) of flux pairs, differences a - b (colours) of
+    magnitude pairs and, when right ascension and declination are inputs, sin and cos of the sky
+    unit vector at :data:`SKY_FREQUENCIES` to the catalogue columns; the pairs are column indices
+    chosen by name (:func:`derived_pairs`) and kept as buffers, so a checkpoint rebuilds them."""
+
+    def __init__(self, ratios: list, differences: list, sky: list | None = None):
         super().__init__()
         self.register_buffer("ratios", torch.tensor(ratios, dtype=torch.long).reshape(-1, 2))
         self.register_buffer("differences", torch.tensor(differences, dtype=torch.long).reshape(-1, 2))
+        # rebuilt from the model options, not stored (checkpoints from before it load unchanged)
+        self.register_buffer("sky", torch.tensor(sky or [], dtype=torch.long).reshape(-1, 2), persistent=False)
+        self.register_buffer("frequencies", torch.tensor(SKY_FREQUENCIES), persistent=False)
 
     @property
     def n_extra(self) -> int:
-        return int(self.ratios.shape[0] + self.differences.shape[0])
+        sky = self.sky.shape[0] * 3 * 2 * len(SKY_FREQUENCIES)
+        return int(self.ratios.shape[0] + self.differences.shape[0] + sky)
+
+    def _sky(self, x: torch.Tensor) -> torch.Tensor:
+        parts = []
+        for ra_index, dec_index in self.sky.tolist():
+            ra, dec = torch.deg2rad(x[:, ra_index]), torch.deg2rad(x[:, dec_index])
+            unit = torch.stack((torch.cos(dec) * torch.cos(ra), torch.cos(dec) * torch.sin(ra), torch.sin(dec)), dim=1)
+            phase = (unit[:, :, None] * self.frequencies).flatten(1)
+            parts += [torch.sin(phase), torch.cos(phase)]
+        return torch.cat(parts, dim=1) if parts else x.new_zeros(x.shape[0], 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = x[:, self.ratios[:, 0]], x[:, self.ratios[:, 1]]
@@ -195,7 +214,7 @@ class DerivedFeatures(nn.Module):
         ratio = torch.where(total != 0, (b - a) / torch.where(total != 0, total, torch.ones_like(total)),
                             torch.zeros_like(total))
         colour = x[:, self.differences[:, 0]] - x[:, self.differences[:, 1]]
-        return torch.cat((x, ratio, colour), dim=1)
+        return torch.cat((x, ratio, colour, self._sky(x)), dim=1)
 
 
 def derived_pairs(feature_names: tuple[str, ...] | list[str]) -> dict[str, list[list[int]]]:
@@ -209,7 +228,12 @@ def derived_pairs(feature_names: tuple[str, ...] | list[str]) -> dict[str, list[
               and (re.fullmatch(r"F[a-z]", n) or "flux" in n.lower()) and n not in ("Fb", "flux_broad")]
     mags = [i for i, n in enumerate(names) if n.lower().endswith("mag") and not n.startswith(("e_", "err_"))]
     ratios = [[a, b] for a, b in zip(fluxes, fluxes[1:])] + ([[fluxes[0], fluxes[-1]]] if len(fluxes) > 2 else [])
-    return {"ratios": ratios, "differences": [[a, b] for a, b in zip(mags, mags[1:])]}
+    derived = {"ratios": ratios, "differences": [[a, b] for a, b in zip(mags, mags[1:])]}
+    ra = [i for i, n in enumerate(names) if re.search(r"(^|_)(ra|raj2000)$", n.lower())]
+    dec = [i for i, n in enumerate(names) if re.search(r"(^|_)(dec|dej2000|decj2000)$", n.lower())]
+    if len(ra) == 1 and len(dec) == 1:
+        derived["sky"] = [[ra[0], dec[0]]]
+    return derived
 
 
 class _Member(nn.Module):
@@ -240,8 +264,8 @@ class CatalogEnsemble(_Classifier):
                  hidden: int = 256, latent_dim: int = LATENT_DIM, dropout: float = 0.2):
         super().__init__()
         derived = derived or {"ratios": [], "differences": []}
-        self.derive = DerivedFeatures(derived["ratios"], derived["differences"])
-        n_inputs = n_features + len(derived["ratios"]) + len(derived["differences"])
+        self.derive = DerivedFeatures(derived["ratios"], derived["differences"], derived.get("sky"))
+        n_inputs = n_features + self.derive.n_extra
         self.scaler = InputScaler(n_inputs)
         self.members = nn.ModuleList(_Member(n_inputs, n_classes, hidden, latent_dim, dropout) for _ in range(members))
 
@@ -301,6 +325,8 @@ def build_model(kind: str, n_features: int, n_classes: int, generator: torch.Gen
         derived = options.get("derived") or {"ratios": [], "differences": []}
         model.derive.ratios.copy_(torch.tensor(derived["ratios"], dtype=torch.long).reshape(-1, 2))
         model.derive.differences.copy_(torch.tensor(derived["differences"], dtype=torch.long).reshape(-1, 2))
+        model.derive.sky.copy_(torch.tensor(derived.get("sky") or [], dtype=torch.long).reshape(-1, 2))
+        model.derive.frequencies.copy_(torch.tensor(SKY_FREQUENCIES))
     return model
 
 

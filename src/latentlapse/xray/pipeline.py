@@ -70,6 +70,7 @@ def train(config: TrainConfig, announce: Announce = _log_announce) -> RunResult:
         if world is not None:
             device = world.device
         prepared = prepare(config)
+        config = prepared.config  # the model's defaults filled in: what trains and what is recorded
         method = _viz_method(config)
         if world is not None and not world.is_main:
             run_dir = Path(world.broadcast(None))
@@ -129,6 +130,7 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
     if prepared.data_sha256 != metadata["data"]["sha256"]:
         raise InputError(f"{run_dir}: the data has changed since the run started ({config.data or 'built-in set'}); "
                          f"resume needs the same data; start a new run instead")
+    config = prepared.config
     world = distributed.init_from_env(device)  # every rank has checked the folder before any rank writes
     try:
         if world is not None:

@@ -31,8 +31,10 @@ BUILTIN_SEED = 42  # the built-in set is `latentlapse simulate` with its default
 
 @dataclass(frozen=True)
 class Prepared:
-    """Everything a run trains on, plus the facts its metadata records."""
+    """Everything a run trains on, plus the facts its metadata records. ``config`` is the run's
+    config with the model's defaults filled in (:meth:`TrainConfig.for_model`): what trains."""
 
+    config: TrainConfig
     dataset: Dataset
     y: np.ndarray
     scheme: ClassScheme
@@ -95,12 +97,15 @@ def loss_alpha(config: TrainConfig, before: np.ndarray, after: np.ndarray) -> np
 
     ``auto`` corrects only the imbalance the loss still sees after oversampling (and none under a
     balanced sampler), so the corrections never stack; ``inverse`` uses the original training
-    frequencies; ``none`` is uniform.
+    frequencies; ``sqrt`` their square root (half the correction on a log scale: the rare
+    classes gain recall without the common ones losing much accuracy); ``none`` is uniform.
     """
     from latentlapse.xray.losses import class_alpha
 
     if config.alpha == "none" or (config.alpha == "auto" and config.sampler == "balanced"):
         return np.ones(len(before))
+    if config.alpha == "sqrt":
+        return class_alpha(after, power=0.5)
     return class_alpha(after if config.alpha == "auto" else before)
 
 
@@ -172,10 +177,12 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
 
     ``labelled`` and ``y`` are the data set after the class scheme (catalogues: raw values);
     cross-validation calls this once per fold with its own split, :func:`prepare` with the run's
-    stratified split. Nothing is fitted on the validation rows.
+    stratified split. Nothing is fitted on the validation rows. Settings left at None take the
+    chosen model's defaults (``Prepared.config``).
     """
     classes = scheme(config.classes)
     model_kind = choose_model(config, labelled)
+    config = config.for_model(model_kind)
     labelled, schema = model_inputs(config, labelled, split.train, schema)
     train = labelled.subset(split.train)
     over = oversample(
@@ -184,7 +191,7 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
     )
     weights = balanced_sample_weights(over.y, classes.n_classes) if config.sampler == "balanced" else None
     prepared = Prepared(
-        dataset=labelled, y=y, scheme=classes, split=split, oversampled=over, model_kind=model_kind,
+        config=config, dataset=labelled, y=y, scheme=classes, split=split, oversampled=over, model_kind=model_kind,
         data_sha256=digest, alpha=loss_alpha(config, over.counts_before, over.counts_after),
         sample_weights=weights, schema=schema, model_options=model_options(config, labelled, model_kind),
     )
@@ -218,14 +225,18 @@ def _summary_lines(config: TrainConfig, p: Prepared) -> list[str]:
         f"{'bins' if data.kind == 'spectra' else 'model inputs'}); model: {p.model_kind}",
         *(f"note: {note}" for note in data.notes),
         f"class counts, training split -> after oversampling to {config.oversample_target:g} x majority "
-        f"(validation split):",
+        f"(validation split):" if config.oversample_target else "class counts, training split, no oversampling "
+        "(validation split):",
     ]
     for i, name in enumerate(names):
         lines.append(
             f"  {name:<{width}}  {p.oversampled.counts_before[i]:>5d} -> {p.oversampled.counts_after[i]:>5d}"
             f"   (val {p.val_counts[i]:>4d})"
         )
-    lines.append("focal loss: gamma %g, alpha %s" % (config.focal_gamma, ", ".join(f"{a:.2f}" for a in p.alpha)))
+    loss = "focal loss: gamma %g" % config.focal_gamma if config.focal_gamma else "cross-entropy"
+    lines.append("%s, class weights (--alpha %s) %s" % (loss, config.alpha, ", ".join(f"{a:.2f}" for a in p.alpha)))
+    lines.append(f"optimiser {config.optimizer}, lr {config.lr:g}, weight decay {config.weight_decay:g}, "
+                 f"{config.schedule} schedule, {config.epochs} epochs")
     if p.schema is not None:
         lines.extend(feature_lines(p.schema))
     return lines

@@ -1,4 +1,5 @@
-"""The training loop: Adam, ReduceLROnPlateau on validation loss, evaluation every epoch.
+"""The training loop: Adam (or AdamW), the learning rate reduced on plateaus of the validation
+loss (or a one-cycle schedule stepped every batch), evaluation every epoch.
 
 It reads top to bottom: re-draw the augmented training rows, shuffle, step through batches,
 evaluate the unaugmented training split and the validation split in eval mode, step the
@@ -60,6 +61,8 @@ class Trainer:
         lr: float,
         weight_decay: float,
         device: torch.device,
+        optimizer: str = "adam",
+        schedule: str = "plateau",
         loader_generator: torch.Generator,
         dropout_generator: torch.Generator,
         augment_generator: np.random.Generator | None = None,
@@ -72,10 +75,18 @@ class Trainer:
         self.loss_fn = loss_fn.to(device)
         self.options = options
         self.device = device
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=LR_FACTOR, patience=LR_PATIENCE
-        )
+        # adamw: weight decay decoupled from the adaptive step (Loshchilov & Hutter 2019)
+        optimizer_class = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer_class(model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.schedule = schedule
+        if schedule == "onecycle":  # Smith & Topin 2019: warm up to lr, anneal to ~0 by the last batch
+            steps = _steps_per_epoch(len(data.train_X), options.batch_size, world)
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=lr,
+                                                                 total_steps=options.epochs * steps)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="min", factor=LR_FACTOR, patience=LR_PATIENCE
+            )
         self.loader_generator = loader_generator
         self.dropout_generator = dropout_generator
         model.set_dropout_generator(dropout_generator)
@@ -157,7 +168,8 @@ class Trainer:
                 epoch = self.epoch + 1
                 train_loss = self._train_one_epoch(epoch)
                 result = self._evaluate(epoch, train_loss)
-                self.scheduler.step(result.scores["val_loss"])
+                if self.schedule == "plateau":
+                    self.scheduler.step(result.scores["val_loss"])
                 self.epoch = epoch
                 improved, stop = self._track_best(result)
                 result.is_last = stop or epoch == opts.epochs
@@ -231,6 +243,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            if self.schedule == "onecycle":
+                self.scheduler.step()
             total += loss.item() * index.numel()
             seen += index.numel()
         if self.world is not None:
@@ -319,8 +333,12 @@ class Trainer:
     def _track_best(self, result: EpochResult) -> tuple[bool, bool]:
         """(improved, stop): improvement of the selection score (validation balanced accuracy, or
         the negated validation loss: smooth, so a handful of minority sources cannot swing it),
-        and patience used up."""
+        and patience used up. ``last`` keeps every epoch (best.pt is the last one): the one-cycle
+        schedule ends at a learning rate near zero, so there is no noisy pick among epochs."""
         key = self.options.select_by
+        if key == "last":
+            self.best_score, self.best_epoch = -result.scores["val_loss"], result.epoch
+            return True, False
         score = -result.scores[key] if key == "val_loss" else result.scores[key]
         if score > self.best_score:
             self.best_score, self.best_epoch = score, result.epoch
@@ -336,8 +354,18 @@ class Trainer:
 
 
 def selection_label(select_by: str) -> str:
-    """``validation balanced accuracy`` or ``validation loss``, for messages and reports."""
-    return "validation loss" if select_by == "val_loss" else "validation balanced accuracy"
+    """``validation balanced accuracy``, ``validation loss`` or the one-cycle schedule's last epoch, for messages
+    and reports."""
+    return {"val_loss": "validation loss", "last": "the one-cycle schedule: its last epoch"}.get(
+        select_by, "validation balanced accuracy")
+
+
+def _steps_per_epoch(n_rows: int, batch_size: int, world) -> int:
+    """Optimisation steps in one epoch (under torchrun: of one rank's shard), for the one-cycle
+    schedule's length; a last batch of one row is skipped by the loop, and steps fewer."""
+    if world is None:
+        return max(math.ceil(n_rows / batch_size), 1)
+    return max(math.ceil(math.ceil(n_rows / world.size) / world.per_rank_batch(batch_size)), 1)
 
 
 def _safe_names(names: Sequence[str]) -> list[str]:
