@@ -4,8 +4,8 @@ The default 4-class run on the built-in data (2730 sources: 2184 training + 546 
 ``--epochs`` epochs with the trainer's time-lapse adapter recording dynamics only (no frames). For each
 epoch it measures, in the same process and the same epoch, the loop's own time (training and
 evaluation, from ``history.csv``'s ``seconds``) and the time the recorder's ``on_epoch_end``
-took inside the loop (making the record and queueing it for the writer thread); the write
-itself (with its fsync) happens on the writer thread and is reported separately. Bar: ≤ 1 %.
+took inside the loop (keeping the epoch's arrays for the writer thread); the record and its
+write (with its fsync) happen on the writer thread, the write reported separately. Bar: ≤ 1 %.
 
 Run: ``python bench/dynamics_cost.py [--epochs 10] [--threads 1]``.
 """

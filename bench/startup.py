@@ -7,6 +7,11 @@ library it loaded: torch, numpy, scipy, matplotlib, PIL, scikit-learn, openTSNE,
 must wait until a command needs them (also for every subcommand's ``--help`` and for an argument
 error, which must answer before anything is imported or written). Target: <= 0.5 s.
 
+Last, the library's own import for a user's script: ``import latentlapse`` and ``from latentlapse
+import Timelapse`` (not yet used), each ``--repeats`` times under ``python -X importtime``: the
+median milliseconds of all imports and of latentlapse's own modules, and the heavy libraries
+loaded (torch, matplotlib and scikit-learn must wait until used).
+
 Run: ``python bench/startup.py [--repeats 15]`` (a few seconds).
 """
 
@@ -46,6 +51,17 @@ def heavy_imports(arguments: list[str]) -> list[str]:
     return sorted(names & set(HEAVY))
 
 
+def import_profile(code: str) -> tuple[float, float, list[str]]:
+    """``python -X importtime -c code``: milliseconds of all imports, of latentlapse's own
+    modules (self times summed), and the HEAVY packages it loaded."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          check=True)
+    rows = [(int(m.group(1)), m.group(2)) for m in re.finditer(r"^import time:\s+(\d+) \|\s+\d+ \|\s+(\S+)", done.stderr, re.M)]
+    own = sum(us for us, name in rows if name.split(".")[0] == "latentlapse")
+    heavy = sorted({name.split(".")[0] for _, name in rows} & set(HEAVY))
+    return sum(us for us, _ in rows) / 1000, own / 1000, heavy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -78,6 +94,14 @@ def main() -> None:
                 [[name, ", ".join(heavy_imports(arguments)) or "none"] for name, arguments in checks.items()]))
     worst = max(statistics.median(times[name]) for name in ("latentlapse --help", "python main.py --help"))
     print(f"target: <= {TARGET_S} s: {'met' if worst <= TARGET_S else 'MISSED'} (slowest median {worst:.3f} s)")
+
+    rows = []
+    for code in ("import latentlapse", "from latentlapse import Timelapse"):
+        runs = [import_profile(code) for _ in range(args.repeats)]
+        rows.append([code, median_range([r[0] for r in runs], "{:.1f}"), median_range([r[1] for r in runs], "{:.1f}"),
+                     ", ".join(runs[0][2]) or "none"])
+    print()
+    print(table(["python -X importtime -c", "all imports, ms", "latentlapse's own, ms", "heavy libraries imported"], rows))
 
 
 if __name__ == "__main__":

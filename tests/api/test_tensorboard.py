@@ -34,6 +34,30 @@ def test_scalars_and_embeddings_read_back_with_tensorboards_event_reader(tmp_pat
     rows = metadata[0].read_text().splitlines()
     assert rows[0] == "id\tclass\tprediction" and len(rows) == 61
     assert rows[1].split("\t")[0] == "v0" and rows[1].split("\t")[1] == "cat"
+    assert len(list(board.glob("events.out.tfevents.*"))) == 1 and not list(board.rglob("*.tmp"))
+
+
+def test_a_resumed_run_rewrites_the_scalars_from_its_history(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from latentlapse import Timelapse
+
+    rng = np.random.default_rng(1)
+    y = np.arange(40) % 2
+    p = rng.dirichlet(np.ones(2), size=40)
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse(tmp_path, class_names=["a", "b"], epochs=4, frames=False, tensorboard=True) as tl:
+            for epoch in (1, 2, 3):
+                tl.log_epoch(epoch, train=(None, y, p), val=(None, y, p), metrics={"val_loss": epoch})
+            raise KeyboardInterrupt
+    run = tmp_path / "run_001"
+    with Timelapse.resume(run, after_epoch=2, tensorboard=True) as tl:
+        for epoch in (3, 4):
+            tl.log_epoch(epoch, train=(None, y, p), val=(None, y, p), metrics={"val_loss": 10 * epoch})
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("loss/val_loss")] == [(1, 1), (2, 2), (3, 30), (4, 40)]
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 1
 
 
 def test_the_cli_flag_sets_the_config_field():
@@ -43,3 +67,23 @@ def test_the_cli_flag_sets_the_config_field():
         return config_from_args(command_parser("train", "main.py").parse_args(list(argv)))
 
     assert parse("--tensorboard").tensorboard is True and parse().tensorboard is False
+
+
+def test_the_cli_run_exports_its_history_and_leaves_the_sessions_history_alone(tmp_path):
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from latentlapse.xray import cli
+
+    for name, extra in (("plain", []), ("board", ["--tensorboard"])):
+        code = cli.train_main(["--classes", "4", "--epochs", "3", "--runs_dir", str(tmp_path / name), "--quiet", *extra])
+        assert code == 0
+    plain, board = (tmp_path / name / "run_001" for name in ("plain", "board"))
+    assert (board / "history.csv").read_text().splitlines()[0] == (plain / "history.csv").read_text().splitlines()[0]
+    history = list(csv.DictReader((board / "history.csv").open()))
+    events = EventAccumulator(str(board / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("scores/val_acc")] == [1, 2, 3]
+    assert [e.value for e in events.Scalars("scores/val_acc")] == pytest.approx([float(r["val_acc"]) for r in history])
+    assert not list(board.rglob("*.tmp"))

@@ -91,3 +91,35 @@ def test_an_interrupted_loop_resumes_in_its_own_folder(tmp_path):
     assert dynamics.recorded_epochs(run) == [1, 2, 3, 4]
     assert (run / "dynamics.csv").is_file() and (run / "metrics.png").is_file()
     assert not list(tmp_path.glob("run_002"))
+
+
+def test_logged_epochs_reach_the_disk_at_flush_and_when_the_run_fails(tmp_path):
+    rng = np.random.default_rng(2)
+    f, y, p = _epoch(rng, 40, 4)
+    with pytest.raises(RuntimeError, match="the loop broke"):
+        with Timelapse(tmp_path, class_names=list("abcd"), epochs=5, frames=False, flush_seconds=3600) as tl:
+            tl.log_epoch(1, train=(f, y, p), val=(f, y, p))
+            tl.log_epoch(2, train=(f, y, p), val=(f, y, p))
+            run = tl.run_dir
+            assert dynamics.recorded_epochs(run) == [] and not (run / "history.csv").exists()  # kept in memory
+            assert not tl.missing_dynamics(2)  # waiting to be written counts as recorded
+            tl.flush()  # e.g. where the loop saves a checkpoint: now even SIGKILL cannot lose them
+            assert dynamics.recorded_epochs(run) == [1, 2]
+            assert len((run / "history.csv").read_text().splitlines()) == 3
+            tl.log_epoch(3, train=(f, y, p), val=(f, y, p))
+            raise RuntimeError("the loop broke")
+    meta = json.loads((run / "run_metadata.json").read_text())
+    assert meta["status"] == "failed" and meta["error"] == "RuntimeError: the loop broke"
+    assert dynamics.recorded_epochs(run) == [1, 2, 3]
+    assert [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
+
+
+def test_arrays_the_loop_reuses_after_log_epoch_do_not_change_what_is_written(tmp_path):
+    rng = np.random.default_rng(3)
+    f, y, p = _epoch(rng, 30, 3)
+    proba = p.copy()
+    with Timelapse(tmp_path, class_names=list("abc"), epochs=1, frames=False) as tl:
+        tl.log_epoch(1, train=(f, y, proba), val=(f, y, proba))
+        proba[:] = np.eye(3)[(y + 1) % 3]  # the loop overwrites its buffer before the write
+    record = np.load(tmp_path / "run_001" / "dynamics" / "epoch_001.npz")
+    assert np.allclose(record["true_proba"][:30], p[np.arange(30), y], atol=1e-3)

@@ -23,8 +23,9 @@ class UsageError(LatentlapseError):
     exit_code = 2
 
 
-class MissingExtraError(LatentlapseError):
-    """An optional dependency is not installed; the message names the pip extra."""
+class MissingExtraError(LatentlapseError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra (also an
+    ImportError, what a library user expects)."""
 
     def __init__(self, package: str, extra: str, purpose: str):
         super().__init__(
@@ -33,6 +34,19 @@ class MissingExtraError(LatentlapseError):
         )
         self.package = package
         self.extra = extra
+
+
+def require_extra(package: str, extra: str, purpose: str) -> None:
+    """Raise :class:`MissingExtraError` unless ``package`` is installed. Imports nothing (a
+    command line checks its flags with it before any heavy import)."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # blocked in sys.modules or by an import hook
+        found = False
+    if not found:
+        raise MissingExtraError(package, extra, purpose)
 
 
 class RunFailed(LatentlapseError):

@@ -19,7 +19,7 @@ from latentlapse.xray.config import (
     TrainConfig,
     VizConfig,
 )
-from latentlapse.core.errors import UsageError
+from latentlapse.core.errors import MissingExtraError, UsageError, require_extra
 
 
 def _csv_list(text: str) -> tuple[str, ...]:
@@ -131,6 +131,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         given = [f"--{flag}" for flag in _VIZ_FLAGS if getattr(args, flag) is not None]
         verb, pronoun = ("takes", "it") if len(given) == 1 else ("take", "them")
         raise UsageError(f"{', '.join(given)} only {verb} effect with --visualize_training; add it or drop {pronoun}")
+    if args.tensorboard:
+        try:
+            require_extra("tensorboard", "tensorboard", "--tensorboard")
+        except MissingExtraError as exc:
+            raise UsageError(f"{exc} (or drop --tensorboard)") from None
     viz = VizConfig(enabled=args.visualize_training, **viz_values)
     return TrainConfig(
         classes=args.classes,

@@ -40,6 +40,7 @@ class TrainingVisualizer(Callback):
             method=method or "tsne", frames=bool(method), every=config.viz.every,
             train_samples=config.viz.train_samples, val_samples=config.viz.val_samples, seed=config.seed,
             tensorboard=config.tensorboard, resume_after=resume_after,
+            flush_seconds=0,  # the session saves a checkpoint every epoch: its dynamics go to disk with it
         )
         self._train, self._val = p.split.train, p.split.val
 

@@ -29,14 +29,22 @@ def split_arrays(split: tuple, name: str) -> tuple[np.ndarray | None, np.ndarray
     return features, y, proba
 
 
-def source_ids(ids: Any, n_train: int, n_val: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(train_ids, val_ids)`` as strings; ``train0``, ``val0``, ... when not given."""
+def source_ids(ids: Any, n_train: int, n_val: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(train_ids, val_ids)`` as strings, checked against the split sizes; None when not given
+    (then :func:`ids_at` names sources ``train0``, ``val0``, ...)."""
     if ids is None:
-        return (np.array([f"train{i}" for i in range(n_train)]), np.array([f"val{i}" for i in range(n_val)]))
+        return None
     train_ids, val_ids = (np.asarray(part).astype(str) for part in ids)
     if len(train_ids) != n_train or len(val_ids) != n_val:
         raise ValueError(f"ids: {len(train_ids)} training and {len(val_ids)} validation ids for {n_train} and {n_val} sources")
     return train_ids, val_ids
+
+
+def ids_at(ids: tuple[np.ndarray, np.ndarray] | None, train_pos: np.ndarray, val_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of the sources at ``train_pos`` and ``val_pos`` (only those are made when the loop gave none)."""
+    if ids is not None:
+        return ids[0][train_pos], ids[1][val_pos]
+    return (np.array([f"train{i}" for i in train_pos], dtype=str), np.array([f"val{i}" for i in val_pos], dtype=str))
 
 
 def sample_inputs(inputs: Any, sources: dict, train_ids, val_ids) -> dict:

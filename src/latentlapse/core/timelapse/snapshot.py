@@ -6,7 +6,7 @@ A :class:`TimelapseSpec` is sent once per run; a :class:`Snapshot` per visualise
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -46,6 +46,9 @@ class Snapshot:
         ``val_balanced_acc``, ``val_macro_f1``, ``lr``.
     epoch_end : wall-clock time (``time.time()``) the epoch ended; the frame's lag is measured
         from it to its PNG on disk (NaN: unknown).
+    score_inputs : ``(train_labels, train_proba, val_labels, val_proba, metrics)`` of every
+        source, from which the worker computes ``scores`` (:func:`with_scores`), so the training
+        loop does not; None when ``scores`` is given.
     """
 
     epoch: int
@@ -58,3 +61,14 @@ class Snapshot:
     train_proba: np.ndarray | None = None
     val_proba: np.ndarray | None = None
     epoch_end: float = math.nan
+    score_inputs: tuple | None = None
+
+
+def with_scores(snapshot: Snapshot, class_names: tuple[str, ...]) -> Snapshot:
+    """``snapshot`` with its ``scores`` computed from its ``score_inputs`` (in the worker)."""
+    if snapshot.score_inputs is None:
+        return snapshot
+    from latentlapse.core.timelapse.history_file import scores
+
+    y_tr, p_tr, y_va, p_va, metrics = snapshot.score_inputs
+    return replace(snapshot, scores=scores(snapshot.epoch, class_names, y_tr, p_tr, y_va, p_va, metrics), score_inputs=None)

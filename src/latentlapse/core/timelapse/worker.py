@@ -65,6 +65,8 @@ class FrameWorker:
         )
         self._process.start()
         set_priority(self._process.pid, urgent=False)
+        # The queue's feeder thread starts with its first message: now, not in the training loop.
+        self._inbox.put(("hello", None))
         self.has_spec = False
         self.pending = 0
         self.failure: str | None = None
@@ -258,6 +260,8 @@ def _worker_main(inbox, outbox, parent_pid: int) -> None:
                 return
             continue
         try:
+            if kind == "hello":
+                continue
             if kind == "spec":
                 state.start(payload)
             elif kind == "frame":
@@ -322,9 +326,11 @@ class _FrameState:
         """Project, measure, render and log one snapshot; a failure skips only this frame."""
         from latentlapse.core.timelapse import animate, latent_metrics, layouts, progress, projection, render
         from latentlapse.core.timelapse.schedule import frame_name
+        from latentlapse.core.timelapse.snapshot import with_scores
 
         spec = self.spec
         started = time.perf_counter()
+        snapshot = with_scores(snapshot, spec.class_names)
         progress.append_progress(self.run_dir, snapshot.epoch, snapshot.scores)
         try:
             layout = projection.project(snapshot.train_features, snapshot.val_features, spec.method,

@@ -1,0 +1,99 @@
+"""What a :class:`~latentlapse.core.timelapse.live.Timelapse` that owns its run records about it:
+the settings, start and end in ``run_metadata.json`` (and the settings a resume reads back), the
+last epoch's results, and SIGTERM taking Ctrl-C's path while the run is open."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from latentlapse.core import runs
+from latentlapse.core.timelapse import history_file
+
+log = logging.getLogger(__name__)
+
+
+def resume_settings(run_dir: Path) -> dict[str, Any]:
+    """The ``Timelapse`` settings a run was made with, read back from its metadata."""
+    meta = runs.read_metadata(run_dir)
+    if not meta.get("class_names"):
+        raise ValueError(f"{run_dir}: not a latentlapse run (no class names in {runs.METADATA}); nothing to resume")
+    viz = meta.get("config", {}).get("viz", {})
+    return dict(class_names=meta["class_names"], epochs=meta["config"]["epochs"], method=meta.get("method") or "tsne",
+                every=viz.get("every", 10), train_samples=viz.get("train_samples", 500),
+                val_samples=viz.get("val_samples", 300), seed=meta.get("seed", 0),
+                colors=meta.get("class_colors"), markers=meta.get("class_markers"),
+                frames=viz.get("enabled", True), config=meta.get("config"))
+
+
+def record_start(tl: Any) -> list[dict[str, float]]:
+    """Mark the run running (a new run: with all its settings); returns the history kept (a
+    resumed run's rows up to its checkpoint epoch, rewritten)."""
+    from latentlapse import __version__
+
+    common = dict(status="running", pid=os.getpid(), host=socket.gethostname(), end_time=None, error=None)
+    if tl.resume_after is not None:
+        rows = history_file.truncate(tl.run_dir, tl.resume_after)
+        runs.update_metadata(tl.run_dir, resumed_from_epoch=tl.resume_after, resumed_at=runs.now_iso(), **common)
+        return rows
+    config = {"epochs": tl.epochs, **tl.config,
+              "viz": {"enabled": tl.frames, "every": tl.every, "method": tl.method,
+                      "train_samples": tl.train_samples, "val_samples": tl.val_samples}}
+    runs.update_metadata(tl.run_dir, run_directory=str(tl.run_dir), num_classes=len(tl.class_names),
+                         method=tl.method if tl.frames else None, start_time=runs.now_iso(), seed=tl.seed,
+                         config=config, class_names=list(tl.class_names), class_colors=list(tl.colors),
+                         class_markers=list(tl.markers), made_by=f"latentlapse {__version__} Timelapse", **common)
+    return []
+
+
+def record_end(run_dir: Path, status: str, error: BaseException | None, last_epoch: int, seconds: float) -> None:
+    """The run's status, end time, epochs and the loop's time in the time-lapse."""
+    fields = dict(status=status, end_time=runs.now_iso(), epochs_run=last_epoch, viz_seconds_in_loop=round(seconds, 4))
+    if error is not None:
+        fields["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
+    runs.update_metadata(run_dir, **fields)
+    if status == "interrupted":
+        log.warning("interrupted after epoch %d; go on with Timelapse.resume(%r, after_epoch=...)", last_epoch, str(run_dir))
+
+
+def final_results(run_dir: Path, class_names, last_val, last_epoch: int, history: list[dict[str, float]]) -> None:
+    """``final_metrics.json`` and ``classification_report.txt`` of the last logged epoch."""
+    from latentlapse.core.results import write_results
+
+    y, proba = last_val
+    write_results(run_dir, y, proba.argmax(axis=1), class_names, best_epoch=last_epoch,
+                  last_scores=dict(history[-1]) if history else {}, epochs_run=last_epoch,
+                  evaluated="the model at the last logged epoch")
+
+
+class Signals:
+    """While caught: SIGTERM (and Ctrl-C, when Python's default handler has it) raises
+    KeyboardInterrupt, so both end the run ``interrupted``; a signal while ``closing()`` only
+    calls ``skip_frames`` (the run is cleaning up so the folder stays consistent)."""
+
+    def __init__(self, closing: Callable[[], bool], skip_frames: Callable[[], None]):
+        self._closing, self._skip = closing, skip_frames
+        self._saved: dict = {}
+
+    def catch(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._saved = {signal.SIGTERM: signal.signal(signal.SIGTERM, self._on_signal)}
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._saved[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_signal)
+
+    def restore(self) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
+        self._saved = {}
+
+    def _on_signal(self, signum, frame) -> None:
+        if not self._closing():
+            raise KeyboardInterrupt
+        self._skip()
+        log.warning("still cleaning up so the run folder stays consistent; frames not yet drawn are skipped")
