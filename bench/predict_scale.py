@@ -4,7 +4,9 @@ Input: simulated spectra written in chunks, so the files are never in memory who
 spectra are simulated once (``simulate_dataset``, seed 7) and every row of a file is one of them
 with fresh Poisson noise for its counts (new id, same format), written 10,000 rows at a time to
 the text format and to a FITS binary table (a 380-element float32 vector column, net counts and
-an id). Sizes: 50,000, 200,000 and 500,000 rows by default.
+an id). Sizes: 50,000, 200,000 and 500,000 rows by default. ``--formats catalog``: a synthetic
+catalogue CSV (flux, optical magnitude with gaps, hardness ratio, a t/f flag) classified by a
+1-epoch catalogue model through its feature schema.
 
 Measured: ``latentlapse predict --checkpoint C --data FILE --out OUT.csv`` as a child process
 (a fresh interpreter: import, checkpoint, read, classify, write): wall seconds, spectra per
@@ -89,6 +91,44 @@ def write_fits(path: Path, base, n: int) -> None:
         handle.write(b"\0" * (-(n * dtype.itemsize) % 2880))
 
 
+CATALOG_HEADER = "src_name,Fs,Gmag,hr,var,label"
+
+
+def catalog_rows(n: int, seed: int = 0):
+    """CSV lines of a synthetic catalogue, ``WRITE_ROWS`` at a time: AGN (bright X-rays, faint
+    optical) and LM stars; a third of the optical magnitudes missing, a t/f flag column."""
+    generator = np.random.default_rng(seed)
+    for start in range(0, n, WRITE_ROWS):
+        size = min(WRITE_ROWS, n - start)
+        agn = (np.arange(start, start + size) % 2) == 0
+        flux = 10 ** generator.normal(np.where(agn, -13.0, -14.5), 0.4)
+        gmag = generator.normal(np.where(agn, 20.0, 14.0), 1.0)
+        hr = generator.normal(np.where(agn, 0.3, -0.4), 0.2)
+        var = generator.random(size) < np.where(agn, 0.2, 0.7)
+        gone = generator.random(size) < 0.3
+        yield [f"S{start + i:08d},{flux[i]:.4g},{'' if gone[i] else f'{gmag[i]:.3f}'},{hr[i]:.3f},"
+               f"{'t' if var[i] else 'f'},{'AGN' if agn[i] else 'LM-STAR'}" for i in range(size)]
+
+
+def write_catalog(path: Path, n: int) -> None:
+    with open(path, "w") as handle:
+        handle.write(CATALOG_HEADER + "\n")
+        for lines in catalog_rows(n):
+            handle.write("\n".join(lines) + "\n")
+
+
+def catalog_checkpoint(folder: Path) -> Path:
+    """A 1-epoch catalogue model (MLP through a feature schema) on 2,000 synthetic sources."""
+    from latentlapse.xray import pipeline
+    from latentlapse.xray.config import TrainConfig
+
+    data = folder / "train_catalog.csv"
+    write_catalog(data, 2000)
+    config = TrainConfig(data=str(data), classes=2, epochs=1, device="cpu", runs_dir=str(folder / "catalog_runs"),
+                         features=("Fs", "Gmag", "hr", "var"))
+    return pipeline.train(config).run_dir / "best.pt"
+
+
 def checkpoint(folder: Path, base) -> Path:
     from latentlapse.xray import pipeline
     from latentlapse.xray.config import TrainConfig
@@ -124,7 +164,7 @@ def measure(ckpt: Path, data: Path, out: Path, ranks: int = 1) -> dict[str, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[50_000, 200_000, 500_000])
-    parser.add_argument("--formats", nargs="+", default=["text", "fits"], choices=["text", "fits"])
+    parser.add_argument("--formats", nargs="+", default=["text", "fits"], choices=["text", "fits", "catalog"])
     parser.add_argument("--dir", help="where to write the files (default: a temporary folder)")
     parser.add_argument("--ranks", nargs="+", type=int, default=[1],
                         help="processes per predict: 1 is a plain run, more run it under torchrun")
@@ -133,13 +173,19 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="predict-scale-", dir=args.dir))
     try:
         base = base_spectra()
-        ckpt = checkpoint(folder, base)
+        checkpoints = {"spectra": checkpoint(folder, base)}
+        if "catalog" in args.formats:
+            checkpoints["catalog"] = catalog_checkpoint(folder)
         lines, results = [], {}
         for fmt in args.formats:
+            ckpt = checkpoints["catalog" if fmt == "catalog" else "spectra"]
             for n in args.sizes:
-                data = folder / f"spectra_{n}.{'txt' if fmt == 'text' else 'fits'}"
+                data = folder / f"{fmt}_{n}.{ {'text': 'txt', 'fits': 'fits', 'catalog': 'csv'}[fmt]}"
                 start = time.perf_counter()
-                (write_text if fmt == "text" else write_fits)(data, base, n)
+                if fmt == "catalog":
+                    write_catalog(data, n)
+                else:
+                    (write_text if fmt == "text" else write_fits)(data, base, n)
                 written = time.perf_counter() - start
                 size_mb = data.stat().st_size / 2**20
                 for ranks in args.ranks:

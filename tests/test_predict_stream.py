@@ -125,3 +125,19 @@ def test_the_merge_recuts_the_parts_into_the_single_process_pieces(monkeypatch):
     pieces = list(_repieced(iter(parts)))
     assert [len(p[0]) for p in pieces] == [16, 16, 16, 4]
     np.testing.assert_array_equal(np.concatenate([p[1] for p in pieces]), np.arange(52))
+
+
+def test_sources_without_ids_or_labels_are_named_by_their_row_across_pieces(trained, monkeypatch, tmp_path,
+                                                                             caplog):
+    Table = pytest.importorskip("astropy.table").Table
+    _, checkpoint, files = trained
+    table = Table.read(files["csv"], format="ascii.csv")
+    table.remove_columns([name for name in table.colnames if "id" in name.lower() or "label" in name.lower()])
+    table.write(tmp_path / "anonymous.fits")
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 64)
+    caplog.set_level("INFO", logger="latentlapse.xray.predict")
+    predict_file(str(checkpoint), str(tmp_path / "anonymous.fits"), str(tmp_path / "p.csv"))
+    ids = [line.split(",")[0] for line in (tmp_path / "p.csv").read_text().splitlines()[1:]]
+    assert ids == [f"row{i}" for i in range(1, 171)]  # not row1..row64 again in the second piece
+    notes = [r.getMessage() for r in caplog.records if "unlabelled" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].endswith("all 170 sources read as unlabelled")  # once, for the file

@@ -129,7 +129,7 @@ def test_knn_majority_beats_a_nearer_single_neighbour():
     assert knn_predict(train, labels, np.array([[0.5]]), n_classes=2, k=3).tolist() == [0]
 
 
-def test_knn_in_chunks_with_partial_sorting_matches_the_full_sort(monkeypatch):
+def test_knn_in_chunks_and_by_scikit_learn_for_large_references_match_the_full_sort(monkeypatch):
     from latentlapse.core.timelapse import latent_metrics
 
     generator = np.random.default_rng(3)
@@ -137,7 +137,8 @@ def test_knn_in_chunks_with_partial_sorting_matches_the_full_sort(monkeypatch):
     labels = generator.integers(0, 4, 400)
     full = knn_predict(train, labels, query, 4)
     monkeypatch.setattr(latent_metrics, "_KNN_CHUNK", 400 * 7)  # 7 query rows at a time
-    monkeypatch.setattr(latent_metrics, "_KNN_FULL_SORT_MAX", 100)  # argpartition path
+    np.testing.assert_array_equal(knn_predict(train, labels, query, 4), full)
+    monkeypatch.setattr(latent_metrics, "_KNN_FULL_SORT_MAX", 100)  # a large map's path
     np.testing.assert_array_equal(knn_predict(train, labels, query, 4), full)
 
 

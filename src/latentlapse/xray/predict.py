@@ -8,6 +8,7 @@ file holds; the network runs over each piece in batches of ``--batch_size`` rows
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -25,6 +26,9 @@ OUT_SUFFIXES = (".csv", ".json", ".fits")  # FITS also as .fit / .fts
 # under half the speed (bench/predict_scale.py, bench/README.md).
 BATCH_SIZE = 256
 AHEAD = 1  # pieces a stage may run ahead of the next
+# The readers' note about a piece without labels ("... all 8192 sources read as unlabelled"),
+# said once for the whole file instead of once per piece.
+_UNLABELLED = re.compile(r"all \d+ sources read as unlabelled$")
 
 
 def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarray:
@@ -108,7 +112,7 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
     returns a one-line summary.
 
     Probabilities are calibrated (unless ``uncalibrated``) and re-weighted to ``priors``
-    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.priors`).
+    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.xray.priors`).
     """
     from latentlapse.xray.config import TrainConfig
     from latentlapse.xray.operating import from_checkpoint
@@ -187,12 +191,19 @@ def input_pieces(payload: dict, data: str, label_column: str | None, span: slice
             yield schema.transform(rows.raw), rows.ids, rows.labels
         return
     shown: set[str] = set()
+    unlabelled, rows, pieces = [], 0, 0
     for piece in chunks.iter_chunks(data, label_column=label_column, span=span):
         for note in piece.notes:  # e.g. PHA channels left out for their QUALITY flags
-            if note not in shown:
+            if _UNLABELLED.search(note):
+                unlabelled.append(note)  # said once for the whole file, below
+            elif note not in shown:
                 shown.add(note)
                 log.info("note: %s", note)
+        rows, pieces = rows + len(piece), pieces + 1
         yield align_features(piece, payload, data), piece.ids, piece.labels
+    if unlabelled and len(unlabelled) == pieces:  # every piece unlabelled: the file is
+        whole = f"all {rows} sources{' of this process' if span is not None else ''} read as unlabelled"
+        log.info("note: %s", _UNLABELLED.sub(whole, unlabelled[0]))
 
 
 def ahead(items: Iterable, depth: int = AHEAD) -> Iterator:

@@ -31,8 +31,8 @@ TRUST_NEIGHBORS = 10
 # trustworthiness of 5,000 points take about a second each on one core, and sklearn's
 # trustworthiness holds two n x n matrices (50,000 points: 40 GB).
 METRIC_SAMPLE_MAX = 5000
-# k-NN distances are computed this many entries at a time (float64: 128 MB), and beyond a full
-# stable sort of each row costs more than the distances, so larger reference sets use argpartition.
+# k-NN distances are computed this many entries at a time (float64: 128 MB) and fully sorted up to
+# this many reference points; larger reference sets (large maps) go to scikit-learn's search.
 _KNN_CHUNK = 2**24
 _KNN_FULL_SORT_MAX = 4096
 _NAN = float("nan")
@@ -144,18 +144,21 @@ def knn_predict(
     if len(train) == 0 or len(query) == 0:
         return np.full(len(query), -1, dtype=np.int64)
     k = min(k, len(train))
+    if len(train) > _KNN_FULL_SORT_MAX and k < len(train):
+        # scikit-learn's chunked search (a BLAS product, then the k smallest of each row in
+        # Cython): 0.5 CPU s for 5,000 queries among 20,000 points, numpy's argpartition 2.8-3.6 s
+        from sklearn.neighbors import NearestNeighbors
+
+        nearest = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(train).kneighbors(
+            query, return_distance=False)
+        return majority_vote(train_labels[nearest], n_classes)
     train_norms = np.sum(train**2, axis=1)[None, :]
     rows = max(1, _KNN_CHUNK // len(train))
     nearest = np.empty((len(query), k), dtype=np.int64)
     for start in range(0, len(query), rows):
         chunk = query[start:start + rows]
         squared = np.sum(chunk**2, axis=1)[:, None] + train_norms - 2.0 * chunk @ train.T
-        if len(train) <= _KNN_FULL_SORT_MAX or k == len(train):
-            nearest[start:start + rows] = np.argsort(squared, axis=1, kind="stable")[:, :k]
-        else:  # the k smallest, then in order of distance (ties at the k-th distance: any of them)
-            candidates = np.argpartition(squared, k - 1, axis=1)[:, :k]
-            order = np.argsort(np.take_along_axis(squared, candidates, axis=1), axis=1, kind="stable")
-            nearest[start:start + rows] = np.take_along_axis(candidates, order, axis=1)
+        nearest[start:start + rows] = np.argsort(squared, axis=1, kind="stable")[:, :k]
     return majority_vote(train_labels[nearest], n_classes)
 
 

@@ -55,6 +55,12 @@ _PRECOMPUTED_MAX = 4096
 # they cross near 100,000, so Annoy's approximate neighbours take over from there.
 _FFT_MIN = 3000
 _APPROX_NEIGHBORS_MIN = 100_000
+# FFT gradients interpolate on a grid of one interval per unit of the layout's extent (openTSNE's
+# ``ints_in_interval=1``). A converged map of 20,000 real features spans ~190 units, so 75 warm
+# iterations cost 12.4 CPU s, nearly all in numpy's FFTs; two units per interval: 3.5 s, with the
+# same trustworthiness (0.9869 against 0.9866) and frame-to-frame displacement (0.078 against
+# 0.081); four: 1.6 s but the gradient visibly coarser (KL estimate 0.99 against 0.68).
+_FFT_INTS_IN_INTERVAL = 2
 
 # UMAP never settles (its negative sampling keeps points moving): a warm start with the default
 # learning rate 1.0 moved points 0.25 of the map's size per frame even for unchanged features;
@@ -272,6 +278,8 @@ def _tsne(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
     )
     gradients = "fft" if len(train) >= _FFT_MIN else "bh"
     params = dict(random_state=seed, n_jobs=1, negative_gradient_method=gradients)
+    if gradients == "fft":
+        params["ints_in_interval"] = _FFT_INTS_IN_INTERVAL
     if warm is None:
         init = initialization.pca(train, random_state=seed)
         embedding = TSNEEmbedding(init, affinities, **params)
