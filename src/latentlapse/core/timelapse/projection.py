@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from latentlapse.core.timelapse.umap_loader import import_umap
+
 logger = logging.getLogger(__name__)
 
 METHODS = ("tsne", "umap", "pca")
@@ -313,7 +315,7 @@ def _umap(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed
     points on, umap-learn gets the features and builds its own approximate neighbour graph
     (NN-descent, which it uses from 4,096 points) for the fit and for ``transform``.
     """
-    umap = _import_umap()
+    umap = import_umap()
     n_neighbors = min(15, len(train) - 1)
     train_input, val_input, metric = _distance_inputs(train, val)
     options = dict(n_components=2, n_neighbors=n_neighbors, metric=metric, random_state=seed, n_jobs=1)
@@ -342,40 +344,6 @@ def _distance_inputs(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np
     from scipy.spatial.distance import cdist
 
     return cdist(train, train), cdist(val, train), "precomputed"
-
-
-@functools.lru_cache(maxsize=1)
-def _import_umap():
-    """``import umap``, with its numba kernels cached on disk from now on.
-
-    umap-learn compiles ~10 numba functions on the first fit of every process (9 s of CPU here)
-    because only one of its ~110 is declared ``cache=True``; asking numba to cache them all
-    (what ``cache=True`` does) brings a later process's first fit down to ~0.1 s. The cache
-    lives where numba puts it (``__pycache__`` beside umap, or numba's user cache folder); if
-    numba can find no writable place, the kernels are compiled as before.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"umap\b")  # e.g. "Tensorflow not installed"
-        import umap
-    _cache_numba_kernels(("umap.umap_", "umap.layouts", "umap.utils", "umap.distances", "umap.sparse", "umap.spectral"))
-    return umap
-
-
-def _cache_numba_kernels(module_names) -> None:
-    """Turn on numba's on-disk cache for every jitted function of these (imported) modules."""
-    import sys
-
-    try:
-        from numba.core.dispatcher import Dispatcher
-    except ImportError:
-        return
-    for module in filter(None, (sys.modules.get(name) for name in module_names)):
-        for function in list(vars(module).values()):
-            if isinstance(function, Dispatcher):
-                try:
-                    function.enable_caching()
-                except Exception as exc:  # e.g. no writable cache folder: compile in memory as before
-                    logger.debug("numba cache not enabled for %s: %s", getattr(function, "__name__", function), exc)
 
 
 def _pca(train: np.ndarray, val: np.ndarray, warm: ProjectionState | None, seed: int):
