@@ -104,3 +104,18 @@ def test_data_file_shows_its_labelled_sources(tiny_run, tmp_path, capsys):
     text = (folder / "statistics.txt").read_text()
     assert "300 labelled sources of sim.txt" in text
     assert re.search(r"^  all\s+\d+ / 300 ", text, flags=re.M)
+
+
+def test_the_map_draws_the_x_ray_classes_in_the_frames_colours():
+    """`visualize` colours an 8-class map as the run's frames do (the scheme's colours), not the
+    generic palette, which gives some of those classes other colours."""
+    from latentlapse.core.timelapse.styles import default_style
+    from latentlapse.xray.data.taxonomy import scheme
+    from latentlapse.xray.inspect_checkpoint import class_style_of
+
+    eight = scheme(8)
+    style = class_style_of(list(eight.names))
+    assert (style.colors, style.markers) == (eight.colors, eight.markers)
+    assert style.colors != default_style(8)[0][:8]
+    custom = class_style_of(["quiet", "flaring"])
+    assert custom.colors == default_style(2)[0][:2]

@@ -30,6 +30,7 @@ import numpy as np
 from latentlapse.core import atomic, evaluation, rng, runs
 from latentlapse.xray import checkpoints
 from latentlapse.core.errors import InputError, UsageError
+from latentlapse.core.timelapse.runfiles import ClassStyle, class_style
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def visualize_checkpoint(checkpoint: str | os.PathLike, method: str = "tsne", da
     xy, used = _project(features[shown], method, config.seed)
     title = (f"{Path(checkpoint).name} of {run_name} · epoch {epoch} · accuracy {accuracy:.4f}", view.description)
     files = {
-        MAP_FILE: map_png(xy, view.y[shown], pred[shown], names, title, used, len(view.y)),
+        MAP_FILE: map_png(xy, view.y[shown], pred[shown], class_style_of(names), title, used, len(view.y)),
         SEPARABILITY_FILE: separability_png(overlap, confusion, names, title),
         STATISTICS_FILE: statistics_text(Path(checkpoint), payload, view, names, confusion, overlap, used,
                                          len(shown)).encode("utf-8"),
@@ -103,6 +104,17 @@ def visualize_checkpoint(checkpoint: str | os.PathLike, method: str = "tsne", da
 
 
 # ----------------------------------------------------------------------------------- the data
+def class_style_of(names: list[str]) -> ClassStyle:
+    """The colours and markers the run's frames gave these classes: the X-ray scheme's own when
+    the names are a scheme's, else the generic palette (red stays for misclassified points)."""
+    from latentlapse.xray.data.taxonomy import SCHEME_SIZES, scheme
+
+    if len(names) in SCHEME_SIZES and tuple(names) == scheme(len(names)).names:
+        known = scheme(len(names))
+        return ClassStyle(tuple(names), known.colors, known.markers)
+    return class_style(names)
+
+
 def _validation_split(checkpoint: Path, payload: dict, config) -> _View:
     """The checkpoint's own validation split, reproduced from its config and checked by sha256."""
     from latentlapse.xray.prepare import prepare

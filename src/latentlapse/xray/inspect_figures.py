@@ -14,16 +14,17 @@ from matplotlib.figure import Figure
 
 from latentlapse.xray.inspect_checkpoint import OVERLAP_K
 from latentlapse.core.timelapse.render import METHOD_LABELS, draw_map, png_bytes
-from latentlapse.core.timelapse.runfiles import class_style
+from latentlapse.core.timelapse.runfiles import ClassStyle
 
 
-def map_png(xy: np.ndarray, y: np.ndarray, pred: np.ndarray, names: list[str], title: tuple[str, str], method: str,
+def map_png(xy: np.ndarray, y: np.ndarray, pred: np.ndarray, style: ClassStyle, title: tuple[str, str], method: str,
             n_total: int) -> bytes:
-    """One square map panel, the class legend to its right and a caption below."""
+    """One square map panel, the class legend to its right and a caption below, in the classes'
+    colours and markers as the run's frames draw them."""
     fig = Figure(figsize=(11.0, 9.0), dpi=100, facecolor="white")
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.3 / 11, 1.15 / 9, 6.9 / 11, 6.9 / 9))
-    wrong = draw_map(ax, xy, y, class_style(names), pred=pred,
+    wrong = draw_map(ax, xy, y, style, pred=pred,
                      title=f"{len(y)} sources · {int(np.sum(pred == y))} right, {int(np.sum(pred != y))} wrong")
     _titles(fig, title)
     sample = "" if len(y) == n_total else f" (a stratified sample of {len(y)} of the {n_total} sources)"
