@@ -145,20 +145,30 @@ def reliability(proba: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) -> dict[
         }
 
 
+def _normalised(proba: np.ndarray) -> np.ndarray:
+    proba = np.asarray(proba, dtype=np.float64)
+    return proba / proba.sum(axis=1, keepdims=True)  # float32 rows sum to 1 only to ~1e-7
+
+
+def nll(proba: np.ndarray, y: np.ndarray, n_classes: int) -> float:
+    """Mean negative log-likelihood of the true classes (scikit-learn's ``log_loss``)."""
+    from sklearn.metrics import log_loss
+
+    return float(log_loss(y, _normalised(proba), labels=list(range(n_classes))))
+
+
 def scores(proba: np.ndarray, y: np.ndarray, class_names: Sequence[str]) -> dict[str, object]:
     """ECE (15 bins, top-label), class-wise ECE (per class and mean), Brier score and NLL."""
-    from sklearn.metrics import brier_score_loss, log_loss
+    from sklearn.metrics import brier_score_loss
 
-    proba = np.asarray(proba, dtype=np.float64)
-    proba = proba / proba.sum(axis=1, keepdims=True)  # float32 rows sum to 1 only to ~1e-7
-    labels = list(range(len(class_names)))
+    proba = _normalised(proba)
     per_class = classwise_ece(proba, y)
     return {
         "ece": ece(proba, y),
         "classwise_ece": {name: float(v) for name, v in zip(class_names, per_class)},
         "classwise_ece_mean": float(per_class.mean()),
-        "brier": float(brier_score_loss(y, proba, labels=labels)),
-        "nll": float(log_loss(y, proba, labels=labels)),
+        "brier": float(brier_score_loss(y, proba, labels=list(range(len(class_names))))),
+        "nll": nll(proba, y, len(class_names)),
     }
 
 

@@ -80,14 +80,14 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
         fold = {**result.metrics, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                 "seconds": round(time.perf_counter() - started, 1)}
         if result.logits is not None:
-            fold["ece_raw"] = calibration.ece(calibration.softmax(result.logits), y[test])
+            raw = calibration.softmax(result.logits)
+            fold["ece_raw"] = calibration.ece(raw, y[test])
             fold["ece_calibrated"] = calibration.ece(result.calibrated, y[test])
             fold["ece_floor"] = calibration.ece_floor(result.calibrated, floor_rng)
-            for key, value in (("y", y[test]), ("raw", calibration.softmax(result.logits)),
-                               ("calibrated", result.calibrated)):
+            for key, value in (("y", y[test]), ("raw", raw), ("calibrated", result.calibrated)):
                 held_out[key].append(value)
-            fold["nll_raw"] = calibration.scores(calibration.softmax(result.logits), y[test], names)["nll"]
-            fold["nll_calibrated"] = calibration.scores(result.calibrated, y[test], names)["nll"]
+            fold["nll_raw"] = calibration.nll(raw, y[test], len(names))
+            fold["nll_calibrated"] = calibration.nll(result.calibrated, y[test], len(names))
             for point, proba in result.operating_points.items():
                 fold[f"{point}_priors"] = evaluation.scores(y[test], proba.argmax(axis=1), len(names))
         models["latentlapse"].append(fold)

@@ -40,7 +40,6 @@ class LoggedEpoch:
     logits: tuple[Any, Any] | None
     history: bool  # add a row to history.csv (the owner, not while catching up after a resume)
     dynamics: bool  # write the per-source record
-    scores: dict[str, float] | None = None  # computed already (a frame epoch needs them in the loop)
     wall_time: float = field(default_factory=time.time)
 
 
@@ -145,7 +144,7 @@ class EpochBook:
             if entry.dynamics:
                 dynamics.write_epoch(self.run_dir, entry.epoch, record(labels, entry))
             if entry.history or self.board is not None:
-                rows.append((entry, entry.scores or history_file.scores(
+                rows.append((entry, history_file.scores(
                     entry.epoch, self.class_names, entry.y_tr, entry.p_tr, entry.y_va, entry.p_va, entry.metrics)))
         if any(entry.history for entry, _ in rows):
             for entry, scores in rows:
@@ -159,7 +158,7 @@ class EpochBook:
 def record(labels: np.ndarray, entry: LoggedEpoch) -> dict[str, np.ndarray]:
     """The epoch's per-source record (true-class probability, margin, prediction)."""
     proba = np.concatenate([entry.p_tr, entry.p_va])
-    if entry.logits is None or entry.logits[0] is None or entry.logits[1] is None:
+    if entry.logits is None:  # private_logits made a partial pair None
         logits = np.log(np.clip(proba, 1e-12, None))
     else:
         logits = np.concatenate([np.asarray(entry.logits[0]), np.asarray(entry.logits[1])])

@@ -153,9 +153,9 @@ class Scan:
 
 
 def _table_kind(path: Path, schema: FeatureSchema) -> str:
-    from latentlapse.xray.data import readers
+    from latentlapse.xray.data.chunks import file_kind
 
-    kind = "dir" if path.is_dir() else readers._detect_format(path)
+    kind = file_kind(path)
     if kind not in ("csv", "ecsv", "votable", "fits"):
         raise InputError(f"{path}: holds spectra, but the checkpoint's model was trained on a catalogue; "
                          f"give a table with the columns {', '.join(schema.columns[:6])}"
