@@ -60,3 +60,24 @@ def test_cv_bad_input_is_one_line_and_exit_2(tmp_path, capsys, flags, message):
         code = stop.code
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_split_seed_puts_different_model_seeds_on_the_same_folds(tmp_path, capsys):
+    data = write_catalog(tmp_path / "cat.csv", n=100)
+    results = {}
+    for seed, split_seed in ((1, 7), (2, 7), (2, None)):
+        out = tmp_path / f"cv_{seed}_{split_seed}.json"
+        flags = ["--split_seed", str(split_seed)] if split_seed is not None else []
+        code = cli.main(["cv", "--data", str(data), "--folds", "2", "--epochs", "1", "--batch_size", "32",
+                         "--baseline", "hgb", "--seed", str(seed), *flags, "--out", str(out), "--quiet"])
+        assert code == 0
+        results[seed, split_seed] = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    assert printed.count("seed 1, folds from seed 7;") == 1 and printed.count("seed 2, folds from seed 7;") == 1
+    assert results[2, None]["split_seed"] == 2 and results[1, 7]["split_seed"] == 7
+
+    def baseline_folds(result):  # the baseline is deterministic, so equal folds give equal scores
+        return [(f["acc"], f["balanced_acc"]) for f in result["models"]["hgb"]["folds"]]
+
+    assert baseline_folds(results[1, 7]) == baseline_folds(results[2, 7])
+    assert baseline_folds(results[2, 7]) != baseline_folds(results[2, None])

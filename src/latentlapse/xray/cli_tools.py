@@ -171,6 +171,9 @@ def add_cv_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--baseline", choices=("hgb",), default=None,
                    help="also score scikit-learn's HistGradientBoostingClassifier(class_weight='balanced') "
                         "on the same features and folds")
+    g.add_argument("--split_seed", type=int, default=None, metavar="N",
+                   help="draw the folds from seed N instead of --seed, so that runs with different --seed "
+                        "(or settings) are scored on the same folds")
     g.add_argument("--out", metavar="FILE", default=None, help="also write the results as JSON")
 
 
@@ -183,7 +186,7 @@ def run_cv(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = config_from_args(args)
     from latentlapse.xray import cv
 
-    result = cv.cross_validate(config, folds=args.folds, baseline=args.baseline)
+    result = cv.cross_validate(config, folds=args.folds, baseline=args.baseline, split_seed=args.split_seed)
     print(cv.summary_text(result))
     if args.out:
         print(cv.write_json(args.out, result))

@@ -57,8 +57,13 @@ def hgb_proba(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, seed
     return proba
 
 
-def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = None) -> dict:
-    """Train and score ``folds`` folds; returns per-fold and mean/std metrics (see :func:`summary_text`)."""
+def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = None,
+                   split_seed: int | None = None) -> dict:
+    """Train and score ``folds`` folds; returns per-fold and mean/std metrics (see :func:`summary_text`).
+
+    The folds come from ``split_seed`` when given, else from ``config.seed``: a fixed
+    ``split_seed`` compares model seeds (or settings) on the same folds.
+    """
     from latentlapse.xray.data.taxonomy import apply_scheme, scheme
     from latentlapse.xray.experiment import fit_on_split
     from latentlapse.xray.prepare import load_data
@@ -68,7 +73,8 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
     dataset, _ = load_data(config)
     labelled, y = apply_scheme(dataset, config.classes)
     names = list(scheme(config.classes).names)
-    splits = fold_indices(y, folds, config.seed)
+    split_seed = config.seed if split_seed is None else split_seed
+    splits = fold_indices(y, folds, split_seed)
     models: dict[str, list[dict]] = {"latentlapse": []}
     if baseline:
         models[baseline] = []
@@ -114,6 +120,7 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
         "class_counts": dict(zip(names, np.bincount(y, minlength=len(names)).tolist())),
         "folds": folds,
         "seed": config.seed,
+        "split_seed": split_seed,
         "config": config.to_dict(),
         "models": {name: {"folds": rows, "summary": summaries[name]} for name, rows in models.items()},
     }
@@ -135,6 +142,11 @@ def summarise(rows: list[dict], names: list[str]) -> dict:
     return out
 
 
+def _folds_from(result: dict) -> str:
+    split_seed = result.get("split_seed", result["seed"])
+    return "" if split_seed == result["seed"] else f", folds from seed {split_seed}"
+
+
 def summary_text(result: dict) -> str:
     """The printed table: mean ± std over folds per metric and per class, models side by side."""
     models = result["models"]
@@ -145,7 +157,7 @@ def summary_text(result: dict) -> str:
         return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
 
     lines = [f"{result['folds']}-fold stratified cross-validation of {result['data']} ({result['n_sources']} sources, "
-             f"{result['n_features']} inputs), seed {result['seed']}; mean ± std over folds",
+             f"{result['n_features']} inputs), seed {result['seed']}{_folds_from(result)}; mean ± std over folds",
              f"{'':<{width}}" + "".join(f"{name:>22}" for name in columns)]
     rows = [("accuracy", "acc"), ("balanced accuracy", "balanced_acc"), ("macro-F1", "macro_f1"),
             ("ECE raw", "ece_raw"), ("ECE calibrated", "ece_calibrated"),

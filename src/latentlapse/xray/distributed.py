@@ -150,14 +150,29 @@ def init_from_env(device: str) -> World | None:
     return world
 
 
+# How long a rank gives gloo's worker threads after leaving the group (see shutdown).
+EXIT_GRACE_SECONDS = 0.2
+
+
 def shutdown(world: World | None) -> None:
-    """Leave the process group (a no-op for a plain run)."""
+    """Leave the process group, then give gloo's worker threads the GIL for a moment (a no-op
+    for a plain run).
+
+    A gloo worker drops its last reference to a collective's buffers just after the collective
+    returns, and that drop takes the GIL. If the interpreter is already finalizing by then,
+    CPython 3.11 ends the thread from inside C++ and the process aborts (SIGABRT; torchrun then
+    stops every rank). Rank 1 used to exit a few milliseconds after its last collective and hit
+    this in about one job in ten (``bench/torchrun_exit.py`` measures it).
+    """
     if world is None:
         return
+    import time
+
     import torch.distributed as dist
 
     if dist.is_initialized():
         dist.destroy_process_group()
+    time.sleep(EXIT_GRACE_SECONDS)
 
 
 def epoch_seed(base: int, rank: int, epoch: int) -> int:
