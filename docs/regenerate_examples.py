@@ -8,8 +8,9 @@ Every example in the two files is quoted from the run, never typed: frame names
 numbers quoted for the phases of a run (``epoch 25: 101 validation errors, silhouette 0.17``) and the
 diagnosis verdict. They are also recorded, with the machine they came from, in
 ``docs/examples.json``; ``tests/test_docs.py`` checks that the docs quote exactly those values and
-that a short run writes the files and first lines the docs show. Float results depend a little
-on the CPU and the number of threads, so another machine's run may differ in the last digits.
+that a short run writes the files and first lines the docs show. Float results depend on the CPU
+and the number of threads (``--threads``), so a run on another machine, or with another thread
+count, gives other numbers.
 """
 
 from __future__ import annotations
