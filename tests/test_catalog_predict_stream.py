@@ -87,7 +87,8 @@ def test_a_needed_column_empty_in_every_piece_stops_after_the_last(trained, tmp_
 
 def test_under_torchrun_the_whole_file_checks_see_every_ranks_slice(trained, tmp_path, monkeypatch):
     """hr is empty in rank 0's half only: the file as a whole has values, so both processes
-    classify their half and the merged file is the single-process one."""
+    classify their half and the merged file is the single-process one. The label column is empty
+    everywhere: the note counts each source once."""
     import subprocess
     import sys
 
@@ -97,6 +98,8 @@ def test_under_torchrun_the_whole_file_checks_see_every_ranks_slice(trained, tmp
     rows = _rows(40, 8)
     for row in rows[:20]:
         row[5] = ""
+    for row in rows:
+        row[-1] = ""
     path = _write(tmp_path / "half.csv", rows)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     predict_file(str(run_dir / "best.pt"), str(path), str(tmp_path / "one.json"))
@@ -105,6 +108,7 @@ def test_under_torchrun_the_whole_file_checks_see_every_ranks_slice(trained, tmp
                "--out", str(tmp_path / "two.json")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=_env())
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("is empty in every row: all 40 sources read as unlabelled") == 1, done.stderr[-3000:]
     ours, theirs = (json.loads((tmp_path / name).read_text()) for name in ("two.json", "one.json"))
     assert [r["id"] for r in ours] == [r["id"] for r in theirs] == [r[0] for r in rows]
     assert [r["predicted_class"] for r in ours] == [r["predicted_class"] for r in theirs]

@@ -49,7 +49,8 @@ def predict_in_parts(world: World, out: Path, data: str, pieces: Callable[[slice
         outcomes = world.gather_objects((failure, scan))
         _raise_first_failure(world, [failure for failure, _ in outcomes])
         if scan is not None:
-            for note in scan.merge([other for _, other in outcomes]).finish():
+            others = [other for rank, (_, other) in enumerate(outcomes) if rank != world.rank]  # copies, own included
+            for note in scan.merge(others).finish():
                 log.info("%s: %s", data, note)
         merged, failure = world.broadcast(_merge(world, out, class_names) if world.is_main else None)
         if failure is not None:

@@ -124,10 +124,9 @@ class Scan:
         return SchemaRows(ids=ids, labels=labels, raw=raw)
 
     def merge(self, others: "list[Scan]") -> "Scan":
-        """This scan with those of the file's other slices (the same file, so the same columns)."""
+        """This scan with those of the file's other slices (the same file, so the same columns);
+        ``others`` must not hold this slice's scan, or its rows would count twice."""
         for other in others:
-            if other is self:
-                continue
             self.names |= other.names
             self.label = self.label or other.label
             self.empty &= other.empty
