@@ -100,3 +100,19 @@ def test_step_flops_counts_a_batch_and_estimates_a_model_it_cannot_run():
     assert threads.step_flops(dense, 10, 64) == 3 * (2 * 10 * 5) * 64  # forward + backward, per batch
     conv = torch.nn.Conv1d(1, 2, 3)  # wants (batch, channels, length): a row of zeros does not fit
     assert threads.step_flops(conv, 10, 64) == 3 * 2 * sum(p.numel() for p in conv.parameters()) * 64
+
+
+def test_cores_are_counted_where_there_is_no_cpu_affinity(monkeypatch):
+    """macOS and Windows have no os.sched_getaffinity: the thread choice and predict's network
+    threads fall back to os.cpu_count instead of failing."""
+    import os
+
+    from latentlapse.xray.predict import network_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert threads.usable_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert threads.usable_cores() == 6
+    assert network_threads(current=1) == 5
+    assert threads.machine_now(window=0.01).cores == 6

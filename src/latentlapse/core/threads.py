@@ -83,6 +83,14 @@ def prepare_environment(environ: dict | None = None, machine: Machine | None = N
     return environ.get("OMP_WAIT_POLICY")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity on Linux, else all of them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def machine_now(window: float = BUSY_WINDOW_SECONDS) -> Machine:
     """This process's usable cores and the work on them now: the cores other processes kept busy
     over a short ``window`` (``/proc/stat``), else the 1-minute load average.
@@ -90,10 +98,7 @@ def machine_now(window: float = BUSY_WINDOW_SECONDS) -> Machine:
     The load average lags by a minute, so right after another job ends it still reads as
     "busy"; the CPU time actually spent during the window does not.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     busy = _busy_cores(window)
     if busy is None:
         try:

@@ -170,9 +170,11 @@ def network_threads(current: int) -> int:
     (bench/README.md)."""
     import os
 
+    from latentlapse.core.threads import usable_cores
+
     if os.environ.get("OMP_NUM_THREADS"):
         return current
-    return max(len(os.sched_getaffinity(0)) - 1, 1)
+    return max(usable_cores() - 1, 1)
 
 
 def input_pieces(payload: dict, data: str, label_column: str | None, span: slice | None = None, scan=None):
