@@ -67,7 +67,7 @@ def main() -> None:
             return path
 
         dynamics.write_epoch = timed_write
-        trainer = build_trainer(config, prepared, "cpu", callbacks=[recorder])
+        trainer = build_trainer(prepared, "cpu", callbacks=[recorder])
         trainer.fit()
         recorder.on_train_end(trainer, "completed")
         size = sum(p.stat().st_size for p in (Path(folder) / dynamics.DYNAMICS_DIR).iterdir())

@@ -176,7 +176,7 @@ def main() -> None:
             ckpt.mkdir()
             save = lambda trainer, name: checkpoints.save(  # noqa: E731
                 checkpoints.checkpoint_path(ckpt, name), {"trainer": trainer.state_dict()})
-            trainer = build_trainer(config, prepared, save_checkpoint=save)
+            trainer = build_trainer(prepared, save_checkpoint=save)
             reference = ReferenceRun(prepared, prepared.config, rows_per_epoch=len(prepared.oversampled.y),
                                      seed=rng.int_seed(seed, "init"))
             if not flops:

@@ -88,7 +88,7 @@ def record(path: Path, epochs: int, every: int, seed: int) -> None:
     prepared = prepare(config)
     with tempfile.TemporaryDirectory() as folder:
         recorder = collecting_visualizer(Path(folder), config, prepared, "tsne")
-        trainer = build_trainer(config, prepared, callbacks=[recorder])
+        trainer = build_trainer(prepared, callbacks=[recorder])
         trainer.fit()
         collected = recorder.worker
         recorder.on_train_end(trainer, "interrupted")  # waits for the dynamics writes; no end-of-run outputs

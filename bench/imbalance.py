@@ -67,7 +67,7 @@ def run_once(config: TrainConfig, held_out_X: np.ndarray, held_out_y: np.ndarray
         if name == "best":
             best["model"] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
-    trainer = build_trainer(config, prepared, save_checkpoint=keep_best, augment_each_epoch=augment_each_epoch)
+    trainer = build_trainer(prepared, save_checkpoint=keep_best, augment_each_epoch=augment_each_epoch)
     trainer.fit()
     trainer.model.load_state_dict(best["model"])
     n = prepared.scheme.n_classes

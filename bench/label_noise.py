@@ -83,7 +83,7 @@ def train_case(name: str, folder: Path, epochs: int, seed: int, folds: int) -> N
     prepared = prepare_split(config, labelled, y_noisy, split)
     folder.mkdir(parents=True, exist_ok=True)
     recorder = TrainingVisualizer(folder, config, prepared, None)  # dynamics only
-    trainer = build_trainer(config, prepared, "cpu", callbacks=[recorder])
+    trainer = build_trainer(prepared, "cpu", callbacks=[recorder])
     started = time.perf_counter()
     trainer.fit()
     run_seconds = time.perf_counter() - started

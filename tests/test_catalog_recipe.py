@@ -45,7 +45,7 @@ def test_catalogue_trains_with_its_own_defaults_and_keeps_the_last_epoch(tmp_pat
     assert np.array_equal(over.counts_after, over.counts_before)  # no oversampling
     weights = 1 / np.sqrt(over.counts_before)
     assert np.allclose(prepared.alpha, weights / weights.mean())
-    trainer = build_trainer(c, prepared)
+    trainer = build_trainer(prepared)
     assert isinstance(trainer.optimizer, torch.optim.AdamW)
     assert isinstance(trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR)
     trainer.fit()
@@ -62,7 +62,7 @@ def test_spectra_cnn_keeps_its_defaults():
     c = prepared.config
     assert (c.epochs, c.lr, c.weight_decay, c.oversample_target, c.focal_gamma) == (100, 1e-3, 1e-4, 0.7, 2.0)
     assert (c.alpha, c.optimizer, c.schedule) == ("auto", "adam", "plateau")
-    trainer = build_trainer(c, prepared)
+    trainer = build_trainer(prepared)
     assert type(trainer.optimizer) is torch.optim.Adam
     assert isinstance(trainer.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     assert trainer.options.select_by == "val_balanced_acc"
@@ -103,13 +103,13 @@ def test_one_cycle_run_resumed_mid_way_ends_with_the_same_weights(tmp_path):
             if result.epoch == 2:
                 raise KeyboardInterrupt
 
-    whole = build_trainer(prepared.config, prepared)
+    whole = build_trainer(prepared)
     whole.fit()
-    first = build_trainer(prepared.config, prepared, callbacks=[StopAfter()])
+    first = build_trainer(prepared, callbacks=[StopAfter()])
     with pytest.raises(KeyboardInterrupt):
         first.fit()
     state = first.state_dict()
-    second = build_trainer(prepared.config, prepared)
+    second = build_trainer(prepared)
     second.load_state_dict(state)
     second.fit()
     for name, value in whole.model.state_dict().items():

@@ -45,7 +45,7 @@ def test_rows_are_redrawn_each_epoch_and_the_callers_array_stays(labelled):
     before = prepared.oversampled.X.copy()
     n_orig = len(prepared.split.train)
     assert len(before) > n_orig  # there are copies
-    trainer = build_trainer(config, prepared)
+    trainer = build_trainer(prepared)
     seen = []
     for epoch in (1, 2, 3):
         trainer._train_one_epoch(epoch)
@@ -60,13 +60,13 @@ def test_rows_are_redrawn_each_epoch_and_the_callers_array_stays(labelled):
 
 
 def test_resumed_training_equals_an_uninterrupted_run(labelled):
-    straight = build_trainer(_config(epochs=4), _prepared(labelled, _config(epochs=4)))
+    straight = build_trainer(_prepared(labelled, _config(epochs=4)))
     straight.fit()
 
-    first = build_trainer(_config(epochs=2), _prepared(labelled, _config(epochs=2)))
+    first = build_trainer(_prepared(labelled, _config(epochs=2)))
     first.fit()
     state = _round_trip(first.state_dict())
-    resumed = build_trainer(_config(epochs=4), _prepared(labelled, _config(epochs=4)))
+    resumed = build_trainer(_prepared(labelled, _config(epochs=4)))
     resumed.load_state_dict(state)
     resumed.fit()
 
@@ -80,7 +80,7 @@ def test_without_oversampling_the_originals_are_still_redrawn(labelled):
     config = _config(epochs=2, target=0.0)
     prepared = _prepared(labelled, config)
     assert prepared.oversampled.augmenter.origin.size == 0
-    trainer = build_trainer(config, prepared)
+    trainer = build_trainer(prepared)
     trainer.fit()
     rows = trainer._tensors["train_X"].numpy()
     assert rows.shape == prepared.oversampled.X.shape

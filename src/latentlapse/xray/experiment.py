@@ -24,7 +24,6 @@ from latentlapse.xray.prepare import Prepared, prepare_split
 
 
 def build_trainer(
-    config: TrainConfig,
     prepared: Prepared,
     device: str = "cpu",
     *,
@@ -34,8 +33,8 @@ def build_trainer(
     augment_each_epoch: bool = True,
     world=None,
 ):
-    """A :class:`Trainer` for ``prepared`` as its config says (``prepared.config``: ``config``
-    with the model's defaults filled in): model and scaling fitted on the training split, the
+    """A :class:`Trainer` for ``prepared`` as its config says (``prepared.config``: the run's
+    config with the model's defaults filled in): model and scaling fitted on the training split, the
     (focal) loss, optimiser and schedule, and the init/loader/dropout/oversample generators of the seed.
 
     ``augment_each_epoch=False`` trains on the oversampling's rows unchanged every epoch (the
@@ -124,7 +123,7 @@ def fit_on_split(
         if name == "best":
             best["model"] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
-    trainer = build_trainer(config, prepared, device, save_checkpoint=keep_best)
+    trainer = build_trainer(prepared, device, save_checkpoint=keep_best)
     trainer.fit()
     trainer.model.load_state_dict(best["model"])
     X = prepared.dataset.X

@@ -122,7 +122,7 @@ class Session:
         from latentlapse.xray.model import describe
 
         c = self.config
-        trainer = build_trainer(c, self.prepared, self.device, save_checkpoint=self._save_checkpoint,
+        trainer = build_trainer(self.prepared, self.device, save_checkpoint=self._save_checkpoint,
                                 write_history=self._write_history, callbacks=self._callbacks(), world=self.world)
         model = trainer.model
         self._use_threads(trainer)
