@@ -65,7 +65,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="focal-loss focusing parameter (0 is weighted cross-entropy) " + per_model("focal_gamma"))
     g.add_argument("--alpha", choices=ALPHA_MODES, default=None,
                    help="per-class loss weights: auto corrects only the imbalance left after oversampling, "
-                        "inverse uses the original training frequencies, sqrt their square root, none is uniform "
+                        "inverse uses the original training frequencies, sqrt the square root of auto's weights (of "
+                        "the frequencies left after oversampling), none is uniform "
                         f"(default: {cnn['alpha']} for the cnn, {mlp['alpha']} for the mlp)")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help=f"adam or adamw (decoupled weight decay) (default: {cnn['optimizer']} for the cnn, "

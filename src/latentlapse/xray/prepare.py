@@ -97,8 +97,10 @@ def loss_alpha(config: TrainConfig, before: np.ndarray, after: np.ndarray) -> np
 
     ``auto`` corrects only the imbalance the loss still sees after oversampling (and none under a
     balanced sampler), so the corrections never stack; ``inverse`` uses the original training
-    frequencies; ``sqrt`` their square root (half the correction on a log scale: the rare
-    classes gain recall without the common ones losing much accuracy); ``none`` is uniform.
+    frequencies; ``sqrt`` the square root of ``auto``'s weights, from the frequencies left after
+    oversampling (the training frequencies when oversampling is off, as for the catalogue model):
+    half the correction on a log scale, so the rare classes gain recall without the common ones
+    losing much accuracy; ``none`` is uniform.
     """
     from latentlapse.xray.losses import class_alpha
 
