@@ -60,6 +60,33 @@ def test_a_resumed_run_rewrites_the_scalars_from_its_history(tmp_path):
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 1
 
 
+def test_catching_up_after_a_resume_leaves_the_recorded_scalars_alone(tmp_path):
+    """A loop that replays the epochs before ``after_epoch`` fills in a missing per-source record,
+    but the scalars of those epochs stay the recorded ones."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from latentlapse import Timelapse
+    from latentlapse.core.timelapse import dynamics
+
+    rng = np.random.default_rng(2)
+    y = np.arange(40) % 2
+    p = rng.dirichlet(np.ones(2), size=40)
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse(tmp_path, class_names=["a", "b"], epochs=4, frames=False, tensorboard=True) as tl:
+            for epoch in (1, 2):
+                tl.log_epoch(epoch, train=(None, y, p), val=(None, y, p), metrics={"val_loss": epoch})
+            raise KeyboardInterrupt
+    run = tmp_path / "run_001"
+    dynamics.epoch_path(run, 1).unlink()  # the interruption cut off epoch 1's record
+    with Timelapse.resume(run, after_epoch=2) as tl:
+        for epoch in (1, 2, 3, 4):
+            tl.log_epoch(epoch, train=(None, y, p), val=(None, y, p), metrics={"val_loss": 10 * epoch})
+    assert dynamics.epoch_path(run, 1).exists()
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("loss/val_loss")] == [(1, 1), (2, 2), (3, 30), (4, 40)]
+
+
 def test_the_cli_flag_sets_the_config_field():
     from latentlapse.xray.cli import command_parser, config_from_args
 

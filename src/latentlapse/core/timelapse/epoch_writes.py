@@ -40,6 +40,7 @@ class LoggedEpoch:
     logits: tuple[Any, Any] | None
     history: bool  # add a row to history.csv (the owner, not while catching up after a resume)
     dynamics: bool  # write the per-source record
+    board: bool  # add TensorBoard scalars (not while catching up: the resumed board has them)
     wall_time: float = field(default_factory=time.time)
 
 
@@ -143,7 +144,7 @@ class EpochBook:
         for entry in batch:
             if entry.dynamics:
                 dynamics.write_epoch(self.run_dir, entry.epoch, record(labels, entry))
-            if entry.history or self.board is not None:
+            if entry.history or entry.board:
                 rows.append((entry, history_file.scores(
                     entry.epoch, self.class_names, entry.y_tr, entry.p_tr, entry.y_va, entry.p_va, entry.metrics)))
         if any(entry.history for entry, _ in rows):
@@ -151,8 +152,9 @@ class EpochBook:
                 if entry.history:
                     self.history = history_file.add(self.history, {"epoch": entry.epoch, **scores})
             history_file.write(self.run_dir, self.history)
-        if self.board is not None and rows:
-            self.board.scalars([(entry.epoch, entry.wall_time, scores) for entry, scores in rows])
+        scalars = [(entry.epoch, entry.wall_time, scores) for entry, scores in rows if entry.board]
+        if self.board is not None and scalars:
+            self.board.scalars(scalars)
 
 
 def record(labels: np.ndarray, entry: LoggedEpoch) -> dict[str, np.ndarray]:

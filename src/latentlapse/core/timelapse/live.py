@@ -214,7 +214,8 @@ class Timelapse:
         frame = due and (not catching_up or self.missing_frame(epoch))
         board = self._board is not None and not catching_up
         entry = LoggedEpoch(epoch, y_tr, epoch_writes.private(p_tr, train[2]), y_va, epoch_writes.private(p_va, val[2]),
-                            epoch_writes.metrics_of(metrics), epoch_writes.private_logits(logits), history, record)
+                            epoch_writes.metrics_of(metrics), epoch_writes.private_logits(logits), history, record,
+                            board)
         if history or record or board:
             self._book.add(entry)
         if frame:
