@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from latentlapse.xray.data.schema import FeatureSchema, parse_columns
-from latentlapse.xray.data.table_columns import LABEL_NAMES
+from latentlapse.xray.data.table_columns import unlabelled_note
 from latentlapse.xray.data.taxonomy import UNLABELLED
 from latentlapse.core.errors import InputError, UsageError
 
@@ -136,12 +136,7 @@ class Scan:
 
     def finish(self) -> list[str]:
         """Notes on the whole table; a UsageError for a column the model needs that held no value."""
-        notes = []
-        if self.label is None:
-            notes.append(f"no label column ({', '.join(LABEL_NAMES)}): all {self.rows} sources read as unlabelled")
-        elif not self.labelled:
-            notes.append(f"label column {self.label} is empty in every row: all {self.rows} sources read as "
-                         f"unlabelled")
+        notes = [unlabelled_note(self.label, self.rows)] if not self.labelled else []
         empty = [name for j, name in enumerate(self.schema.columns) if name not in self.names or self.empty[j]]
         return notes + check_columns(self.path, self.schema, empty, self.names)
 

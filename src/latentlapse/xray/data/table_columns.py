@@ -76,12 +76,20 @@ def ids_and_labels(
     chosen = (text_ids or id_columns or [None])[0]
     ids = table.strings(chosen) if chosen else np.array([f"row{table.first_index + i + 1}" for i in range(n)])
     if label is None:
-        notes.append(f"no label column ({', '.join(LABEL_NAMES)}): all {n} sources read as unlabelled")
+        notes.append(unlabelled_note(None, n))
         return ids, np.full(n, UNLABELLED), notes
     labels = canonical_labels(table.path, table.strings(label), table.rows)
     if not (labels != UNLABELLED).any():
-        notes.append(f"label column {label} is empty in every row: all {n} sources read as unlabelled")
+        notes.append(unlabelled_note(label, n))
     return ids, labels, notes
+
+
+def unlabelled_note(label: str | None, n: int) -> str:
+    """The note for a table none of whose ``n`` sources has a label: no label column (``label``
+    None), or one empty in every row."""
+    if label is None:
+        return f"no label column ({', '.join(LABEL_NAMES)}): all {n} sources read as unlabelled"
+    return f"label column {label} is empty in every row: all {n} sources read as unlabelled"
 
 
 def _number_text(value: float) -> str:
