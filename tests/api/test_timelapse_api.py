@@ -114,6 +114,32 @@ def test_logged_epochs_reach_the_disk_at_flush_and_when_the_run_fails(tmp_path):
     assert [line.split(",")[0] for line in (run / "history.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
 
 
+def test_a_loop_that_swallows_a_failed_write_does_not_end_as_completed(tmp_path, monkeypatch):
+    rng = np.random.default_rng(4)
+    f, y, p = _epoch(rng, 40, 4)
+    real_write = dynamics.write_epoch
+
+    def write_epoch(run_dir, epoch, record):
+        if epoch == 2:
+            raise OSError(28, "No space left on device")
+        real_write(run_dir, epoch, record)
+
+    monkeypatch.setattr(dynamics, "write_epoch", write_epoch)
+    with pytest.raises(OSError, match="No space left"):
+        with Timelapse(tmp_path, class_names=list("abcd"), epochs=4, frames=False, flush_seconds=3600) as tl:
+            for epoch in (1, 2, 3, 4):
+                tl.log_epoch(epoch, train=(f, y, p), val=(f, y, p))
+                try:
+                    tl.flush()
+                except OSError:
+                    pass  # a loop that logs the error and goes on
+            with pytest.raises(OSError):  # still raised: the writes after it were skipped
+                tl.flush()
+    meta = json.loads((tmp_path / "run_001" / "run_metadata.json").read_text())
+    assert meta["status"] == "failed" and "No space left" in meta["error"]
+    assert dynamics.recorded_epochs(tmp_path / "run_001") == [1]
+
+
 def test_arrays_the_loop_reuses_after_log_epoch_do_not_change_what_is_written(tmp_path):
     rng = np.random.default_rng(3)
     f, y, p = _epoch(rng, 30, 3)

@@ -46,8 +46,9 @@ class LoggedEpoch:
 
 class Writer:
     """One background thread that runs file writes in the order given; the first failure is kept
-    and raised by :meth:`check` (the loop's next epoch) or :meth:`stop` (the end of the run).
-    After a failed write the later ones are skipped: they would leave the folder inconsistent."""
+    and raised by every :meth:`check` (the loop's next epoch) and by :meth:`stop` (the end of the
+    run). After a failed write the later ones are skipped: they would leave the folder
+    inconsistent, so a loop that catches the error and goes on must not end as if all were written."""
 
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -59,10 +60,9 @@ class Writer:
         self._jobs.put((function, args))
 
     def check(self) -> None:
-        """Raise the first failed write (once)."""
-        failure, self._failure = self._failure, None
-        if failure is not None:
-            raise failure
+        """Raise the first failed write, if any (every time: the writes after it were skipped)."""
+        if self._failure is not None:
+            raise self._failure
 
     def wait(self) -> None:
         """Return once every write submitted so far is done (or skipped)."""
