@@ -1,7 +1,7 @@
 """Bad input at the edges, through the command line: each case has its defined behaviour — a
 one-line error on stderr, exit 1 and no run folder, or a run that reads the input correctly.
 
-The readers' own tests (tests/data/test_readers.py) cover the formats line by line; these check
+The readers' own tests (tests/xray/data/test_readers.py) cover the formats line by line; these check
 what a user sees end to end, plus the cases that only show up there (a 1 GB file, a folder)."""
 
 from __future__ import annotations

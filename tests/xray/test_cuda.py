@@ -16,7 +16,7 @@ import torch
 from latentlapse.xray import pipeline
 from latentlapse.xray.config import TrainConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: PyTorch sees no GPU here")
 
 
