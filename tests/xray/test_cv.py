@@ -51,15 +51,24 @@ def test_cv_command_prints_model_and_baseline(tmp_path, capsys):
 @pytest.mark.parametrize("flags, message", [
     (["--folds", "50"], "fewer than the folds"),
     (["--baseline", "xgb"], "invalid choice: 'xgb'"),
+    (["--tensorboard"], "--tensorboard applies to train, not cv"),
+    (["--runs_dir", "elsewhere"], "--runs_dir applies to train, not cv"),
+    (["--viz_every", "3"], "--viz_every applies to train, not cv"),
+    (["--out", "no_such_folder/cv.json"], "the folder no_such_folder does not exist"),
+    (["--out", "."], "is a folder"),
 ])
-def test_cv_bad_input_is_one_line_and_exit_2(tmp_path, capsys, flags, message):
+def test_cv_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, flags, message):
+    monkeypatch.chdir(tmp_path)
     data = write_catalog(tmp_path / "cat.csv", n=100)
     try:
         code = cli.main(["cv", "--data", str(data), "--epochs", "1", *flags])
     except SystemExit as stop:  # argparse's own usage errors
         code = stop.code
-    err = capsys.readouterr().err.strip()
+    captured = capsys.readouterr()
+    err = captured.err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1
+    assert "fold 1/" not in captured.out + captured.err  # refused before any fold trained
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.csv"]
 
 
 def test_split_seed_puts_different_model_seeds_on_the_same_folds(tmp_path, capsys):

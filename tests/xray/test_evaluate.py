@@ -56,9 +56,12 @@ def test_evaluate_agrees_with_scikit_learn(trained, tmp_path, capsys):
             (precision[i], recall[i], f1[i], support[i]))
     assert metrics["confusion_matrix"] == confusion_matrix(y_true, y_pred, labels=range(4)).tolist()
     assert {"raw", "calibrated", "temperature"} <= set(metrics["calibration"])
-    assert set(metrics["operating_points"]) == {"balanced", "train"}
+    assert set(metrics["operating_points"]) == {"balanced", "train", "raw"}
     assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
-    assert "balanced accuracy" in (out / "evaluation_report.txt").read_text()
+    report = (out / "evaluation_report.txt").read_text()
+    assert "balanced accuracy" in report
+    assert "fitted on the run's validation split, scored on 120 sources of other.csv" in report
+    assert "trained on" not in report and metrics["training_file"] is False
 
 
 def test_evaluate_numbers_its_folders(trained, tmp_path, monkeypatch):
@@ -107,9 +110,73 @@ def test_predict_priors_and_uncalibrated_change_the_probabilities(trained, tmp_p
     assert values[3].mean() > values[1].mean()  # AGN given a prior of 0.7 instead of 0.25
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--batch_size", "0"], "--batch_size must be at least 1"),
+    (["--out", "no_such_folder/p.csv"], "the folder no_such_folder does not exist"),
+])
+def test_predict_bad_flags_are_exit_2_before_reading(trained, tmp_path, capsys, monkeypatch, flags, message):
+    root, data, best = trained
+    monkeypatch.chdir(tmp_path)
+    args = ["predict", "--checkpoint", str(best), "--data", str(data), "--out", "p.csv", *flags]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_folder_given_as_checkpoint_names_its_checkpoints(trained, capsys):
+    root, data, best = trained
+    assert cli.main(["evaluate", "--checkpoint", str(best.parent), "--data", str(data)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "a folder, not a checkpoint" in err and str(best) in err
+
+
 def test_bad_priors_are_exit_2(trained, tmp_path, capsys):
     root, data, best = trained
     code = cli.main(["predict", "--checkpoint", str(best), "--data", str(data), "--out", str(tmp_path / "p.csv"),
                      "--priors", "AGN=1"])
     assert code == 2 and "give a prior for every class" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_uncalibrated_with_model_priors_is_the_raw_network(trained, tmp_path):
+    import torch
+
+    from latentlapse.xray import checkpoints
+    from latentlapse.xray.calibration import softmax
+    from latentlapse.xray.predict import inputs_of_file, predict_logits
+
+    root, data, best = trained
+    out = tmp_path / "raw.json"
+    assert cli.main(["predict", "--checkpoint", str(best), "--data", str(data), "--out", str(out),
+                     "--uncalibrated", "--priors", "model"]) == 0
+    rows = json.loads(out.read_text())
+    payload = checkpoints.load(best)
+    X, _, _ = inputs_of_file(payload, str(data), None)
+    with torch.no_grad():
+        raw = softmax(predict_logits(checkpoints.model_from_checkpoint(payload), X, 64))
+    written = np.array([[r[f"p_{name}"] for name in payload["class_names"]] for r in rows])
+    assert np.allclose(written, raw, atol=1e-6)
+    # calibrated, "model" re-weights nothing: the same as the training priors the calibration holds
+    for flags, name in ((["--priors", "model"], "m.json"), (["--priors", "train"], "t.json")):
+        assert cli.main(["predict", "--checkpoint", str(best), "--data", str(data), "--out", str(tmp_path / name),
+                         *flags]) == 0
+    model_p, train_p = (np.array([r["p_AGN"] for r in json.loads((tmp_path / n).read_text())]) for n in ("m.json", "t.json"))
+    assert np.allclose(model_p, train_p, atol=1e-6)
+
+
+def test_evaluate_uncalibrated_still_reports_the_checkpoints_calibration(trained, tmp_path, capsys):
+    root, data, best = trained
+    out = tmp_path / "ev"
+    assert cli.main(["evaluate", "--checkpoint", str(best), "--data", str(data), "--out", str(out), "--uncalibrated",
+                     "--priors", "model"]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "evaluation.json").read_text())
+    assert "(model priors, uncalibrated)" in printed
+    assert {"raw", "calibrated", "temperature"} <= set(metrics["calibration"])
+    assert set(metrics["operating_points"]) == {"balanced", "train", "raw"}
+    assert metrics["acc"] == pytest.approx(metrics["operating_points"]["raw"]["acc"])
+    report = (out / "evaluation_report.txt").read_text()
+    assert "has no fitted calibration" not in report
+    # the file the model was trained on: said, in the report and the JSON
+    assert metrics["training_file"] is True and "the file the model was trained on" in report

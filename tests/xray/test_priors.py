@@ -36,6 +36,8 @@ def test_parse_named_and_custom_priors():
     assert np.allclose(priors.parse("balanced", names, train)[1], 1 / 3)
     label, vector = priors.parse("AGN=2,HM/LM=1,YSO/CV=1", names, train)
     assert label == "custom" and vector.tolist() == [0.5, 0.25, 0.25]
+    label, vector = priors.parse("model", names, train, model_priors=np.array([0.2, 0.2, 0.6]))
+    assert label == "model" and vector.tolist() == [0.2, 0.2, 0.6]  # what the probabilities hold: no re-weighting
 
 
 @pytest.mark.parametrize("text, message", [
@@ -43,7 +45,7 @@ def test_parse_named_and_custom_priors():
     ("AGN=0.5,QSO=0.2,HM/LM=0.1,YSO/CV=0.2", "unknown class 'QSO'"),
     ("AGN=0,HM/LM=0.5,YSO/CV=0.5", "must be positive"),
     ("AGN=x,HM/LM=0.5,YSO/CV=0.5", "is not a number"),
-    ("sky", "expected train, balanced or NAME=VALUE"),
+    ("sky", "expected train, balanced, model or NAME=VALUE"),
 ])
 def test_bad_priors_are_usage_errors(text, message):
     with pytest.raises(UsageError, match=message):

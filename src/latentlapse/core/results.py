@@ -75,7 +75,7 @@ def summary_text(metrics: dict[str, object]) -> str:
     width = max(len(n) for n in names) + 2
     lines = [
         f"best epoch {metrics['best_epoch']}: accuracy {metrics['acc']:.4f}, balanced accuracy "
-        f"{metrics['balanced_acc']:.4f}, macro-F1 {metrics['macro_f1']:.4f} (validation split)",
+        f"{metrics['balanced_acc']:.4f}, macro-F1 {metrics['macro_f1']:.4f} (validation split, raw network)",
         f"{'class':<{width}}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>9}",
     ]
     for name in names:
@@ -90,8 +90,10 @@ def summary_text(metrics: dict[str, object]) -> str:
 def calibration_text(block: dict[str, object]) -> str:
     """Lines of the report for a ``calibration`` block (see :func:`latentlapse.xray.calibration.before_after`)."""
     before, after = block["before"], block["after"]
+    where = (f"fitted on {block['fitted_on']}, scored on {block['evaluated_on']}" if "fitted_on" in block
+             else f"fitted and scored on {block['evaluated_on']}")
     lines = [
-        f"Calibration ({block['method']}, T = {block['temperature']:.3f}; fitted and scored on {block['evaluated_on']}):",
+        f"Calibration ({block['method']}, T = {block['temperature']:.3f}; {where}):",
         f"  {'':<12}{'ECE':>8}{'cw-ECE':>9}{'Brier':>9}{'NLL':>9}",
     ]
     for name, s in (("raw", before), ("calibrated", after)):
@@ -99,10 +101,16 @@ def calibration_text(block: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+RAW_POINT = "raw"  # an operating-point key: the raw network's top class, not calibrated nor re-weighted
+
+
 def operating_points_text(points: dict[str, dict]) -> str:
-    """One line per operating point: which priors, accuracy and balanced accuracy."""
-    lines = ["Operating points (calibrated probabilities re-weighted to the priors; see --priors of predict):"]
+    """One line per operating point: which priors (or the raw network), accuracy and balanced accuracy."""
+    lines = ["Operating points (the calibrated ones re-weighted to the priors; see --priors of predict):"]
+    labels = {name: "raw network (--uncalibrated --priors model)" if name == RAW_POINT else f"priors {name}"
+              for name in points}
+    width = max((len(label) for label in labels.values()), default=0)
     for name, values in points.items():
-        lines.append(f"  priors {name:<9} accuracy {values['acc']:.4f}  balanced accuracy {values['balanced_acc']:.4f}  "
-                     f"macro-F1 {values['macro_f1']:.4f}")
+        lines.append(f"  {labels[name]:<{width}}  accuracy {values['acc']:.4f}  balanced accuracy "
+                     f"{values['balanced_acc']:.4f}  macro-F1 {values['macro_f1']:.4f}")
     return "\n".join(lines) + "\n"

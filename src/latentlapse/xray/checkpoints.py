@@ -37,6 +37,8 @@ def save(path: str | os.PathLike, payload: dict[str, Any]) -> None:
 def load(path: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint onto the CPU; one-line InputError when missing or not a checkpoint."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, not a checkpoint; give {path / 'best.pt'} or {path / 'last.pt'}")
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint; runs keep best.pt and last.pt in their folder")
     try:

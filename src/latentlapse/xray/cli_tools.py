@@ -91,7 +91,7 @@ def run_visualize(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint written by a run")
     parser.add_argument("--data", required=True, metavar="FILE", help="sources to classify (labels, if any, are ignored)")
-    parser.add_argument("--out", required=True, metavar="FILE", help="predictions (.csv or .json)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="predictions (.csv, .json or .fits)")
     parser.add_argument("--batch_size", type=int, default=256,
                         help="sources per forward pass (256 keeps the network's activations in cache)")
     add_operating_arguments(parser)
@@ -99,12 +99,14 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_operating_arguments(parser: argparse.ArgumentParser) -> None:
     """--priors and --uncalibrated, shared by predict and evaluate."""
-    parser.add_argument("--priors", default="balanced", metavar="train|balanced|A=0.6,B=0.3,...",
+    parser.add_argument("--priors", default="balanced", metavar="train|balanced|model|A=0.6,B=0.3,...",
                         help="class priors of the sources to classify: balanced (every class equally likely, the "
                              "balanced-accuracy operating point), train (the training set's class frequencies, the "
-                             "accuracy operating point), or one value per class")
+                             "accuracy operating point), model (no re-weighting: the probabilities as the model gives "
+                             "them), or one value per class")
     parser.add_argument("--uncalibrated", action="store_true",
-                        help="use the network's raw probabilities instead of the calibration fitted at the end of the run")
+                        help="skip the calibration fitted at the end of the run; --priors still re-weights, from the "
+                             "priors the raw network was trained to (with --priors model: the raw network's output)")
 
 
 def run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -158,8 +160,9 @@ def run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     folder, metrics = evaluate.evaluate_file(args.checkpoint, args.data, out=args.out, priors=args.priors,
                                              uncalibrated=args.uncalibrated, batch_size=args.batch_size)
     print(folder)
+    point = f"{metrics['priors']} priors, {'calibrated' if metrics['calibrated'] else 'uncalibrated'}"
     print(f"accuracy {metrics['acc']:.4f}, balanced accuracy {metrics['balanced_acc']:.4f}, "
-          f"macro-F1 {metrics['macro_f1']:.4f} on {metrics['n_sources']} sources")
+          f"macro-F1 {metrics['macro_f1']:.4f} on {metrics['n_sources']} sources ({point})")
     return 0
 
 
@@ -177,12 +180,23 @@ def add_cv_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--out", metavar="FILE", default=None, help="also write the results as JSON")
 
 
+# cv writes no run folder: the flags about one are refused rather than ignored
+_RUN_FOLDER_FLAGS = ("resume", "save_preds", "out_dir", "viz_every", "viz_method", "viz_train_samples", "viz_val_samples")
+
+
 def run_cv(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    for flag in ("resume", "save_preds", "out_dir"):
-        if getattr(args, flag) is not None:
-            raise UsageError(f"--{flag} applies to train, not cv; drop it")
-    if args.visualize_training:
-        raise UsageError("--visualize_training applies to train, not cv; drop it")
+    from latentlapse.xray.config import TrainConfig
+
+    given = [flag for flag in _RUN_FOLDER_FLAGS if getattr(args, flag) is not None]
+    given += [flag for flag in ("visualize_training", "tensorboard") if getattr(args, flag)]
+    if args.runs_dir != TrainConfig.runs_dir:
+        given.append("runs_dir")
+    if given:
+        raise UsageError(f"--{given[0]} applies to train, not cv (cv writes no run folder); drop it")
+    if args.out:
+        from latentlapse.xray.predict import check_out_path
+
+        check_out_path(args.out)
     config = config_from_args(args)
     from latentlapse.xray import cv
 

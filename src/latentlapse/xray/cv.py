@@ -66,10 +66,12 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
     """
     from latentlapse.xray.data.taxonomy import apply_scheme, scheme
     from latentlapse.xray.experiment import fit_on_split
+    from latentlapse.xray.pipeline import resolve_device
     from latentlapse.xray.prepare import load_data
 
     if baseline is not None and baseline not in BASELINES:
         raise UsageError(f"--baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+    device = resolve_device(config.device)  # as train: auto is cuda when there is one
     dataset, _ = load_data(config)
     labelled, y = apply_scheme(dataset, config.classes)
     names = list(scheme(config.classes).names)
@@ -82,7 +84,7 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
     floor_rng = rng.generator(config.seed, "metrics")
     for k, (train, test) in enumerate(splits, start=1):
         started = time.perf_counter()
-        result = fit_on_split(config, labelled, y, train, test)
+        result = fit_on_split(config, labelled, y, train, test, device=device)
         fold = {**result.metrics, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                 "seconds": round(time.perf_counter() - started, 1)}
         if result.logits is not None:
@@ -157,7 +159,10 @@ def summary_text(result: dict) -> str:
         return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
 
     lines = [f"{result['folds']}-fold stratified cross-validation of {result['data']} ({result['n_sources']} sources, "
-             f"{result['n_features']} inputs), seed {result['seed']}{_folds_from(result)}; mean ± std over folds",
+             f"{result['n_features']} feature columns), seed {result['seed']}{_folds_from(result)}; mean ± std "
+             f"(population) over folds",
+             "latentlapse: the raw network's top class (predict --uncalibrated --priors model); 'at ... priors': "
+             "calibrated, re-weighted to those priors",
              f"{'':<{width}}" + "".join(f"{name:>22}" for name in columns)]
     rows = [("accuracy", "acc"), ("balanced accuracy", "balanced_acc"), ("macro-F1", "macro_f1"),
             ("ECE raw", "ece_raw"), ("ECE calibrated", "ece_calibrated"),

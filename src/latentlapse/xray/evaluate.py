@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 JSON_FILE = "evaluation.json"
 REPORT_FILE = "evaluation_report.txt"
 FIGURE_FILE = "evaluation.png"
+TRAINING_FILE_NOTE = ("this is the file the model was trained on, so these scores include its training "
+                      "sources and are not held-out scores; evaluate on sources it has not seen, or use cv")
 
 
 def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike | None = None,
@@ -45,7 +47,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     from latentlapse.xray.data.taxonomy import scheme
     from latentlapse.xray.operating import both_points, from_checkpoint, stored_priors
     from latentlapse.xray.predict import inputs_of_file, predict_logits
-    from latentlapse.core.results import calibration_text, operating_points_text
+    from latentlapse.core.results import RAW_POINT, calibration_text, operating_points_text
 
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
@@ -64,7 +66,8 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     pred = proba.argmax(axis=1)
     metrics = evaluation.report(y, pred, names)
     raw = calibration.softmax(logits)
-    fitted = point.calibration
+    # the checkpoint's calibration is reported even when --uncalibrated keeps it out of the headline
+    fitted = calibration.Calibration.from_dict(payload["calibration"]) if payload.get("calibration") else None
     calibration_block = {"raw": calibration.scores(raw, y, names)}
     if fitted is not None:
         calibration_block["calibrated"] = calibration.scores(fitted.apply(logits), y, names)
@@ -73,36 +76,55 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
                   for name, p in both_points(fitted, stored_priors(payload)["train"], names).items()}
     else:
         points = {}
+    points[RAW_POINT] = evaluation.scores(y, raw.argmax(axis=1), len(names))
+    training_file = _is_training_file(payload, data)
     metrics.update({
         "checkpoint": str(Path(checkpoint).resolve()),
         "data": str(Path(data).resolve()),
         "n_sources": int(len(y)),
         "n_skipped_unlabelled": int((~known).sum()),
+        "training_file": training_file,
         "operating_point": point.describe(),
+        "priors": point.label,
+        "calibrated": point.calibration is not None,
         "calibration": calibration_block,
         "operating_points": points,
     })
     folder = _output_folder(out, out_root)
     text = (f"{Path(checkpoint)} on {data}: {len(y)} labelled sources"
             f"{f' ({int((~known).sum())} without a label of these classes skipped)' if (~known).any() else ''}\n"
+            f"{'note: ' + TRAINING_FILE_NOTE + chr(10) if training_file else ''}"
             f"probabilities: {point.describe()}\n"
             f"accuracy {metrics['acc']:.4f}   balanced accuracy {metrics['balanced_acc']:.4f}   "
             f"macro-F1 {metrics['macro_f1']:.4f}\n\n" + evaluation.report_text(y, pred, names) + "\n")
     if fitted is not None:
-        block = {**fitted.to_dict(), "evaluated_on": f"{len(y)} sources of {Path(data).name}",
+        block = {**fitted.to_dict(), "fitted_on": "the run's validation split",
+                 "evaluated_on": f"{len(y)} sources of {Path(data).name}",
                  "before": calibration_block["raw"], "after": calibration_block["calibrated"]}
         text += calibration_text(block) + "\n" + operating_points_text(points)
     else:
         text += f"calibration of the raw probabilities: ECE {calibration_block['raw']['ece']:.4f}, NLL " \
-                f"{calibration_block['raw']['nll']:.4f} (the checkpoint has no fitted calibration)\n"
+                f"{calibration_block['raw']['nll']:.4f} (the checkpoint has no fitted calibration)\n" \
+                + operating_points_text(points)
     png = reliability_png(y, raw, None if fitted is None else fitted.apply(logits),
                           f"{Path(checkpoint).name} on {Path(data).name} ({len(y)} sources)",
                           confusion=np.asarray(metrics["confusion_matrix"]), class_names=names)
+    if training_file:
+        log.warning(TRAINING_FILE_NOTE)
     atomic.write_json(folder / JSON_FILE, metrics)
     atomic.write_text(folder / REPORT_FILE, text)
     atomic.write_bytes(folder / FIGURE_FILE, png)
     log.info(text.rstrip())
     return folder, metrics
+
+
+def _is_training_file(payload: dict, data: str | os.PathLike) -> bool:
+    """Whether ``data`` is, byte for byte, the file the checkpoint was trained on."""
+    from latentlapse.xray.prepare import file_sha256
+
+    recorded = (payload.get("data") or {}).get("sha256")
+    path = Path(data)
+    return bool(recorded) and path.is_file() and file_sha256(path) == recorded
 
 
 def _output_folder(out: str | os.PathLike | None, out_root: str | os.PathLike) -> Path:

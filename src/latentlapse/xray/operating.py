@@ -28,7 +28,7 @@ class OperatingPoint:
     def proba(self, logits: np.ndarray) -> np.ndarray:
         """Class probabilities of ``logits`` at this operating point."""
         base = softmax(np.asarray(logits, dtype=np.float64)) if self.calibration is None else self.calibration.apply(logits)
-        return priors_mod.reweight(base, self.source, self.target)
+        return base if self.label == "model" else priors_mod.reweight(base, self.source, self.target)
 
     def describe(self) -> str:
         cal = "uncalibrated" if self.calibration is None else f"calibrated (T = {self.calibration.temperature:.3f})"
@@ -48,6 +48,10 @@ def from_checkpoint(payload: dict, priors: str = DEFAULT_PRIORS, uncalibrated: b
     """The operating point of ``--priors`` / ``--uncalibrated`` for a loaded checkpoint.
 
     A checkpoint without a fitted calibration (an older run, or ``last.pt`` mid-run) is used raw.
+    The raw network's probabilities hold the priors it was trained to (``model``: the training
+    frequencies after oversampling and class weights), the calibrated ones the training
+    frequencies (``train``); ``--priors model`` keeps whichever they hold, so
+    ``--uncalibrated --priors model`` is the network's own softmax, unchanged.
     """
     names = tuple(payload["class_names"])
     stored = stored_priors(payload)
@@ -55,8 +59,8 @@ def from_checkpoint(payload: dict, priors: str = DEFAULT_PRIORS, uncalibrated: b
     if "priors" not in payload and priors == "train":
         raise UsageError("--priors train needs the training class frequencies, which this checkpoint does not "
                          "record (written by an older latentlapse); give them as NAME=VALUE,...")
-    label, target = priors_mod.parse(priors, names, stored["train"])
     source = stored["model"] if calibration is None else stored["train"]
+    label, target = priors_mod.parse(priors, names, stored["train"], model_priors=source)
     return OperatingPoint(calibration, source, target, label, names)
 
 

@@ -87,6 +87,17 @@ def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
     return out
 
 
+def check_out_path(out: str) -> None:
+    """UsageError (exit 2), before any work, unless ``out`` can be written: its folder exists and
+    it is not itself a folder (found only at the end, the work would be lost)."""
+    path = Path(out)
+    if path.is_dir():
+        raise UsageError(f"--out {out}: is a folder; give the path of a file to write")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: the folder {parent} does not exist; create it or choose another --out")
+
+
 def check_out_suffix(out: str) -> None:
     """UsageError (exit 2) unless ``out`` ends in a format the predictions can be written in."""
     from latentlapse.core.prediction_writer import FITS_SUFFIXES
@@ -119,8 +130,9 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
     from latentlapse.core.prediction_writer import write_stream
 
     if batch_size < 1:
-        raise InputError(f"--batch_size must be at least 1, got {batch_size}")
+        raise UsageError(f"--batch_size must be at least 1, got {batch_size}")
     check_out_suffix(out)
+    check_out_path(out)
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])

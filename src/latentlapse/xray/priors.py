@@ -10,7 +10,9 @@ After calibration (:mod:`latentlapse.xray.calibration`) the model's priors pi_s 
 frequencies of the training data before oversampling. ``--priors train`` keeps them (the
 accuracy operating point on a population like the training set), ``balanced`` makes every
 class equally likely a priori (the balanced-accuracy operating point: no class is favoured for
-being common), and ``A=0.66,B=0.25,...`` gives the expected mix of the sky to classify.
+being common), ``A=0.66,B=0.25,...`` gives the expected mix of the sky to classify, and
+``model`` re-weights nothing: the probabilities as the model gives them (calibrated, that is
+``train``; with ``--uncalibrated``, the raw network's own output).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from latentlapse.core.errors import UsageError
 
-NAMED = ("train", "balanced")
+NAMED = ("train", "balanced", "model")
 
 
 def reweight(proba: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -31,13 +33,17 @@ def reweight(proba: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.nd
     return weighted / weighted.sum(axis=1, keepdims=True)
 
 
-def parse(text: str, class_names: Sequence[str], train_priors: np.ndarray) -> tuple[str, np.ndarray]:
-    """``train``, ``balanced`` or ``NAME=VALUE,...`` -> (a label for reports, the prior vector).
+def parse(text: str, class_names: Sequence[str], train_priors: np.ndarray,
+          model_priors: np.ndarray | None = None) -> tuple[str, np.ndarray]:
+    """``train``, ``balanced``, ``model`` or ``NAME=VALUE,...`` -> (a label for reports, the
+    prior vector); ``model`` gives back ``model_priors``, the priors the probabilities already hold.
 
     Every class must be named once with a positive value; the values are normalised to sum 1,
     so counts work as well as fractions.
     """
     names = list(class_names)
+    if text == "model" and model_priors is not None:
+        return "model", np.asarray(model_priors, dtype=np.float64)
     if text == "train":
         return "train", np.asarray(train_priors, dtype=np.float64)
     if text == "balanced":
@@ -46,7 +52,7 @@ def parse(text: str, class_names: Sequence[str], train_priors: np.ndarray) -> tu
     for part in (p.strip() for p in text.split(",") if p.strip()):
         name, sep, value = part.rpartition("=")
         if not sep or not name:
-            raise UsageError(f"--priors {text!r}: expected train, balanced or NAME=VALUE,... (e.g. "
+            raise UsageError(f"--priors {text!r}: expected train, balanced, model or NAME=VALUE,... (e.g. "
                              f"{names[0]}=0.6,...), got {part!r}")
         if name not in names:
             raise UsageError(f"--priors: unknown class {name!r}; the model's classes are {', '.join(names)}")
@@ -68,4 +74,5 @@ def parse(text: str, class_names: Sequence[str], train_priors: np.ndarray) -> tu
 
 def describe(label: str, priors: np.ndarray, class_names: Sequence[str]) -> str:
     """``balanced (AGN 0.25, ...)`` for logs and reports."""
-    return f"{label} (" + ", ".join(f"{n} {p:.3f}" for n, p in zip(class_names, priors)) + ")"
+    shown = "model, not re-weighted" if label == "model" else label
+    return f"{shown} (" + ", ".join(f"{n} {p:.3f}" for n, p in zip(class_names, priors)) + ")"
