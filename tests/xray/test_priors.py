@@ -36,6 +36,8 @@ def test_parse_named_and_custom_priors():
     assert np.allclose(priors.parse("balanced", names, train)[1], 1 / 3)
     label, vector = priors.parse("AGN=2,HM/LM=1,YSO/CV=1", names, train)
     assert label == "custom" and vector.tolist() == [0.5, 0.25, 0.25]
+    assert priors.parse("agn=2,hm/lm=1,YSO/cv=1", names, train)[1].tolist() == [0.5, 0.25, 0.25]  # any case
+    assert priors.parse("Balanced", names, train)[0] == "balanced"
     label, vector = priors.parse("model", names, train, model_priors=np.array([0.2, 0.2, 0.6]))
     assert label == "model" and vector.tolist() == [0.2, 0.2, 0.6]  # what the probabilities hold: no re-weighting
 

@@ -56,7 +56,7 @@ def from_checkpoint(payload: dict, priors: str = DEFAULT_PRIORS, uncalibrated: b
     names = tuple(payload["class_names"])
     stored = stored_priors(payload)
     calibration = None if uncalibrated or not payload.get("calibration") else Calibration.from_dict(payload["calibration"])
-    if "priors" not in payload and priors == "train":
+    if "priors" not in payload and priors.strip().lower() == "train":
         raise UsageError("--priors train needs the training class frequencies, which this checkpoint does not "
                          "record (written by an older latentlapse); give them as NAME=VALUE,...")
     source = stored["model"] if calibration is None else stored["train"]

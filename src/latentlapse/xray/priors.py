@@ -39,23 +39,27 @@ def parse(text: str, class_names: Sequence[str], train_priors: np.ndarray,
     prior vector); ``model`` gives back ``model_priors``, the priors the probabilities already hold.
 
     Every class must be named once with a positive value; the values are normalised to sum 1,
-    so counts work as well as fractions.
+    so counts work as well as fractions. Keywords and class names are matched in any case, as
+    labels are.
     """
     names = list(class_names)
-    if text == "model" and model_priors is not None:
+    keyword = text.strip().lower()
+    if keyword == "model" and model_priors is not None:
         return "model", np.asarray(model_priors, dtype=np.float64)
-    if text == "train":
+    if keyword == "train":
         return "train", np.asarray(train_priors, dtype=np.float64)
-    if text == "balanced":
+    if keyword == "balanced":
         return "balanced", np.full(len(names), 1.0 / len(names))
+    by_case = {n.lower(): n for n in names}
     values: dict[str, float] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
-        name, sep, value = part.rpartition("=")
-        if not sep or not name:
+        given, sep, value = part.rpartition("=")
+        if not sep or not given:
             raise UsageError(f"--priors {text!r}: expected train, balanced, model or NAME=VALUE,... (e.g. "
                              f"{names[0]}=0.6,...), got {part!r}")
-        if name not in names:
-            raise UsageError(f"--priors: unknown class {name!r}; the model's classes are {', '.join(names)}")
+        name = by_case.get(given.strip().lower())
+        if name is None:
+            raise UsageError(f"--priors: unknown class {given!r}; the model's classes are {', '.join(names)}")
         try:
             number = float(value)
         except ValueError:
