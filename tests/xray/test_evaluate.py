@@ -75,8 +75,7 @@ def test_evaluate_numbers_its_folders(trained, tmp_path, monkeypatch):
 def test_unlabelled_file_is_one_line_and_exit_2(trained, tmp_path, capsys):
     root, data, best = trained
     unlabelled = write_catalog(tmp_path / "u.csv", n=20, labelled=False)
-    code = cli.main(["evaluate", "--checkpoint", str(best), "--data", str(unlabelled), "--out", str(tmp_path / "ev"),
-                     "--quiet"])  # --quiet: the reader's info note (no label column) is not shown
+    code = cli.main(["evaluate", "--checkpoint", str(best), "--data", str(unlabelled), "--out", str(tmp_path / "ev")])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("latentlapse evaluate: error:") and "needs a labelled file" in err

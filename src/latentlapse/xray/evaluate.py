@@ -53,12 +53,15 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
     names = list(payload["class_names"])
-    X_all, _, labels = inputs_of_file(payload, str(data), config.label_column)
+    notes: list[str] = []
+    X_all, _, labels = inputs_of_file(payload, str(data), config.label_column, notes=notes)
     y_all = scheme(len(names)).encode(labels)
     known = y_all >= 0
-    if not known.any():
+    if not known.any():  # one line: the reader's "read as unlabelled" note would only repeat it
         raise UsageError(f"{data}: no source has a label of the model's classes ({', '.join(names)}); evaluate needs "
                          f"a labelled file (a label column such as True_Class); use predict for unlabelled sources")
+    for line in notes:
+        log.info("%s", line)
     X = X_all[known]
     y = y_all[known]
     logits = predict_logits(checkpoints.model_from_checkpoint(payload), X, batch_size)

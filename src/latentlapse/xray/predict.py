@@ -43,11 +43,14 @@ def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarra
     return dataset.X
 
 
-def inputs_of_file(payload: dict, data: str, label_column: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def inputs_of_file(payload: dict, data: str, label_column: str | None,
+                   notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Model inputs, ids and labels of the sources of ``data`` for a checkpoint's model.
 
     A catalogue is read through the checkpoint's feature schema (only its columns, its types,
-    the training split's medians), so each source's inputs depend on that source alone.
+    the training split's medians), so each source's inputs depend on that source alone. The
+    reader's notes (e.g. PHA channels left out for their QUALITY flags) are logged, or added to
+    ``notes`` for a caller that first decides whether the file can be used at all.
     """
     from latentlapse.xray.data.readers import load_dataset
 
@@ -56,11 +59,18 @@ def inputs_of_file(payload: dict, data: str, label_column: str | None) -> tuple[
 
         schema = checkpoint_schema(payload)
         rows = read_with_schema(data, schema, label_column)
-        return schema.transform(rows.raw), rows.ids, rows.labels
-    dataset = load_dataset(data, label_column=label_column)
-    for note in dataset.notes:  # e.g. PHA channels left out for their QUALITY flags
-        log.info("note: %s", note)
-    return align_features(dataset, payload, data), dataset.ids, dataset.labels
+        lines = [f"{data}: {note}" for note in rows.notes]
+        result = schema.transform(rows.raw), rows.ids, rows.labels
+    else:
+        dataset = load_dataset(data, label_column=label_column)
+        lines = [f"note: {note}" for note in dataset.notes]
+        result = align_features(dataset, payload, data), dataset.ids, dataset.labels
+    if notes is None:
+        for line in lines:
+            log.info("%s", line)
+    else:
+        notes.extend(lines)
+    return result
 
 
 def checkpoint_schema(payload: dict):

@@ -40,7 +40,7 @@ def read_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     """The sources of a CSV, ECSV, FITS or VOTable table as raw values of ``schema.columns``.
 
     The label column (``label_column``, else True_Class/label/class) is optional: without it
-    every source is unlabelled.
+    every source is unlabelled. The reader's notes are in the result, for the caller to show.
     """
     from latentlapse.xray.data import tables
 
@@ -50,8 +50,6 @@ def read_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     scan = Scan(path, schema)
     rows = scan.add(table, label_column)
     notes = list(table.notes) + scan.finish()
-    for note in notes:
-        log.info("%s: %s", path, note)
     return SchemaRows(ids=rows.ids, labels=rows.labels, raw=rows.raw, notes=tuple(notes))
 
 
