@@ -69,6 +69,79 @@ def test_mismatched_arrays_are_named(tmp_path):
         tl.log_epoch(2, train=(f, y, p), val=(f, y, p))
 
 
+def _bad(case, f, y, p):
+    """(train, val, logits, metrics, epoch) of one loop mistake, from a good epoch (f, y, p)."""
+    good = (f, y, p)
+    return {
+        "proba with a column too many": ((f, y, np.hstack([p, p[:, :1]])), good, None, None, 2),
+        "logits given as proba": ((f, y, np.log(p) * 3), good, None, None, 2),
+        "NaN in proba": (good, (f, y, np.where(np.arange(30)[:, None] == 4, np.nan, p)), None, None, 2),
+        "one-hot labels": ((f, np.eye(3)[y], p), good, None, None, 2),
+        "a shuffled loader": ((f[::-1], y[::-1], p[::-1]), good, None, None, 2),
+        "a source fewer": ((f[1:], y[1:], p[1:]), good, None, None, 2),
+        "logits of another shape": (good, good, (p, p[:-1]), None, 2),
+        "a metric that is not a number": (good, good, None, {"lr": "0.1x"}, 2),
+        "epoch 0": (good, good, None, None, 0),
+        "the same epoch again": (good, good, None, None, 1),
+        "an epoch beyond the run": (good, good, None, None, 4),
+    }[case]
+
+
+@pytest.mark.parametrize("case, message", [
+    ("proba with a column too many", "train: proba has 4 columns for 3 class names"),
+    ("logits given as proba", "apply softmax to logits"),
+    ("NaN in proba", "val: proba row 4 holds NaN"),
+    ("one-hot labels", r"got \(30, 3\) \(one-hot rows\? give their argmax\)"),
+    ("a shuffled loader", "the labels in another order at epoch 2"),
+    ("a source fewer", "train: 29 sources at epoch 2"),
+    ("logits of another shape", r"logits \(val\): shape \(29, 3\), but its proba is \(30, 3\)"),
+    ("a metric that is not a number", "metrics\\['lr'\\]: '0.1x' is not a number"),
+    ("epoch 0", "epochs are numbered 1 to 3"),
+    ("the same epoch again", "epoch 1 after epoch 1: log each epoch once"),
+    ("an epoch beyond the run", "epochs are numbered 1 to 3"),
+])
+def test_loop_mistakes_are_named_at_log_epoch(tmp_path, case, message):
+    rng = np.random.default_rng(5)
+    f, y, p = _epoch(rng, 30, 3)
+    train, val, logits, metrics, epoch = _bad(case, f, y, p)
+    with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=3, frames=False) as tl:
+        tl.log_epoch(1, train=(f, y, p), val=(f, y, p))
+        with pytest.raises(ValueError, match=message):
+            tl.log_epoch(epoch, train=train, val=val, logits=logits, metrics=metrics)
+        tl.log_epoch(2, train=(f, y, p), val=(f, y, p))  # the run goes on
+        tl.log_epoch(3, train=(f, y, p), val=(f, y, p))
+    assert json.loads((tmp_path / "run_001" / "run_metadata.json").read_text())["status"] == "completed"
+
+
+def test_tensors_that_require_grad_are_taken_as_they_are(tmp_path):
+    import torch
+
+    rng = np.random.default_rng(6)
+    f, y, p = _epoch(rng, 30, 3)
+    features = torch.tensor(f, requires_grad=True) * 2  # what a forward pass hands over
+    proba = torch.softmax(torch.tensor(np.log(p), requires_grad=True), dim=1)
+    with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=1, frames=False) as tl:
+        tl.log_epoch(1, train=(features, torch.tensor(y), proba), val=(features, y, proba), logits=(proba, proba))
+    assert dynamics.recorded_epochs(tmp_path / "run_001") == [1]
+
+
+def test_a_timelapse_used_outside_its_life_says_how_to_use_it(tmp_path):
+    rng = np.random.default_rng(7)
+    data = _epoch(rng, 30, 3)
+    tl = Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=1, frames=False)
+    with pytest.raises(RuntimeError, match="not open yet; use it as `with Timelapse"):
+        tl.log_epoch(1, train=data, val=data)
+    tl.close()  # never opened: nothing to end, no folder made
+    assert not list(tmp_path.iterdir())
+    with tl:
+        tl.log_epoch(1, train=data, val=data)
+    with pytest.raises(RuntimeError, match="is closed"):
+        tl.log_epoch(1, train=data, val=data)
+    with pytest.raises(RuntimeError, match="one object films one run"):
+        tl.open()
+    assert json.loads((tmp_path / "run_001" / "run_metadata.json").read_text())["status"] == "completed"
+
+
 def test_an_interrupted_loop_resumes_in_its_own_folder(tmp_path):
     rng = np.random.default_rng(1)
     names = [f"class {i}" for i in range(13)]  # any names, any count
@@ -149,3 +222,33 @@ def test_arrays_the_loop_reuses_after_log_epoch_do_not_change_what_is_written(tm
         proba[:] = np.eye(3)[(y + 1) % 3]  # the loop overwrites its buffer before the write
     record = np.load(tmp_path / "run_001" / "dynamics" / "epoch_001.npz")
     assert np.allclose(record["true_proba"][:30], p[np.arange(30), y], atol=1e-3)
+
+
+def test_the_frame_sample_keeps_to_its_cap_with_every_class_in_it():
+    from latentlapse.core.timelapse.sample import choose_sample
+
+    y = np.repeat(np.arange(10), [5000, 2000, 1000, 500, 400, 300, 200, 100, 50, 25])
+    for budget, expected in ((2, 10), (25, 25), (50, 50), (300, 300)):
+        chosen = choose_sample(y, budget, 10, np.random.default_rng(0))
+        assert len(chosen) == expected  # the cap, or one per class where the cap is below the class count
+        assert len(set(y[chosen])) == 10 and len(set(chosen)) == len(chosen)
+    with pytest.raises(ValueError, match="train_samples=0"):
+        Timelapse("unused", class_names=["a", "b"], epochs=1, train_samples=0)
+
+
+def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from latentlapse import Timelapse\n"
+        "rng = np.random.default_rng(0)\n"
+        "y = np.arange(30) % 3\n"
+        "data = (rng.normal(size=(30, 4)), y, rng.dirichlet(np.ones(3), size=30))\n"
+        "with Timelapse('runs', class_names=['a', 'b', 'c'], epochs=1, method='pca') as tl:\n"
+        "    tl.log_epoch(1, train=data, val=data)\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert 'put the training under `if __name__ == "__main__":`' in done.stderr
+    assert "it wrote no frame" in done.stderr
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["run_001"]  # the worker made no folder of its own
+    assert json.loads((tmp_path / "runs" / "run_001" / "run_metadata.json").read_text())["status"] == "failed"

@@ -40,10 +40,11 @@ def write_results(
             "best_epoch": best_epoch,
             "epochs_run": epochs_run,
             "last_epoch_scores": last_scores,
-            "note": "the validation split also chose the best epoch, so these numbers are slightly "
-                    "optimistic; cross-validate for a publishable estimate",
         }
     )
+    if not evaluated and selected_by.startswith("validation"):  # picked on this split: say what that costs
+        metrics["note"] = ("the validation split also chose the best epoch, so these numbers are slightly "
+                           "optimistic; cross-validate for a publishable estimate")
     metrics.update(extra or {})
     atomic.write_json(run_dir / FINAL_METRICS, metrics)
     first = (f"Evaluated: {evaluated}, epoch {best_epoch} of {epochs_run}\n" if evaluated else

@@ -150,7 +150,7 @@ def _require_frames(run_dir: str | os.PathLike) -> list[Path]:
     if not frames:
         raise InputError(
             f"{folder}: no epoch_*.png frames to animate; "
-            f"train with --visualize_training to draw them"
+            f"train with --visualize_training (frames=True in the library) to draw them"
         )
     return frames
 

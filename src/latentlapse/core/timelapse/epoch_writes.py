@@ -178,14 +178,26 @@ def private(array: np.ndarray, given: Any) -> np.ndarray:
 
 def metrics_of(metrics: Mapping[str, float] | None) -> dict[str, float]:
     """The loop's own numbers as plain floats (a tensor or numpy scalar is read now)."""
-    return {str(key): float(value) for key, value in (metrics or {}).items()}
+    values = {}
+    for key, value in (metrics or {}).items():
+        try:
+            values[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"metrics[{key!r}]: {value!r} is not a number") from None
+    return values
 
 
-def private_logits(logits: tuple[Any, Any] | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The loop's ``(train, val)`` logits as arrays it cannot change later (None: not given)."""
+def private_logits(logits: tuple[Any, Any] | None, shapes: tuple[tuple, tuple]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The loop's ``(train, val)`` logits as arrays it cannot change later (None: not given),
+    each of the shape of its split's probabilities."""
     if logits is None or logits[0] is None or logits[1] is None:
         return None
-    return tuple(private(np.asarray(part), part) for part in logits)
+    arrays = tuple(loop_arrays.as_array(part) for part in logits)
+    for name, array, shape in zip(("train", "val"), arrays, shapes):
+        if array.shape != shape:
+            raise ValueError(f"logits ({name}): shape {array.shape}, but its proba is {shape}; give one row per "
+                             f"source and one column per class")
+    return tuple(private(array, part) for array, part in zip(arrays, logits))
 
 
 def write_sources(run_dir: Path, ids: tuple[np.ndarray, np.ndarray] | None, n_train: int, n_val: int,

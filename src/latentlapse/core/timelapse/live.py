@@ -35,6 +35,14 @@ POLL_SECONDS = 1.0
 Split = tuple  # (features (n, d), labels (n,), class probabilities (n, k)); features may be None without frames
 
 
+def _starting_as_spawned_child() -> bool:
+    """Whether this process is a spawned child still importing the parent's script (the flag
+    multiprocessing itself checks before refusing to start a process from there)."""
+    import multiprocessing
+
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
+
+
 class Timelapse:
     """A run folder filmed from your loop; use as a context manager (see docs/LIBRARY.md).
 
@@ -73,6 +81,8 @@ class Timelapse:
             raise ValueError(f"epochs={epochs}, every={every}: both must be at least 1")
         if method not in ("tsne", "umap", "pca"):
             raise ValueError(f"method {method!r}: choose tsne, umap or pca")
+        if train_samples < 1 or val_samples < 1:
+            raise ValueError(f"train_samples={train_samples}, val_samples={val_samples}: both must be at least 1")
         if not flush_seconds >= 0:
             raise ValueError(f"flush_seconds={flush_seconds}: give 0 (write every epoch) or more")
         if tensorboard:
@@ -100,6 +110,8 @@ class Timelapse:
         self._writer: Writer | None = None
         self._book: EpochBook | None = None
         self._last_epoch = 0
+        self._logged = 0  # the last epoch given to log_epoch by this object (they must increase)
+        self._state = "new"  # open, then closed: one run per object
         self._last_val: tuple[np.ndarray, np.ndarray] | None = None
         self._abort = False
         self._closing = False
@@ -132,6 +144,14 @@ class Timelapse:
 
     def open(self) -> Path:
         """Create (or reopen) the run folder and record the run's settings; returns the folder."""
+        if self._state != "new":
+            raise RuntimeError(f"this Timelapse is {self._state}: one object films one run; make a new one, or "
+                               f"continue a stopped run with Timelapse.resume(run_dir, after_epoch)")
+        if _starting_as_spawned_child():
+            raise RuntimeError("a Timelapse was opened while a worker process imported your script: the frame "
+                               "worker starts by re-importing it, so put the training under "
+                               "`if __name__ == \"__main__\":`")
+        self._state = "open"
         if self.run_dir is None:
             self.run_dir = runs.allocate_run_dir(self.runs_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -202,9 +222,13 @@ class Timelapse:
         what the interruption cut off.
         """
         started = time.perf_counter()
-        f_tr, y_tr, p_tr = loop_arrays.split_arrays(train, "train")
-        f_va, y_va, p_va = loop_arrays.split_arrays(val, "val")
+        self._require_open("log_epoch")
+        epoch = self._check_epoch(epoch)
+        n = len(self.class_names)
+        f_tr, y_tr, p_tr = loop_arrays.split_arrays(train, "train", n)
+        f_va, y_va, p_va = loop_arrays.split_arrays(val, "val", n)
         self.set_sources(y_tr, y_va, ids=ids)
+        self._check_same_sources(epoch, y_tr, y_va)
         catching_up = self.resume_after is not None and epoch <= self.resume_after
         if not catching_up:
             self._writer.check()
@@ -214,8 +238,8 @@ class Timelapse:
         frame = due and (not catching_up or self.missing_frame(epoch))
         board = self._board is not None and not catching_up
         entry = LoggedEpoch(epoch, y_tr, epoch_writes.private(p_tr, train[2]), y_va, epoch_writes.private(p_va, val[2]),
-                            epoch_writes.metrics_of(metrics), epoch_writes.private_logits(logits), history, record,
-                            board)
+                            epoch_writes.metrics_of(metrics), epoch_writes.private_logits(logits, (p_tr.shape, p_va.shape)),
+                            history, record, board)
         if history or record or board:
             self._book.add(entry)
         if frame:
@@ -229,11 +253,35 @@ class Timelapse:
                              self._sample_val_ids)
         if self._book.due():
             self._writer.submit(self._book.write, self._book.take())
-        self._last_epoch = max(self._last_epoch, epoch)
+        self._last_epoch = epoch
+        self._logged = epoch
         self._last_val = (entry.y_va, entry.p_va)
         if self.flush_seconds == 0 or self._poll_due():
             self.poll()
         self.seconds += time.perf_counter() - started
+
+    def _require_open(self, what: str) -> None:
+        if self._state != "open":
+            raise RuntimeError(f"{what}: this Timelapse is {'not open yet' if self._state == 'new' else 'closed'}; "
+                               f"use it as `with Timelapse(...) as tl:` (or call open() first, close() last)")
+
+    def _check_epoch(self, epoch: Any) -> int:
+        """The epoch as an int: 1 to ``epochs``, each logged once, in increasing order."""
+        number = int(epoch)
+        if number != epoch or not 1 <= number <= self.epochs:
+            raise ValueError(f"epoch {epoch!r}: epochs are numbered 1 to {self.epochs} (the epochs given to Timelapse); "
+                             f"a loop counting from 0 logs epoch + 1")
+        if number <= self._logged:
+            raise ValueError(f"epoch {number} after epoch {self._logged}: log each epoch once, in increasing order")
+        return number
+
+    def _check_same_sources(self, epoch: int, y_tr: np.ndarray, y_va: np.ndarray) -> None:
+        """The same sources in the same order every epoch: the sample and the dynamics are positions."""
+        for name, y, first in (("train", y_tr, self._sources["y_tr"]), ("val", y_va, self._sources["y_va"])):
+            if len(y) != len(first) or not np.array_equal(y, first):
+                seen = f"{len(y)} sources" if len(y) != len(first) else "the labels in another order"
+                raise ValueError(f"{name}: {seen} at epoch {epoch}, not those of the first epoch logged ({len(first)}); "
+                                 f"log the same sources in the same order every epoch (a loader without shuffling)")
 
     def flush(self) -> None:
         """Write every epoch logged so far (history, per-source records, TensorBoard scalars) and
@@ -275,9 +323,10 @@ class Timelapse:
         """End the run: wait for the dynamics, let the worker draw what is queued and (completed)
         make the GIF, curves, diagnosis and report; the owner also writes the final metrics and
         the status. Idempotent; the worker never outlives it."""
-        if self._closing:
+        if self._closing or self._state == "new":  # closed already, or never opened: nothing to end
             return
         self._closing = True
+        self._state = "closed"
         try:
             try:
                 self._stop_writes()
@@ -371,7 +420,7 @@ class Timelapse:
         if not worker.has_spec:  # no epoch was logged: nothing to draw
             worker.terminate()
             return
-        if worker.pending:
+        if worker.pending and worker.exitcode is None:  # a dead worker draws nothing more
             log.info("drawing the last %d frame%s ...", worker.pending, "s" if worker.pending > 1 else "")
         try:
             finished = worker.finish(status, self._on_message, lambda: self._abort)
@@ -382,8 +431,13 @@ class Timelapse:
             return
         if status == "completed" and not self._abort:
             raise RunFailed(f"{self.run_dir}: the frame worker stopped (exit code {worker.exitcode}) before it "
-                            f"finished the time-lapse; frames already written are complete")
-        log.warning("frame worker stopped before it finished; frames already written are complete")
+                            f"finished the time-lapse; {self._frames_done()}")
+        log.warning("frame worker stopped before it finished; %s", self._frames_done())
+
+    def _frames_done(self) -> str:
+        if not self.frames_written:
+            return "it wrote no frame (its own error, if it had one, is printed above)"
+        return f"the {self.frames_written} frame{'s' if self.frames_written > 1 else ''} it wrote are complete"
 
     def _on_message(self, message: tuple) -> None:
         if message[0] == "frame":

@@ -9,21 +9,48 @@ from typing import Any, Mapping
 import numpy as np
 
 
-def labels(y: Any) -> np.ndarray:
-    """Class indices as a flat int64 array."""
-    return np.asarray(y).astype(np.int64).reshape(-1)
+def as_array(x: Any, dtype: Any = None) -> np.ndarray:
+    """``x`` as a numpy array; a tensor is detached (and brought to the CPU) first."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+    return np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
 
 
-def split_arrays(split: tuple, name: str) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """``(features, labels, proba)`` as arrays, one row per label."""
+def labels(y: Any, name: str = "labels") -> np.ndarray:
+    """Class indices as a flat int64 array: shape (n,) or (n, 1), whole numbers."""
+    y = as_array(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{name}: labels must be class indices of shape (n,), got {y.shape} "
+                         f"(one-hot rows? give their argmax)")
+    if y.dtype.kind == "f" and len(y) and not np.array_equal(y, np.round(y)):
+        raise ValueError(f"{name}: labels must be whole class indices, got {y[y != np.round(y)][0]!r}")
+    return y.astype(np.int64)
+
+
+def split_arrays(split: tuple, name: str, n_classes: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """``(features, labels, proba)`` as arrays, one row per label; proba has a column per class
+    and rows of probabilities (logits by mistake, or NaN, are refused here, not found later)."""
     if len(split) != 3:
         raise ValueError(f"{name}: give (features, labels, proba), got {len(split)} items")
     features, y, proba = split
-    y, proba = labels(y), np.asarray(proba, dtype=np.float64)
+    y, proba = labels(y, name), as_array(proba, np.float64)
     if proba.ndim != 2 or len(proba) != len(y):
         raise ValueError(f"{name}: proba must be (n, n_classes) with one row per label; got {proba.shape} for {len(y)} labels")
+    if not len(y):
+        raise ValueError(f"{name}: no sources; each split needs at least one")
+    if proba.shape[1] != n_classes:
+        raise ValueError(f"{name}: proba has {proba.shape[1]} columns for {n_classes} class names; give one per class")
+    finite = np.isfinite(proba).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"{name}: proba row {int(np.flatnonzero(~finite)[0])} holds NaN or infinity")
+    sums = proba.sum(axis=1)
+    if proba.min() < -1e-6 or proba.max() > 1 + 1e-6 or np.abs(sums - 1).max() > 1e-3:
+        raise ValueError(f"{name}: proba rows must be probabilities summing to 1 (sums {sums.min():.4g} to "
+                         f"{sums.max():.4g}, values {proba.min():.4g} to {proba.max():.4g}); apply softmax to logits")
     if features is not None:
-        features = np.asarray(features)
+        features = as_array(features)
         if features.ndim != 2 or len(features) != len(y):
             raise ValueError(f"{name}: features must be (n, d) with one row per label; got {features.shape}")
     return features, y, proba

@@ -128,7 +128,9 @@ def _diagnosis(diagnosis: diagnosis_module.Diagnosis) -> str:
 def _player(run: RunFiles) -> str:
     files = frame_files(run.run_dir)
     if not files:
-        return '<p class="note">No frames were drawn in this run (train with --visualize_training to film the latent space).</p>'
+        return ('<p class="note">No frames were drawn in this run: frames were off (<code>--visualize_training</code> on '
+                'the command line, <code>frames=True</code> in the library turns them on), or every frame was skipped '
+                '(the log says why).</p>')
     by_epoch = {int(row["epoch"]): row for row in run.metrics}
     frames = []
     for epoch, path in files:

@@ -12,15 +12,18 @@ SAMPLES_FILE = "viz_samples.csv"
 
 
 def choose_sample(y: np.ndarray, budget: int, n_classes: int, generator: np.random.Generator) -> np.ndarray:
-    """Indices of at most ``budget`` rows of ``y``, stratified, every present class included.
+    """Indices of at most ``budget`` rows of ``y``, stratified, every present class included
+    (so one row per class where the budget is smaller than the number of classes).
 
-    Classes no larger than a minimum share (a third of an equal split, at least 10) are taken
-    in full; the rest of the budget is shared in proportion to class size (largest remainder).
+    Classes no larger than a minimum share (a third of an equal split, at least 10 where the
+    budget allows) are taken in full; the rest of the budget is shared in proportion to class
+    size (largest remainder).
     """
     counts = np.bincount(y, minlength=n_classes)
     if counts.sum() <= budget:
         return np.arange(len(y))
-    minimum = max(10, budget // (3 * max(int((counts > 0).sum()), 1)))
+    present = max(int((counts > 0).sum()), 1)
+    minimum = max(1, min(10, budget // present), budget // (3 * present))
     quota = np.minimum(counts, minimum)
     left = budget - quota.sum()
     if left > 0:
