@@ -59,7 +59,7 @@ def main(runs_dir: str = "runs", epochs: int = 30, method: str = "tsne", every: 
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].replace("``", ""))
     parser.add_argument("--runs_dir", default="runs")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))
