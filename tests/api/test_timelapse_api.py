@@ -252,3 +252,13 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
     assert "it wrote no frame" in done.stderr
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["run_001"]  # the worker made no folder of its own
     assert json.loads((tmp_path / "runs" / "run_001" / "run_metadata.json").read_text())["status"] == "failed"
+
+
+def test_a_loop_that_stops_early_gets_its_last_epoch_drawn(tmp_path):
+    rng = np.random.default_rng(8)
+    data = _epoch(rng, 60, 3)
+    with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=30, every=10, method="pca") as tl:
+        for epoch in (1, 2, 3):
+            tl.log_epoch(epoch, train=data, val=data, last=epoch == 3)  # e.g. early stopping after epoch 3
+    run = tmp_path / "run_001"
+    assert sorted(int(p.name.split("_")[1]) for p in run.glob("epoch_*.png")) == [1, 3]

@@ -76,7 +76,7 @@ class TrainingVisualizer(Callback):
         self.timelapse.log_epoch(
             result.epoch, (result.train_features, self.prepared.y[self._train], result.train_proba),
             (result.val_features, self.prepared.y[self._val], result.val_proba), metrics=result.scores,
-            logits=(result.train_logits, result.val_logits),
+            logits=(result.train_logits, result.val_logits), last=result.is_last,
         )
 
     def on_train_end(self, trainer, status: str) -> None:

@@ -90,7 +90,8 @@ def write_run(folder: Path, *, epochs: int = 12, frames=(1, 5, 10, 12), transfor
     per_class = {n: {"precision": 0.9, "recall": row[i] / sum(row), "f1": 0.8, "support": sum(row)}
                  for i, (n, row) in enumerate(zip(NAMES, confusion))}
     final = {"acc": 0.8956, "balanced_acc": 0.7812, "macro_f1": 0.7534, "per_class": per_class,
-             "confusion_matrix": confusion, "class_names": list(NAMES), "best_epoch": epochs - 1, "epochs_run": epochs}
+             "confusion_matrix": confusion, "class_names": list(NAMES), "best_epoch": epochs - 1, "epochs_run": epochs,
+             "evaluated": "best checkpoint (chosen by validation balanced accuracy) on the validation split"}
     (folder / "final_metrics.json").write_text(json.dumps(final))
     (folder / "classification_report.txt").write_text("precision recall <b>not bold</b>\n")
     train_xy, val_xy = base_layout()

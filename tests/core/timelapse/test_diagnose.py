@@ -153,6 +153,25 @@ def test_overfitting_names_the_epoch_it_began(noise, val_slope):
     assert f"--epochs {finding.values['epoch']}" in finding.remedy and "--weight_decay" in finding.remedy
 
 
+@pytest.mark.parametrize("evaluated, config, best_line, patience, oversampling", [
+    ("best checkpoint (chosen by validation balanced accuracy) on the validation split", CONFIG,
+     "best.pt holds epoch 30 (highest validation balanced accuracy)", True, True),
+    ("best checkpoint (chosen by the one-cycle schedule: its last epoch) on the validation split",
+     {"schedule": "onecycle", "oversample_target": 0.0, "weight_decay": 1e-3},
+     "best.pt holds epoch 30 (the one-cycle schedule's last epoch)", False, False),
+    ("the model at the last logged epoch", {}, None, True, False),  # a library run: no best.pt
+])
+def test_overfitting_says_what_best_pt_holds_and_offers_only_what_the_run_accepts(
+        evaluated, config, best_line, patience, oversampling):
+    findings = diagnose.diagnose(overfitting_history(), healthy_frames(), NAMES, 60, class_counts=COUNTS,
+                                 config=config, final={"evaluated": evaluated, "best_epoch": 30})
+    finding = next(f for f in findings if f.kind == "overfitting")
+    assert [e for e in finding.evidence if e.startswith("best.pt")] == ([best_line] if best_line else [])
+    assert ("--patience" in finding.remedy) is patience
+    assert ("oversample" in finding.remedy) is oversampling
+    assert "(mean of the last 3 epochs, " in finding.evidence[0]
+
+
 def test_a_small_but_real_rise_is_an_early_sign_not_a_warning():
     history = overfitting_history()
     history = with_series(history, val_loss=[0.4 + 0.0006 * (r["epoch"] - 25)

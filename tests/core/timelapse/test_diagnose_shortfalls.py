@@ -53,6 +53,21 @@ def test_plateau_names_its_epoch_its_cost_and_patience(recorded):
            "of 150, with best.pt from epoch 53 (0.8221)" in text
 
 
+@pytest.mark.parametrize("evaluated, config, kept, remedy", [
+    ("best checkpoint (chosen by the one-cycle schedule: its last epoch) on the validation split",
+     {"schedule": "onecycle"}, False, "runs all --epochs and keeps the last: --epochs 53 would anneal and end there"),
+    ("best checkpoint (chosen by validation loss) on the validation split", {"schedule": "plateau"}, False,
+     "--patience 20 (for this model it watches the validation loss"),
+    ("the model at the last logged epoch", {}, False,
+     "early stopping after 20 epochs without gain would have ended this run at epoch 73 instead of 150, with its best"),
+])
+def test_plateau_speaks_of_best_pt_and_patience_only_where_they_apply(evaluated, config, kept, remedy):
+    run = load_run(RECORDED)
+    finding, = shortfalls.plateau(run.history, run.metrics, config, {"evaluated": evaluated, "best_epoch": 150})
+    assert ("kept in best.pt" in finding.evidence[0]) is kept
+    assert remedy in finding.remedy
+
+
 def test_weak_structure_quotes_the_line_metrics_png_draws(recorded):
     _, found, _ = recorded
     weak = found["weak_structure"]

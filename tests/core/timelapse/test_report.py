@@ -67,6 +67,7 @@ def test_sections_diagnosis_results_counts_and_config(many_frames):
         assert f"<h2>{heading}</h2>" in page
     assert "model learning well" in page and "Clusters tightening over time" in page
     assert "<th>AGN</th><td" in page and ">250</td>" in page  # confusion matrix, AGN row
+    assert "Scores of the best checkpoint (chosen by validation balanced accuracy) on the validation split." in page
     assert "<th>oversample_target</th><td>0.7</td>" in page and "<th>viz.every</th><td>10</td>" in page
     assert "train before oversampling" in page and ">1072<" in page
     assert page.count('id="slider"') == 1 and 'id="play"' in page

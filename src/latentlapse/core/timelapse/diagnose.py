@@ -133,8 +133,8 @@ def diagnose(
     not_forming = _not_forming(frames, short, total_epochs)
     findings += not_forming or shortfalls.weak_structure(frames, *_structure_bar(frames, short, total_epochs))
     findings += _embedded(frames, names, short, class_counts, config)
-    overfit = _overfitting(history, config)
-    findings += overfit or _underfitting(history, len(names)) or shortfalls.plateau(history, frames, config)
+    overfit = _overfitting(history, config, final or {})
+    findings += overfit or _underfitting(history, len(names)) or shortfalls.plateau(history, frames, config, final)
     findings += shortfalls.low_minority_precision(final or {}, names, class_counts, config)
     return findings
 
@@ -222,7 +222,11 @@ def _embedded(frames, names, short, class_counts, config) -> list[Finding]:
     return findings
 
 
-def _overfitting(history: list[Row], config: Mapping) -> list[Finding]:
+_RULE_WORDS = {"balanced": "highest validation balanced accuracy", "loss": "lowest validation loss",
+               "last": "the one-cycle schedule's last epoch"}
+
+
+def _overfitting(history: list[Row], config: Mapping, final: Mapping) -> list[Finding]:
     """Validation loss bottomed out and climbed while training accuracy rose and validation stalled."""
     epochs = column(history, "epoch")
     n = len(epochs)
@@ -248,18 +252,19 @@ def _overfitting(history: list[Row], config: Mapping) -> list[Finding]:
             f"{s_val[-1]:.3f}",
         ), values={"epoch": began, "val_loss_rise": rise / s_loss[i], "train_acc_gain": train_gain,
                    "val_acc_gain": val_gain})]
-    balanced = column(history, "val_balanced_acc")
-    best = int(epochs[int(np.nanargmax(balanced))]) if np.isfinite(balanced).any() else began
+    rule = shortfalls.checkpoint_rule(final, config)
+    best = int(final["best_epoch"]) if rule and final.get("best_epoch") else None
     evidence = (
         f"Epoch {began}: validation loss {s_loss[i]:.4f} (5-epoch mean), its minimum; epoch {last}: {s_loss[-1]:.4f} "
-        f"({rise / s_loss[i]:+.0%})",
+        f"(mean of the last {trends.SMOOTH_EPOCHS // 2 + 1} epochs, {rise / s_loss[i]:+.0%})",
         f"training accuracy {s_train[i]:.3f} → {s_train[-1]:.3f} ({train_gain:+.3f}) while validation accuracy "
         f"{s_val[i]:.3f} → {s_val[-1]:.3f} ({val_gain:+.3f}): the gap between them widened",
-        f"best.pt holds epoch {best} (highest validation balanced accuracy)",
-    )
+    ) + ((f"best.pt holds epoch {best} ({_RULE_WORDS[rule]})",) if best else ())
     wd = config.get("weight_decay")
-    remedy = (f"stop early at about epoch {began} (--epochs {began}, or --patience 10); regularise: raise --weight_decay"
-              f"{f' (now {wd})' if wd is not None else ''}, use a smaller model, or oversample less aggressively")
+    stopping = f"--epochs {began}" + ("" if rule == "last" else ", or --patience 10")
+    oversampling = ", or oversample less aggressively" if (config.get("oversample_target") or 0) > 0 else ""
+    remedy = (f"stop early at about epoch {began} ({stopping}); regularise: raise --weight_decay"
+              f"{f' (now {wd})' if wd is not None else ''}, use a smaller model{oversampling}")
     return [Finding("overfitting", "warning", f"Overfitting from about epoch {began}", evidence, remedy,
                     {"epoch": began, "val_loss_min": s_loss[i], "val_loss_last": s_loss[-1], "train_acc_gain": train_gain,
                      "val_acc_gain": val_gain, "best_epoch": best})]

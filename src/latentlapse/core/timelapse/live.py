@@ -209,7 +209,7 @@ class Timelapse:
                                inputs if inputs is not None else self.inputs)
 
     def log_epoch(self, epoch: int, train: Split, val: Split, *, metrics: Mapping[str, float] | None = None,
-                  ids: Any = None, logits: tuple[Any, Any] | None = None) -> None:
+                  ids: Any = None, logits: tuple[Any, Any] | None = None, last: bool = False) -> None:
         """Record one finished epoch: its history row, every source's dynamics and, on the
         schedule, a frame of the fixed sample. Returns at once: the worker draws the frame, the
         writer thread writes the rest in batches (see ``flush_seconds``).
@@ -218,8 +218,9 @@ class Timelapse:
         fixed order; ``metrics`` adds or overrides numbers of the history row (``train_loss``,
         ``val_loss``, ...; the losses default to the log-loss of ``proba``); ``ids`` is
         ``(train_ids, val_ids)`` (first call only); ``logits`` ``(train, val)`` gives the margins
-        (else log-probabilities stand in). An epoch at or before ``resume_after`` records only
-        what the interruption cut off.
+        (else log-probabilities stand in); ``last`` says the loop stops after this epoch before
+        ``epochs`` (early stopping), so it gets a frame as the last epoch does. An epoch at or
+        before ``resume_after`` records only what the interruption cut off.
         """
         started = time.perf_counter()
         self._require_open("log_epoch")
@@ -234,7 +235,7 @@ class Timelapse:
             self._writer.check()
         history = self.owner and not catching_up
         record = not catching_up or not dynamics.epoch_path(self.run_dir, epoch).exists()
-        due = self.frames and (should_visualize(epoch, self.epochs, self.every) or epoch == self.epochs)
+        due = self.frames and (should_visualize(epoch, self.epochs, self.every) or epoch == self.epochs or last)
         frame = due and (not catching_up or self.missing_frame(epoch))
         board = self._board is not None and not catching_up
         entry = LoggedEpoch(epoch, y_tr, epoch_writes.private(p_tr, train[2]), y_va, epoch_writes.private(p_va, val[2]),

@@ -106,7 +106,8 @@ def _header(run: RunFiles, status: str) -> str:
                 ("best epoch", f"{best} of {final.get('epochs_run', len(run.history))}"),
                 ("accuracy", _num(final.get("acc"), 4)), ("balanced accuracy", _num(final.get("balanced_acc"), 4)),
                 ("macro-F1", _num(final.get("macro_f1"), 4)))) + "</div>"
-        cards += '<p class="note">Scores of the best checkpoint (highest validation balanced accuracy) on the validation split.</p>'
+        evaluated = final.get("evaluated") or "best checkpoint on the validation split"
+        cards += f'<p class="note">Scores of the {_e(evaluated)}.</p>'
     return (f'<header><h1>{_e(run.name)} <span class="status status-{_e(status)}">{_e(status)}</span></h1>'
             f'<p class="subtitle">Latent-space time-lapse report</p><dl class="facts">{items}</dl>{cards}</header>')
 

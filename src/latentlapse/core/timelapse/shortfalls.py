@@ -38,7 +38,20 @@ LOW_PRECISION = 0.6
 KINDS = ("plateau", "weak_structure", "low_minority_precision")
 
 
-def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping) -> list[Finding]:
+def checkpoint_rule(final: Mapping, config: Mapping) -> str | None:
+    """How the run chose ``best.pt``: ``balanced`` (validation balanced accuracy), ``loss``
+    (validation loss) or ``last`` (the one-cycle schedule's last epoch), from final_metrics.json's
+    ``evaluated`` (else the config's schedule); None where there is no best.pt or it is not known
+    (a library run, or a run without final metrics)."""
+    evaluated = str((final or {}).get("evaluated", ""))
+    if evaluated.startswith("best checkpoint"):
+        for words, rule in (("balanced accuracy", "balanced"), ("validation loss", "loss"), ("last epoch", "last")):
+            if words in evaluated:
+                return rule
+    return "last" if config.get("schedule") == "onecycle" else None
+
+
+def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping, final: Mapping | None = None) -> list[Finding]:
     """Validation balanced accuracy stopped improving long before the end of the run."""
     if config.get("patience"):
         return []  # the run already stops on its own when validation stalls
@@ -55,7 +68,9 @@ def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping) -> l
     if np.nanmax(smoothed[b:]) > smoothed[b] + PLATEAU_TOLERANCE:
         return []
     best, last = int(epochs[b]), int(epochs[-1])
-    evidence = [f"validation balanced accuracy peaked at epoch {best} ({balanced[b]:.4f}, kept in best.pt); "
+    rule = checkpoint_rule(final or {}, config)
+    kept = ", kept in best.pt" if rule == "balanced" else ""
+    evidence = [f"validation balanced accuracy peaked at epoch {best} ({balanced[b]:.4f}{kept}); "
                 f"epoch {last}: {balanced[-1]:.4f}; the {after} epochs after the peak ({after / n:.0%} of the run) "
                 f"brought no gain"]
     seconds = column(history, "seconds")[b + 1:]
@@ -78,11 +93,20 @@ def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping) -> l
         evidence.append(f"training accuracy (5-epoch mean) still rose {train[b]:.3f} → {train[-1]:.3f}: the two can "
                         f"differ because the model kept fitting the training sources and their oversampled copies, "
                         f"a gain that did not carry over to sources it had not seen")
-    stop, kept = patience_stop(balanced, SUGGESTED_PATIENCE)
-    remedy = (f"stop when validation stalls: --patience {SUGGESTED_PATIENCE} would have ended this run at epoch "
-              f"{int(epochs[stop])} instead of {last}, with best.pt from epoch {int(epochs[kept])} "
-              f"({balanced[kept]:.4f})")
-    values.update(patience_stop=int(epochs[stop]), patience_best=int(epochs[kept]))
+    stop, chosen = patience_stop(balanced, SUGGESTED_PATIENCE)
+    if rule == "last":
+        remedy = (f"the one-cycle schedule runs all --epochs and keeps the last: --epochs {best} would anneal and "
+                  f"end there")
+    elif rule == "loss":
+        remedy = (f"stop when validation stalls: --patience {SUGGESTED_PATIENCE} (for this model it watches the "
+                  f"validation loss, which also chooses best.pt)")
+    else:
+        stopping = (f"--patience {SUGGESTED_PATIENCE}" if rule == "balanced"
+                    else f"early stopping after {SUGGESTED_PATIENCE} epochs without gain")
+        keeps = "best.pt from" if rule == "balanced" else "its best at"
+        remedy = (f"stop when validation stalls: {stopping} would have ended this run at epoch {int(epochs[stop])} "
+                  f"instead of {last}, with {keeps} epoch {int(epochs[chosen])} ({balanced[chosen]:.4f})")
+        values.update(patience_stop=int(epochs[stop]), patience_best=int(epochs[chosen]))
     return [Finding("plateau", "warning", f"Validation stopped improving after epoch {best} "
                     f"({after} of {n} epochs without gain)", tuple(evidence), remedy, values)]
 
