@@ -249,7 +249,7 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path):
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert 'put the training under `if __name__ == "__main__":`' in done.stderr
-    assert "it wrote no frame" in done.stderr
+    assert "no frame was written" in done.stderr
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["run_001"]  # the worker made no folder of its own
     assert json.loads((tmp_path / "runs" / "run_001" / "run_metadata.json").read_text())["status"] == "failed"
 

@@ -34,7 +34,7 @@ def test_ctrl_c_in_the_first_epoch_does_not_claim_a_checkpoint(make_config, logs
     assert result.status == "interrupted" and result.exit_code == 130
     assert "interrupted during epoch 1; finishing up (no checkpoint yet)" in logs.messages
     assert not any("checkpoint of epoch 0" in message for message in logs.messages)
-    assert f"interrupted before the first epoch finished; resume with: python main.py --resume {result.run_dir}" \
+    assert f"interrupted before the first epoch finished; resume with: latentlapse train --resume {result.run_dir}" \
         in logs.messages
 
 
@@ -126,3 +126,26 @@ def test_classes_8_says_ns_bin_is_counted_as_ns(tiny_spectra, tmp_path):
     assert lines[0] == str(tmp_path / "runs" / "run_001")
     assert lines[1] == ("--classes 8 counts NS_BIN (2) as NS: the scheme has no NS_BIN class, so these sources are "
                         "trained, scored and predicted as NS")
+
+
+def test_ctrl_c_once_training_is_complete_finishes_the_run_and_says_so(make_config, logs, monkeypatch):
+    import json
+    import os
+    import signal
+
+    from latentlapse.xray import session
+
+    finish = session.Session._final_results
+
+    def interrupted_finish(self, trainer):  # the signal comes while the run's results are being made
+        os.kill(os.getpid(), signal.SIGINT)
+        return finish(self, trainer)
+
+    monkeypatch.setattr(session.Session, "_final_results", interrupted_finish)
+    result = pipeline.train(make_config(epochs=2, viz=True))
+    assert result.status == "completed" and result.exit_code == 0
+    assert any("training is complete and the run is being finished" in m for m in logs.messages)
+    assert not any("interrupted" in m for m in logs.messages)
+    meta = json.loads((result.run_dir / "run_metadata.json").read_text())
+    assert meta["status"] == "completed"
+    assert sorted(p.name[:9] for p in result.run_dir.glob("epoch_*.png")) == ["epoch_001", "epoch_002"]

@@ -60,6 +60,7 @@ class Session:
         # the epoch whose last.pt is on disk: what --resume continues from, whatever failed after it
         self.saved_epoch = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
         self._winding_down = False
+        self._finishing = False  # training is done: the last frames and the results are being made
         self._saving = False  # inside a checkpoint save: a first signal waits until last.pt is written
         self._interrupt_pending = False
         self._visualizer = None
@@ -68,8 +69,9 @@ class Session:
     def run(self) -> RunResult:
         """Train and end the run as completed, interrupted or failed — whatever is raised where.
 
-        SIGTERM takes Ctrl-C's path. An interrupt while the run is being finished (the last
-        frames, the results) ends it ``interrupted`` too: ``--resume`` then only finishes it.
+        SIGTERM takes Ctrl-C's path. Once training is complete, a first Ctrl-C does not stop the
+        finishing (the last frames, the results): it says that a second one skips the frames not
+        yet drawn, as after an interrupt.
         """
         for line in self.prepared.messages:
             log.info(line)
@@ -84,6 +86,7 @@ class Session:
                 trainer = self._build_trainer()
                 self._visualizer = next((c for c in trainer.callbacks if hasattr(c, "request_abort")), None)
                 trainer.fit()
+                self._finishing = True
                 return self._finish_completed(trainer)
             except KeyboardInterrupt:
                 return self._finish_interrupted(trainer, self._visualizer)
@@ -107,6 +110,10 @@ class Session:
         runs to its end.
         """
         self.signals_received += 1
+        if self.signals_received == 1 and self._finishing:
+            log.warning("training is complete and the run is being finished (its last frames and results); "
+                        "Ctrl-C again skips the frames not yet drawn")
+            return
         if self.signals_received == 1 and not self._winding_down:
             if self._saving:
                 self._interrupt_pending = True
@@ -236,7 +243,8 @@ class Session:
             return RunResult(self.run_dir, "interrupted", 130)
         epoch = self.saved_epoch
         on_disk = f"the checkpoint of epoch {epoch} is on disk" if epoch else "no checkpoint yet"
-        log.warning("interrupted during epoch %d; finishing up (%s)", epoch + 1, on_disk)
+        during = "after the last epoch" if epoch >= self.config.epochs else f"during epoch {epoch + 1}"
+        log.warning("interrupted %s; finishing up (%s)", during, on_disk)
         self._visualizer = visualizer
         try:
             self._sync_history(trainer)
@@ -246,7 +254,7 @@ class Session:
         runs.update_metadata(self.run_dir, status="interrupted", end_time=runs.now_iso(),
                              epochs_run=epoch, **self._timing(trainer))
         done = f"after epoch {epoch} of {self.config.epochs}" if epoch else "before the first epoch finished"
-        log.warning("interrupted %s; resume with: python main.py --resume %s", done, self.run_dir)
+        log.warning("interrupted %s; resume with: %s --resume %s", done, _command_name(), self.run_dir)
         return RunResult(self.run_dir, "interrupted", 130)
 
     def _finish_failed(self, trainer, exc: BaseException) -> RunResult:
@@ -340,3 +348,10 @@ class Session:
         log.info(calibration_text(block).rstrip())
         log.info(operating_points_text(points).rstrip())
         return metrics
+
+
+def _command_name() -> str:
+    """How this run was started, for the resume hint: ``python main.py`` or ``latentlapse train``."""
+    import sys
+
+    return "python main.py" if Path(sys.argv[0]).name == "main.py" else "latentlapse train"

@@ -430,15 +430,18 @@ class Timelapse:
             atomic.remove_stale_temps(self.run_dir)
         if finished:
             return
-        if status == "completed" and not self._abort:
+        if self._abort:
+            log.warning("the frames not yet drawn were skipped, as asked; %s", self._frames_done())
+            return
+        if status == "completed":
             raise RunFailed(f"{self.run_dir}: the frame worker stopped (exit code {worker.exitcode}) before it "
                             f"finished the time-lapse; {self._frames_done()}")
         log.warning("frame worker stopped before it finished; %s", self._frames_done())
 
     def _frames_done(self) -> str:
         if not self.frames_written:
-            return "it wrote no frame (its own error, if it had one, is printed above)"
-        return f"the {self.frames_written} frame{'s' if self.frames_written > 1 else ''} it wrote are complete"
+            return "no frame was written (the worker's own error, if it had one, is printed above)"
+        return f"the {self.frames_written} frame{'s' if self.frames_written > 1 else ''} written are complete"
 
     def _on_message(self, message: tuple) -> None:
         if message[0] == "frame":
