@@ -262,3 +262,47 @@ def test_a_loop_that_stops_early_gets_its_last_epoch_drawn(tmp_path):
             tl.log_epoch(epoch, train=data, val=data, last=epoch == 3)  # e.g. early stopping after epoch 3
     run = tmp_path / "run_001"
     assert sorted(int(p.name.split("_")[1]) for p in run.glob("epoch_*.png")) == [1, 3]
+
+
+def test_a_resume_before_the_last_frame_draws_the_later_epochs_once(tmp_path):
+    import csv
+
+    rng = np.random.default_rng(9)
+    data = _epoch(rng, 60, 3)
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=4, every=1, method="pca") as tl:
+            for epoch in (1, 2, 3):
+                tl.log_epoch(epoch, train=data, val=data)
+            raise KeyboardInterrupt
+    run = tmp_path / "run_001"
+    with Timelapse.resume(run, after_epoch=2) as tl:  # the loop's checkpoint was of epoch 2
+        for epoch in (3, 4):
+            tl.log_epoch(epoch, train=data, val=data)
+    assert [int(r["epoch"]) for r in csv.DictReader((run / "latent_metrics.csv").open())] == [1, 2, 3, 4]
+    progress = (run / "training_progress.txt").read_text().splitlines()[2:]
+    assert [int(line.split("|")[0]) for line in progress] == [1, 2, 3, 4]
+    assert sorted(int(p.name.split("_")[1]) for p in run.glob("epoch_*.png")) == [1, 2, 3, 4]
+    assert "4 of 4 epochs, 4 frames" in (run / "diagnosis.txt").read_text()
+
+
+def test_resume_refuses_what_the_run_never_reached(tmp_path):
+    from latentlapse.core.errors import InputError
+
+    rng = np.random.default_rng(10)
+    data = _epoch(rng, 30, 3)
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=4, frames=False) as tl:
+            tl.log_epoch(1, train=data, val=data)
+            tl.log_epoch(2, train=data, val=data)
+            raise KeyboardInterrupt
+    run = tmp_path / "run_001"
+    for after in (-1, 3, 1.5):
+        with pytest.raises(ValueError, match="recorded epochs up to 2; give the epoch of your checkpoint, 0 to 2"):
+            Timelapse.resume(run, after_epoch=after)
+    with pytest.raises(InputError, match="no such run folder"):
+        Timelapse.resume(tmp_path / "run_009", after_epoch=1)
+    with Timelapse.resume(run, after_epoch=2) as tl:
+        tl.log_epoch(3, train=data, val=data)
+        tl.log_epoch(4, train=data, val=data)
+    with pytest.raises(ValueError, match="a completed run is not resumed"):
+        Timelapse.resume(run, after_epoch=4)

@@ -22,7 +22,7 @@ import numpy as np
 
 from latentlapse.core import atomic, rng, runs
 from latentlapse.core.errors import RunFailed
-from latentlapse.core.timelapse import dynamics, epoch_writes, loop_arrays, messages, run_record
+from latentlapse.core.timelapse import dynamics, epoch_writes, loop_arrays, messages, progress, run_record
 from latentlapse.core.timelapse.epoch_writes import EpochBook, LoggedEpoch, Writer
 from latentlapse.core.timelapse.sample import SAMPLES_FILE, choose_sample, samples_csv
 from latentlapse.core.timelapse.schedule import should_visualize
@@ -125,6 +125,7 @@ class Timelapse:
         epoch of your own checkpoint): later history and dynamics are dropped, frames go on."""
         run_dir = Path(run_dir)
         settings = run_record.resume_settings(run_dir)
+        run_record.check_resume_point(run_dir, after_epoch)
         settings.update(overrides)
         return cls(run_dir.parent, run_dir=run_dir, resume_after=int(after_epoch), **settings)
 
@@ -159,6 +160,10 @@ class Timelapse:
         if resuming:
             atomic.remove_stale_temps(self.run_dir)
             dynamics.drop_epochs_after(self.run_dir, self.resume_after)
+            dropped = progress.drop_frames_after(self.run_dir, self.resume_after)
+            if dropped:
+                log.info("frames of epoch%s %s came after epoch %d: dropped (they are drawn again)",
+                         "s" if len(dropped) > 1 else "", ", ".join(map(str, dropped)), self.resume_after)
             self._last_epoch = self.resume_after
         if self.owner:
             self._history = run_record.record_start(self)

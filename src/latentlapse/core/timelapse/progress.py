@@ -48,3 +48,29 @@ def append_metrics(run_dir: str | Path, row: Mapping[str, float], columns: Seque
     else:
         head = ",".join(columns) + "\n"
     atomic.append_text(path, head + ",".join(_csv_value(row.get(c, float("nan"))) for c in columns) + "\n")
+
+
+def drop_frames_after(run_dir: str | Path, epoch: int) -> list[int]:
+    """Make a resumed run's time-lapse end at ``epoch``: the later frames, their layouts and their
+    rows in ``training_progress.txt`` and ``latent_metrics.csv`` go (the resumed loop draws those
+    epochs again). Returns the epochs whose frames were dropped."""
+    from latentlapse.core.timelapse.animate import frame_files
+    from latentlapse.core.timelapse.layouts import layout_files
+
+    run_dir = Path(run_dir)
+    later = [(n, path) for n, path in [*frame_files(run_dir), *layout_files(run_dir).items()] if n > epoch]
+    for _, path in later:
+        path.unlink(missing_ok=True)
+    _keep_rows(run_dir / METRICS_FILE, 1, lambda line: int(line.split(",", 1)[0]) <= epoch)
+    _keep_rows(run_dir / PROGRESS_FILE, 2, lambda line: int(line.split("|", 1)[0]) <= epoch)
+    return sorted({n for n, _ in later})
+
+
+def _keep_rows(path: Path, header_lines: int, keep) -> None:
+    """Rewrite ``path`` (atomically, only if it changes) with its header and the rows ``keep`` accepts."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:header_lines] + [line for line in lines[header_lines:] if line.strip() and keep(line)]
+    if len(kept) != len(lines):
+        atomic.write_text(path, "".join(kept))

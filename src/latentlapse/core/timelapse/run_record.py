@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from latentlapse.core import runs
-from latentlapse.core.timelapse import history_file
+from latentlapse.core.timelapse import dynamics, history_file
 
 log = logging.getLogger(__name__)
 
 
 def resume_settings(run_dir: Path) -> dict[str, Any]:
     """The ``Timelapse`` settings a run was made with, read back from its metadata."""
+    from latentlapse.core.timelapse.runfiles import check_run_dir
+
+    check_run_dir(run_dir)
     meta = runs.read_metadata(run_dir)
     if not meta.get("class_names"):
         raise ValueError(f"{run_dir}: not a latentlapse run (no class names in {runs.METADATA}); nothing to resume")
@@ -30,6 +33,20 @@ def resume_settings(run_dir: Path) -> dict[str, Any]:
                 colors=meta.get("class_colors"), markers=meta.get("class_markers"),
                 frames=viz.get("enabled", True), tensorboard=bool(meta["config"].get("tensorboard", False)),
                 config=meta.get("config"))
+
+
+def check_resume_point(run_dir: Path, after_epoch: Any) -> None:
+    """ValueError unless ``after_epoch`` is an epoch the run got to (0: from the start) and the
+    run is not completed (a completed run is not resumed, as on the command line)."""
+    meta = runs.read_metadata(run_dir)
+    if meta.get("status") == "completed":
+        raise ValueError(f"{run_dir}: the run completed; a completed run is not resumed (start a new Timelapse)")
+    history = history_file.read_table(run_dir / history_file.HISTORY)
+    reached = max([int(meta.get("epochs_run") or 0), *dynamics.recorded_epochs(run_dir),
+                   *(int(row["epoch"]) for row in history)], default=0)
+    if int(after_epoch) != after_epoch or not 0 <= after_epoch <= reached:
+        raise ValueError(f"after_epoch={after_epoch!r}: {run_dir.name} recorded epochs up to {reached}; give the epoch "
+                         f"of your checkpoint, 0 to {reached}")
 
 
 def record_start(tl: Any) -> list[dict[str, float]]:
