@@ -224,7 +224,7 @@ def _summary_lines(config: TrainConfig, p: Prepared) -> list[str]:
     data = p.dataset
     lines = [
         f"data: {data.source} ({len(data)} labelled {data.kind} sources, {data.n_features} "
-        f"{'bins' if data.kind == 'spectra' else 'model inputs'}); model: {p.model_kind}",
+        f"{'bins' if data.kind == 'spectra' else 'input columns'}); model: {p.model_kind}",
         *(f"note: {note}" for note in data.notes),
         f"class counts, training split -> after oversampling to {config.oversample_target:g} x majority "
         f"(validation split):" if config.oversample_target else "class counts, training split, no oversampling "

@@ -50,7 +50,8 @@ def source_text(run_dir: str | os.PathLike, source_id: str) -> str:
         f"(score {stats.score[i]:.3f}{', a label suspect' if stats.suspect[i] else ''})",
         f"confidence {stats.confidence[i]:.3f}, variability {stats.variability[i]:.3f}, right in "
         f"{stats.correctness[i]:.0%} of {len(history.epochs)} epochs, {int(stats.forgetting[i])} forgetting events, "
-        f"learned for good {'at epoch ' + str(learned) if learned > 0 else 'never'}, area under the margin {stats.aum[i]:.3f}",
+        f"{'learned for good at epoch ' + str(learned) if learned > 0 else 'never learned for good'}, "
+        f"area under the margin {stats.aum[i]:.3f}",
         f"{'at the frame epochs' if frames else 'at every epoch'}:",
         f"  {'epoch':>5}  {'predicted':<22} {'p(label)':>8}  {'margin':>7}",
     ]

@@ -179,7 +179,8 @@ def low_minority_precision(final: Mapping, names: Sequence[str], class_counts: S
     target = config.get("oversample_target")
     if target:
         evidence.append(f"precision and recall can differ this much because oversampling (--oversample_target "
-                        f"{target}) trained on rare classes as often as on the largest, so the model calls them "
+                        f"{target}) trained on rare classes nearly as often as on the largest (each grown to {target:g}× the "
+                        f"largest's size, the loss weights making up the rest), so the model calls them "
                         f"readily and finds most of them, while the validation split keeps the real proportions "
                         f"({', '.join(f'{int(matrix[c].sum())} {names[c]}' for c in low)} of {total}): a small share "
                         f"of a large class called rare outnumbers the rare sources themselves")

@@ -143,8 +143,8 @@ def _errors(frames: list[Row]) -> Finding:
     n0, n1, total = first.get("val_errors", math.nan), last.get("val_errors", math.nan), last.get("val_total", math.nan)
     if not (math.isfinite(n0) and math.isfinite(n1)):
         return Finding("errors_falling", "info", "Validation errors were not counted")
-    evidence = tuple(f"Epoch {int(f['epoch'])}: {int(f['val_errors'])} errors (red X's) of {int(f.get('val_total', total))} "
-                     f"validation sources" for f in _milestones(frames))
+    evidence = tuple(f"Epoch {int(f['epoch'])}: {int(f['val_errors'])} errors of {int(f.get('val_total', total))} "
+                     f"validation sources (the frames mark the sample's as red X's)" for f in _milestones(frames))
     values = {"errors_first": int(n0), "errors_last": int(n1), "val_total": total,
               "epoch_first": int(first["epoch"]), "epoch_last": int(last["epoch"])}
     if n0 - n1 >= max(ERRORS_MIN_COUNT, ERRORS_MIN_DROP * n0):
