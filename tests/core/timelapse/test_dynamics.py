@@ -107,3 +107,13 @@ def test_the_default_run_stays_under_five_megabytes(tmp_path):
     one_epoch = dynamics.write_epoch(tmp_path, 1, dynamics.epoch_record(labels, proba, logits)).stat().st_size
     sources = (tmp_path / dynamics.DYNAMICS_DIR / dynamics.SOURCES_FILE).stat().st_size
     assert one_epoch * epochs + sources <= 5_000_000, (one_epoch, sources)
+
+
+def test_the_suspects_of_a_short_run_come_with_a_caution():
+    from latentlapse.core.timelapse.dynamics_summary import SuspectSummary
+
+    def summary(epochs):
+        return SuspectSummary(n_sources=45, n_suspects=26, by_class={"a": 20, "b": 6}, top=(), n_epochs=epochs)
+
+    assert "only 2 epochs recorded" in summary(2).sentence() and "read the suspects of a longer run" in summary(2).sentence()
+    assert "epochs recorded" not in summary(30).sentence()

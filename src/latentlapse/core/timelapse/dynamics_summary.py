@@ -43,6 +43,9 @@ class Suspect:
     score: float
 
 
+SHORT_RUN_EPOCHS = 10  # fewer recorded epochs: suspects are mostly sources not learned yet (the diagnosis's bar too)
+
+
 @dataclass(frozen=True)
 class SuspectSummary:
     """How many suspects, in which classes (by their label), and the top of the ranking."""
@@ -51,14 +54,18 @@ class SuspectSummary:
     n_suspects: int
     by_class: dict[str, int]
     top: tuple[Suspect, ...]
+    n_epochs: int = 0  # recorded epochs: in a short run the first third is the first epoch or two
 
     def sentence(self) -> str:
         if not self.n_suspects:
             return f"no source of {self.n_sources} has a training history that doubts its label"
         classes = ", ".join(f"{name} {count}" for name, count in self.by_class.items() if count)
+        short = (f" — only {self.n_epochs} epoch{'s' if self.n_epochs != 1 else ''} recorded, so the first third is "
+                 f"the start of learning, when most sources are still wrong: read the suspects of a longer run"
+                 if 0 < self.n_epochs < SHORT_RUN_EPOCHS else "")
         return (f"{self.n_suspects} of {self.n_sources} sources are label suspects (area under the margin "
                 f"below {dynamics.SUSPECT_AUM:g} over the first third of training and right in under "
-                f"{dynamics.SUSPECT_CORRECTNESS:.0%} of epochs); by their label: {classes}")
+                f"{dynamics.SUSPECT_CORRECTNESS:.0%} of epochs); by their label: {classes}{short}")
 
 
 def _name(names: tuple[str, ...], index: int) -> str:
@@ -112,6 +119,7 @@ def suspects(history: DynamicsHistory, stats: SourceStats, top: int = TOP_SUSPEC
                           final_prediction=_name(names, int(stats.final_pred[i])),
                           model_says=_name(names, int(stats.other_class[i])), share=float(stats.other_share[i]),
                           score=float(stats.score[i])) for i in order),
+        n_epochs=len(history.epochs),
     )
 
 
