@@ -220,7 +220,7 @@ def test_nan_loss_stops_naming_epoch_and_batch_and_keeps_epoch_1(tiny_spectra, t
     run = _only_run(tmp_path / "runs")
     assert code == 1
     assert line == ("main.py: error: the loss became nan at epoch 2, batch 3; the checkpoint of epoch 1 is kept; "
-                    "try a lower --lr or check the data for extreme values")
+                    "check the data for extreme values, or try a lower --lr")
     meta = metadata(run)
     assert meta["status"] == "failed" and meta["epochs_run"] == 1 and "epoch 2, batch 3" in meta["error"]
     assert _epoch_of(run / "last.pt") == 1 and _epoch_of(run / "best.pt") == 1

@@ -125,3 +125,10 @@ def test_epoch_rows_redraw_every_row_and_keep_the_order():
     other = np.abs(rows - X.mean(axis=0)).sum(axis=1)
     assert np.mean(own < other) > 0.95
     assert np.array_equal(result.augmenter.epoch_rows(np.random.default_rng(13)), rows)
+
+
+def test_a_source_with_an_enormous_count_level_is_redrawn_not_refused():
+    X = np.full((2, 8), 1 / 8, dtype=np.float32)
+    out = augment_spectra(X, np.array([1e300, 500.0]), 1.0, np.random.default_rng(0))  # numpy's Poisson stops near 1e19
+    assert np.isfinite(out).all() and np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
+    assert np.allclose(out[0], 1 / 8, atol=1e-6)  # that many counts carry no visible noise

@@ -236,9 +236,10 @@ class Trainer:
                 continue  # batch norm cannot train on a single row
             loss = self._train_step(X[index], y[index])
             if not torch.isfinite(loss):
+                kept = f"the checkpoint of epoch {epoch - 1} is kept" if epoch > 1 else "no checkpoint was written"
                 raise RunFailed(
-                    f"the loss became {loss.item()} at epoch {epoch}, batch {batch}; the checkpoint of epoch "
-                    f"{epoch - 1} is kept; try a lower --lr or check the data for extreme values"
+                    f"the loss became {loss.item()} at epoch {epoch}, batch {batch}; {kept}; check the data for "
+                    f"extreme values, or try a lower --lr"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -307,9 +307,12 @@ def test_catalog_non_numeric_cell(tmp_path):
         load_dataset(write(tmp_path, text, "cat.csv"))
 
 
-def test_catalog_infinite_value(tmp_path):
-    text = "name,f1,label\nA,1,AGN\nB,inf,CV\n"
-    with pytest.raises(InputError, match=r"cat\.csv: line 3, column 2 \(f1\): inf is not a usable value; leave the cell empty"):
+@pytest.mark.parametrize("value, reason", [("inf", ""), ("1e308", r" \(beyond ±3.4e\+38, the largest value the model can hold\)"),
+                                           ("-1e39", r" \(beyond ±3.4e\+38")])
+def test_catalog_infinite_or_too_large_value(tmp_path, value, reason):
+    text = f"name,f1,label\nA,1,AGN\nB,{value},CV\n"
+    shown = "inf" if value == "inf" else f"{float(value):g}".replace("+", r"\+")
+    with pytest.raises(InputError, match=rf"cat\.csv: line 3, column 2 \(f1\): {shown} is not a usable value{reason}"):
         load_dataset(write(tmp_path, text, "cat.csv"))
 
 

@@ -189,6 +189,9 @@ def oversample(
     )
 
 
+POISSON_MAX = 1e15
+
+
 def augment_spectra(X: np.ndarray, counts: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
     """Redraw normalised net spectra as new Poisson realisations of a gain-shifted source.
 
@@ -209,7 +212,8 @@ def augment_spectra(X: np.ndarray, counts: np.ndarray, strength: float, rng: np.
     source = X.astype(np.float64)
     shifted = source[rows, left] * (1.0 - weight) + source[rows, left + 1] * weight
     expected = shifted * level
-    drawn = rng.poisson(np.clip(expected, 0.0, None)) + np.minimum(expected, 0.0)
+    # above POISSON_MAX counts a bin's Poisson noise is below 1e-7 of it (and numpy refuses lam > ~1e19)
+    drawn = rng.poisson(np.clip(expected, 0.0, POISSON_MAX)) + np.minimum(expected, 0.0)
     total = drawn.sum(axis=1, keepdims=True)
     return np.where(total > 0, drawn / np.where(total > 0, total, 1.0), source).astype(np.float32)
 

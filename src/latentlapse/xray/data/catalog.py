@@ -18,7 +18,7 @@ import numpy as np
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.feature_choice import IDENTIFIER, choose_columns, flag_values, likely_placeholders
 from latentlapse.xray.data.spectra_checks import warn_duplicate_ids
-from latentlapse.xray.data.schema import FLAG, NUMBER
+from latentlapse.xray.data.schema import FLAG, NUMBER, unusable, unusable_text
 from latentlapse.xray.data.table_columns import MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
 from latentlapse.core.errors import InputError
 
@@ -136,11 +136,10 @@ def _feature_values(table: Table, names: list[str]) -> tuple[np.ndarray, list[st
                     f"{table.path}: {table.positions[name]} holds text, not numbers or flags (t/f, y/n); "
                     f"catalogue features must be numeric, choose other columns"
                 )
-        where = np.argwhere(np.isinf(values))
+        where = np.flatnonzero(unusable(values))
         if where.size:
-            i = int(where[0][0])
-            raise InputError(f"{table.path}: {table.rows.at(i)}, {table.positions[name]}: {values[i]} is not a "
-                             f"usable value; leave the cell empty to mark it missing")
+            i = int(where[0])
+            raise InputError(f"{table.path}: {table.rows.at(i)}, {table.positions[name]}: {unusable_text(values[i])}")
         columns.append(np.asarray(values, dtype=np.float64))
         types.append(kind)
     return np.column_stack(columns), types

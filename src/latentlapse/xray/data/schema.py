@@ -221,11 +221,26 @@ def _parse(values, kind: str, name: str, where) -> np.ndarray:
                 expected = "t/f, y/n, true/false or 1/0" if kind == FLAG else "a number"
                 raise InputError(f"{where(i, name)}: '{text}' is not {expected}, as the model's column {name} "
                                  f"must be; fix the value or leave the cell empty to mark it missing") from None
-    bad = np.flatnonzero(np.isinf(parsed))
+    bad = np.flatnonzero(unusable(parsed))
     if bad.size:
-        raise InputError(f"{where(int(bad[0]), name)}: {parsed[bad[0]]} is not a usable value; leave the cell "
-                         f"empty to mark it missing")
+        raise InputError(f"{where(int(bad[0]), name)}: {unusable_text(parsed[bad[0]])}")
     return parsed
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model keeps its inputs as float32
+
+
+def unusable(values: np.ndarray) -> np.ndarray:
+    """Where a catalogue value can be neither used nor read as missing: infinite, or beyond
+    float32 (it would turn infinite, and the network's output NaN, on the way in)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.isinf(values) | (np.abs(np.nan_to_num(values)) > FLOAT32_MAX)
+
+
+def unusable_text(value: float) -> str:
+    """The message for an :func:`unusable` value (after "file: line, column")."""
+    reason = "" if np.isinf(value) else f" (beyond ±{FLOAT32_MAX:.3g}, the largest value the model can hold)"
+    return f"{value:g} is not a usable value{reason}; fix it, or leave the cell empty to mark it missing"
 
 
 def _as_raw(raw: np.ndarray, k: int) -> np.ndarray:
