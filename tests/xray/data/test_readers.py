@@ -389,6 +389,38 @@ def test_fits_table_with_a_vector_column(tmp_path, make_spectra):
     assert back.labels.tolist() == ["AGN", "", "CV"] and back.ids.tolist() == data.ids.tolist()
 
 
+def test_a_fits_file_with_several_tables_is_read_from_the_largest(tmp_path, make_spectra, caplog):
+    fits = pytest.importorskip("astropy.io.fits")
+    table_module = pytest.importorskip("astropy.table")
+    data = make_spectra(["AGN", "CV", "YSO"])
+    info = fits.table_to_hdu(table_module.Table({"key": ["a", "b"], "value": [1.0, 2.0]}))
+    info.name = "INFO"
+    sources = fits.table_to_hdu(table_module.Table({"src_id": data.ids, "SPECTRUM": data.X, "NET_COUNTS": data.counts,
+                                                   "CLASS": data.labels}))
+    sources.name = "SOURCES"
+    path = tmp_path / "two.fits"
+    fits.HDUList([fits.PrimaryHDU(), info, sources]).writeto(path)
+    with caplog.at_level("INFO", logger="latentlapse"):
+        back = load_dataset(path)
+    assert back.kind == "spectra" and back.labels.tolist() == ["AGN", "CV", "YSO"]
+    assert "reading the table SOURCES (3 rows), the largest; the file also has INFO (2 rows)" in caplog.text
+
+
+def test_a_cut_short_fits_file_is_named_as_such(tmp_path, make_spectra):
+    table_module = pytest.importorskip("astropy.table")
+    data = make_spectra(["AGN", "CV", "YSO"] * 40)
+    path = tmp_path / "cut.fits"
+    table_module.Table({"src_id": data.ids, "SPECTRUM": data.X, "NET_COUNTS": data.counts, "CLASS": data.labels}).write(path)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size * 2 // 3])
+    with pytest.raises(InputError, match=r"cut\.fits: the file ends after \d+ bytes, but its table .* needs \d+: it was "
+                                         r"cut short \(an interrupted copy or download\?\); copy it again"):
+        load_dataset(path)
+    from latentlapse.xray.data.chunks import iter_chunks
+
+    with pytest.raises(InputError, match="it was cut short"):  # predict's streamed reader says the same
+        list(iter_chunks(path))
+
+
 def test_ecsv_with_wide_columns(tmp_path, make_spectra):
     table_module = pytest.importorskip("astropy.table")
     data = make_spectra(["YSO", "AGN"])

@@ -111,25 +111,29 @@ def _fits_rows(path: Path) -> int:
 
 @contextlib.contextmanager
 def _open_fits(path: Path):
-    """(the open HDU list, its first table extension, its row count); one-line errors otherwise."""
+    """(the open HDU list, the sources' table (:func:`~latentlapse.xray.data.fits_tables.table_hdu`), its row count)."""
     from astropy.io import fits
 
-    from latentlapse.xray.data import readers
     from latentlapse.core.errors import InputError
+    from latentlapse.xray.data import readers
+    from latentlapse.xray.data.fits_tables import table_hdu
 
     readers.require_astropy("reading FITS files")
-    try:
-        hdus = fits.open(path, memmap=True)
-    except Exception as exc:  # astropy raises many types for malformed files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: cannot be read as FITS ({reason}); check the file") from None
+    from astropy.utils.exceptions import AstropyWarning
+
+    with warnings.catch_warnings():  # a cut-short file gets our one line, not astropy's warning too
+        warnings.simplefilter("ignore", AstropyWarning)
+        try:
+            hdus = fits.open(path, memmap=True)
+        except Exception as exc:  # astropy raises many types for malformed files
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"{path}: cannot be read as FITS ({reason}); check the file") from None
+        try:
+            _, hdu, n = table_hdu(hdus, path)
+        except BaseException:
+            hdus.close()
+            raise
     with hdus:
-        hdu = next((h for h in hdus if isinstance(h, (fits.BinTableHDU, fits.TableHDU))), None)
-        if hdu is None:
-            raise InputError(f"{path}: no table extension; write the sources as a FITS binary table")
-        n = hdu.header.get("NAXIS2", 0)
-        if n == 0:
-            raise InputError(f"{path}: the table has columns but no rows; add one source per row")
         yield hdus, hdu, n
 
 

@@ -188,5 +188,11 @@ def _first_data_line(text: str) -> str:
 def _fits_is_pha(path: Path) -> bool:
     """True when a FITS file has an OGIP SPECTRUM extension."""
     fits = require_astropy("reading FITS files")
-    with fits.open(path, memmap=False) as hdus:
-        return any(is_spectrum_hdu(hdu) for hdu in hdus[1:])
+    import warnings
+
+    from astropy.utils.exceptions import AstropyWarning
+
+    with warnings.catch_warnings():  # a cut-short file is named by the table reader, in one line
+        warnings.simplefilter("ignore", AstropyWarning)
+        with fits.open(path, memmap=False) as hdus:
+            return any(is_spectrum_hdu(hdu) for hdu in hdus[1:])

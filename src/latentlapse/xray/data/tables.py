@@ -190,13 +190,26 @@ def read_astropy(path: Path, kind: str) -> Table:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         try:
-            table = AstropyTable.read(path, format=_ASTROPY_FORMATS[kind])
+            options = {"hdu": _fits_table_index(path)} if kind == "fits" else {}
+            table = AstropyTable.read(path, format=_ASTROPY_FORMATS[kind], **options)
+        except InputError:
+            raise
         except Exception as exc:  # astropy raises many types for malformed files
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(f"{path}: cannot be read as {kind.upper()} ({reason}); check the file") from None
     if len(table) == 0:
         raise InputError(f"{path}: the table has columns but no rows; add one source per row")
     return astropy_table(path, table, first_row=1)
+
+
+def _fits_table_index(path: Path) -> int:
+    """The extension of the sources' table (see :func:`latentlapse.xray.data.fits_tables.table_hdu`)."""
+    from astropy.io import fits
+
+    from latentlapse.xray.data.fits_tables import table_hdu
+
+    with fits.open(path, memmap=True) as hdus:
+        return table_hdu(hdus, path)[0]
 
 
 def astropy_table(path: Path, table, first_row: int) -> Table:
