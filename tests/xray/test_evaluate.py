@@ -179,3 +179,12 @@ def test_evaluate_uncalibrated_still_reports_the_checkpoints_calibration(trained
     assert "has no fitted calibration" not in report
     # the file the model was trained on: said, in the report and the JSON
     assert metrics["training_file"] is True and "the file the model was trained on" in report
+
+
+def test_a_folder_given_to_a_catalogue_model_is_called_a_folder(trained, tmp_path, capsys):
+    root, data, best = trained
+    (tmp_path / "empty").mkdir()
+    code = cli.main(["predict", "--checkpoint", str(best), "--data", str(tmp_path / "empty"), "--out",
+                     str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "empty: is a folder (read as PHA spectra), but the checkpoint's model was trained on a catalogue" in err

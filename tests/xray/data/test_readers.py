@@ -117,6 +117,24 @@ def test_wrong_number_of_fields(tmp_path):
         load_dataset(write(tmp_path, text))
 
 
+def test_an_unlabelled_row_with_a_value_too_many_is_not_read_as_a_label(tmp_path):
+    text = "S1 0.2 0.3 0.5 100\nS2 0.1 0.4 0.5 80\nS3 0.1 0.4 0.3 0.2 90\n"
+    with pytest.raises(InputError, match=r"spectra\.txt: line 3 has 6 fields and ends in the number '90', not a label: "
+                                         r"one value too many for the 5 \(src_id, 3 values, net_counts\) set by line 1"):
+        load_dataset(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name;f1;label\nA;1;AGN\nB;2;CV\n", r"line 1: the header is a single column with ';' in it: a semicolon-separated "
+                                          r"file\? save it with commas as the separator"),
+    ("name,f1,label\nA,1,AGN\nname,f1,label\nB,2,CV\n", r"line 3 repeats the header of line 1 \(files joined "
+                                                        r"together\?\); remove that line"),
+])
+def test_csv_mistakes_are_named_for_what_they_are(tmp_path, text, message):
+    with pytest.raises(InputError, match=r"cat\.csv: " + message):
+        load_dataset(write(tmp_path, text, "cat.csv"))
+
+
 def test_labelled_row_missing_a_value_is_named_by_its_field_count(tmp_path):
     """A real-size labelled row (380 values) with one value dropped: the message counts fields
     instead of calling the label a non-numeric net_counts."""

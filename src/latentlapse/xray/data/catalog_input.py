@@ -149,7 +149,8 @@ def _table_kind(path: Path, schema: FeatureSchema) -> str:
 
     kind = file_kind(path)
     if kind not in ("csv", "ecsv", "votable", "fits"):
-        raise InputError(f"{path}: holds spectra, but the checkpoint's model was trained on a catalogue; "
+        what = {"folder": "is a folder (read as PHA spectra)", "pha": "is a PHA spectrum"}.get(kind, "holds spectra")
+        raise InputError(f"{path}: {what}, but the checkpoint's model was trained on a catalogue; "
                          f"give a table with the columns {', '.join(schema.columns[:6])}"
                          f"{', ...' if len(schema.columns) > 6 else ''}")
     return kind

@@ -128,6 +128,9 @@ def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, i
                     if not fields[0].lstrip().startswith("#"):
                         header, header_line = _checked_header(path, fields, reader.line_num), reader.line_num
                     continue
+                if fields[0].strip() == header[0] and [value.strip() for value in fields] == header:
+                    raise InputError(f"{path}: line {reader.line_num} repeats the header of line {header_line} "
+                                     f"(files joined together?); remove that line")
                 if len(fields) != len(header):
                     raise InputError(
                         f"{path}: line {reader.line_num} has {len(fields)} fields, expected "
@@ -148,6 +151,9 @@ def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, i
 def _checked_header(path: Path, fields: list[str], line_no: int) -> list[str]:
     """Column names, stripped; empty or repeated names are refused."""
     names = [value.strip() for value in fields]
+    if len(names) == 1 and ";" in names[0]:
+        raise InputError(f"{path}: line {line_no}: the header is a single column with ';' in it: a semicolon-separated "
+                         f"file? save it with commas as the separator")
     for i, name in enumerate(names):
         if not name:
             raise InputError(f"{path}: line {line_no}: column {i + 1} of the header has no name; name it")

@@ -175,6 +175,12 @@ def _check_field_count(path: Path, line_no: int, tokens: list[str], k: int, firs
             f"(unlabelled) or {k + 3} (labelled) fields are expected (src_id, {k} values, net_counts[, label]) "
             f"as set by line {first_line}; a value is missing: fix or remove that row"
         )
+    if n_fields == k + 3 and _is_number(tokens[-1]):
+        raise InputError(
+            f"{path}: line {line_no} has {n_fields} fields and ends in the number '{tokens[-1]}', not a label: "
+            f"one value too many for the {k + 2} (src_id, {k} values, net_counts) set by line {first_line}; "
+            f"fix or remove that row"
+        )
     if n_fields not in (k + 2, k + 3):
         raise InputError(
             f"{path}: line {line_no} has {n_fields} fields, expected {k + 2} (unlabelled) or {k + 3} (labelled) "
