@@ -575,3 +575,30 @@ def test_real_catalog(shared_data):
     expected = {"AGN": 1390, "YSO": 1004, "LM-STAR": 207, "HM-STAR": 118, "NS": 87, "LMXB": 65, "CV": 44, "HMXB": 26}
     assert data.label_counts() == dict(sorted(expected.items()))
     assert "e_Fs" not in data.feature_names and "CSCv2_name" not in data.feature_names
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_a_latin1_byte_is_named_by_the_line_an_editor_shows(tmp_path, ending):
+    from latentlapse.xray.data import encoding
+
+    rows = [f"S{i},{i * 0.5},AGN" for i in range(1, 3000)]
+    for line_no in (17, 2000):  # inside the sniffed head, and far past the readers' decoding blocks
+        lines = ["name,f1,label", *rows]
+        lines[line_no - 1] = lines[line_no - 1].replace("AGN", "Caf\u00e9")
+        path = tmp_path / f"cat_{line_no}.csv"
+        path.write_bytes(ending.join(lines).encode("latin-1"))
+        with pytest.raises(InputError, match=rf"cat_{line_no}\.csv: line {line_no} is not UTF-8 text \(byte 0xe9 at "
+                                             rf"offset \d+: saved as Latin-1 or Windows-1252\?\); save the file as UTF-8"):
+            load_dataset(path)
+        assert encoding.first_non_utf8(path)[0] == line_no
+    assert encoding.first_non_utf8(write(tmp_path, "caf\u00e9\n" * 40000, "ok.txt")) is None  # UTF-8 across blocks
+
+
+def test_a_latin1_byte_in_a_spectra_text_file_is_named_by_its_line(tmp_path):
+    row = " ".join(["0.01"] * 100)
+    lines = [f"S{i} {row} 120 AGN" for i in range(1, 200)]
+    lines[149] = lines[149].replace("AGN", "Caf\u00e9")  # line 150, past the first decoding blocks
+    path = tmp_path / "spectra.txt"
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+    with pytest.raises(InputError, match=r"spectra\.txt: line 150 is not UTF-8 text \(byte 0xe9"):
+        load_dataset(path)

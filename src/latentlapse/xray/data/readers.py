@@ -170,11 +170,21 @@ def _decode_head(path: Path, head: bytes) -> str:
             # A multi-byte character cut at the end of the sniffed block is fine.
             if exc.start >= len(head) - 3 and len(head) == _SNIFF_BYTES:
                 return head[: exc.start].decode("utf-8-sig")
+            if _mostly_text(head):  # text in another encoding (an accented name saved as Latin-1)
+                from latentlapse.xray.data.encoding import not_utf8_message
+
+                raise InputError(not_utf8_message(path)) from None
             bad = exc.start
     raise InputError(
         f"{path}: not a text, CSV, FITS or VOTable file (binary content at byte {bad}); "
         f"expected spectra or a catalogue table, check that you passed the right file"
     )
+
+
+def _mostly_text(head: bytes) -> bool:
+    """Whether bytes without NULs read as text: printable ASCII and line breaks, nearly all of them."""
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head)
+    return printable >= 0.95 * len(head)
 
 
 def _first_data_line(text: str) -> str:

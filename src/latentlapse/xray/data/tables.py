@@ -18,6 +18,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.spectra_checks import Rows, require_astropy, spectra_dataset
 from latentlapse.xray.data.table_columns import LABEL_NAMES, MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
@@ -141,7 +142,7 @@ def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, i
         except csv.Error as exc:
             raise InputError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); fix the quoting") from None
         except UnicodeDecodeError:
-            raise InputError(f"{path}: line {reader.line_num + 1} is not UTF-8 text; save the file as UTF-8") from None
+            raise InputError(not_utf8_message(path)) from None
     if header is None:
         raise InputError(f"{path}: no header row (only blank lines or comments); add a header and one source per row")
     if not n_records:

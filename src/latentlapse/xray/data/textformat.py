@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.spectra_checks import Rows, bin_names, canonical_labels, spectra_dataset
 from latentlapse.core.errors import InputError
@@ -121,10 +122,7 @@ def _data_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
             try:
                 line = handle.readline(_MAX_LINE_CHARS)
             except UnicodeDecodeError:
-                raise InputError(
-                    f"{path}: line {line_no} is not UTF-8 text; the file is damaged or not a "
-                    f"spectra text file ({_FORMAT})"
-                ) from None
+                raise InputError(not_utf8_message(path)) from None
             if not line:
                 return
             if len(line) == _MAX_LINE_CHARS and not line.endswith("\n"):
