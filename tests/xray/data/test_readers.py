@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -602,3 +603,16 @@ def test_a_latin1_byte_in_a_spectra_text_file_is_named_by_its_line(tmp_path):
     path.write_bytes("\n".join(lines).encode("latin-1"))
     with pytest.raises(InputError, match=r"spectra\.txt: line 150 is not UTF-8 text \(byte 0xe9"):
         load_dataset(path)
+
+
+def test_votable_columns_keep_their_names(tmp_path):
+    table_module = pytest.importorskip("astropy.table")
+    rows = 12
+    table = table_module.Table({"name": [f"S{i}" for i in range(rows)], "Fs": np.linspace(1e-14, 2e-14, rows),
+                                "CSC_S/N": np.linspace(2, 30, rows), "True_Class": ["AGN", "YSO"] * (rows // 2)})
+    path = tmp_path / "cat.vot"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy notes that the column's XML ID is made from its name
+        table.write(path, format="votable")
+    data = load_dataset(path)
+    assert data.feature_names == ("Fs",)  # "CSC_S/N" read by its name: a detection significance, left out

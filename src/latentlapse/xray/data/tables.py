@@ -197,7 +197,9 @@ def read_astropy(path: Path, kind: str) -> Table:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         try:
-            options = {"hdu": _fits_table_index(path)} if kind == "fits" else {}
+            # a VOTable's FIELD names, not its IDs (which mangle "CSCv2_S/N" to "CSCv2_S_N"), as in the CSV
+            options = {"fits": {"hdu": _fits_table_index(path)} if kind == "fits" else {},
+                       "votable": {"use_names_over_ids": True}}.get(kind, {})
             table = AstropyTable.read(path, format=_ASTROPY_FORMATS[kind], **options)
         except InputError:
             raise
