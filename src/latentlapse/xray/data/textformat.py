@@ -12,7 +12,6 @@ A file of garbage therefore fails on its first lines instead of being read whole
 
 from __future__ import annotations
 
-import logging
 import itertools
 from pathlib import Path
 from typing import Iterator
@@ -23,8 +22,6 @@ from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.spectra_checks import Rows, bin_names, canonical_labels, spectra_dataset
 from latentlapse.core.errors import InputError
-
-log = logging.getLogger(__name__)
 
 _CHUNK_ROWS = 1024
 # A 380-bin row is ~5 KB; a "line" far longer than this is not the text format.
@@ -140,8 +137,7 @@ def _first_row(path: Path, lines: Iterator[tuple[int, list[str]]]) -> tuple[int,
     first = next(lines, None)
     notes: tuple[str, ...] = ()
     if first is not None and len(first[1]) > 1 and not any(_is_number(token) for token in first[1][1:]):
-        log.info("%s: line %d read as a column header", path, first[0])
-        notes = (f"line {first[0]} read as a column header and skipped",)
+        notes = (f"line {first[0]} read as a column header and skipped",)  # shown once, as the reader's note
         first = next(lines, None)
     if first is not None:
         return first[0], first[1], notes
