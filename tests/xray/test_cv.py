@@ -27,6 +27,8 @@ def test_folds_are_stratified_disjoint_and_cover_every_row():
 def test_too_few_sources_in_a_class_is_a_usage_error():
     with pytest.raises(UsageError, match="class 1 has only 3 sources, fewer than the folds; use --folds 3"):
         cv.fold_indices(np.array([0] * 20 + [1] * 3), 5, seed=0)
+    with pytest.raises(UsageError, match="--folds 5: CV has only 3 sources"):  # named, where the names are known
+        cv.fold_indices(np.array([0] * 20 + [1] * 3), 5, seed=0, class_names=["AGN", "CV"])
 
 
 def test_cv_command_prints_model_and_baseline(tmp_path, capsys):

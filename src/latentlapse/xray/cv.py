@@ -29,9 +29,11 @@ BASELINES = ("hgb",)
 METRICS = ("acc", "balanced_acc", "macro_f1")
 
 
-def fold_indices(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def fold_indices(y: np.ndarray, folds: int, seed: int,
+                 class_names: list[str] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified, shuffled (train, test) row indices of ``folds`` folds; the seed's ``split``
-    stream fixes them. Raises UsageError when a class has fewer sources than folds."""
+    stream fixes them. Raises UsageError when a class (named from ``class_names``) has fewer
+    sources than folds."""
     from sklearn.model_selection import StratifiedKFold
 
     if folds < 2:
@@ -40,7 +42,8 @@ def fold_indices(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray,
     present = counts[counts > 0]
     if present.min() < folds:
         smallest = int(np.flatnonzero(counts == present.min())[0])
-        raise UsageError(f"--folds {folds}: class {smallest} has only {present.min()} sources, fewer than the folds; "
+        name = class_names[smallest] if class_names else f"class {smallest}"
+        raise UsageError(f"--folds {folds}: {name} has only {present.min()} sources, fewer than the folds; "
                          f"use --folds {max(int(present.min()), 2)} or fewer, or a coarser --classes")
     splitter = StratifiedKFold(folds, shuffle=True, random_state=rng.int_seed(seed, "split") % 2**32)
     return [(train, test) for train, test in splitter.split(np.zeros(len(y)), y)]
@@ -76,7 +79,7 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
     labelled, y = apply_scheme(dataset, config.classes)
     names = list(scheme(config.classes).names)
     split_seed = config.seed if split_seed is None else split_seed
-    splits = fold_indices(y, folds, split_seed)
+    splits = fold_indices(y, folds, split_seed, names)
     models: dict[str, list[dict]] = {"latentlapse": []}
     if baseline:
         models[baseline] = []
