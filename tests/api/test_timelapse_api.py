@@ -74,8 +74,6 @@ def _bad(case, f, y, p):
     good = (f, y, p)
     return {
         "proba with a column too many": ((f, y, np.hstack([p, p[:, :1]])), good, None, None, 2),
-        "logits given as proba": ((f, y, np.log(p) * 3), good, None, None, 2),
-        "NaN in proba": (good, (f, y, np.where(np.arange(30)[:, None] == 4, np.nan, p)), None, None, 2),
         "one-hot labels": ((f, np.eye(3)[y], p), good, None, None, 2),
         "a shuffled loader": ((f[::-1], y[::-1], p[::-1]), good, None, None, 2),
         "a source fewer": ((f[1:], y[1:], p[1:]), good, None, None, 2),
@@ -89,8 +87,6 @@ def _bad(case, f, y, p):
 
 @pytest.mark.parametrize("case, message", [
     ("proba with a column too many", "train: proba has 4 columns for 3 class names"),
-    ("logits given as proba", "apply softmax to logits"),
-    ("NaN in proba", "val: proba row 4 holds NaN"),
     ("one-hot labels", r"got \(30, 3\) \(one-hot rows\? give their argmax\)"),
     ("a shuffled loader", "the labels in another order at epoch 2"),
     ("a source fewer", "train: 29 sources at epoch 2"),
@@ -111,6 +107,22 @@ def test_loop_mistakes_are_named_at_log_epoch(tmp_path, case, message):
         tl.log_epoch(2, train=(f, y, p), val=(f, y, p))  # the run goes on
         tl.log_epoch(3, train=(f, y, p), val=(f, y, p))
     assert json.loads((tmp_path / "run_001" / "run_metadata.json").read_text())["status"] == "completed"
+
+
+def test_values_that_are_not_probabilities_are_named_with_their_epoch(tmp_path):
+    """The first epoch's are checked at the call; later ones on the writer thread, off the loop,
+    and raised at the next call (or flush, or the end) with the epoch they came from."""
+    rng = np.random.default_rng(11)
+    f, y, p = _epoch(rng, 30, 3)
+    with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=3, frames=False, flush_seconds=0) as tl:
+        with pytest.raises(ValueError, match=r"train: proba rows must be probabilities summing to 1 .*apply softmax"):
+            tl.log_epoch(1, train=(f, y, np.log(p) * 3), val=(f, y, p))  # logits given as proba
+    with pytest.raises(ValueError, match=r"epoch 2, val: proba row 4 holds NaN or infinity"):
+        with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=3, frames=False, flush_seconds=3600) as tl:
+            tl.log_epoch(1, train=(f, y, p), val=(f, y, p))
+            tl.log_epoch(2, train=(f, y, p), val=(f, y, np.where(np.arange(30)[:, None] == 4, np.nan, p)))
+            tl.flush()
+    assert json.loads((tmp_path / "run_002" / "run_metadata.json").read_text())["status"] == "failed"
 
 
 def test_tensors_that_require_grad_are_taken_as_they_are(tmp_path):

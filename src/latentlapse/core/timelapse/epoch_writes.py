@@ -141,7 +141,12 @@ class EpochBook:
             return
         labels = self._labels()
         rows = []
-        for entry in batch:
+        for entry in batch:  # the loop checked the first epoch's probabilities; the later ones, here
+            for name, proba in (("train", entry.p_tr), ("val", entry.p_va)):
+                try:
+                    loop_arrays.check_proba(name, proba)
+                except ValueError as exc:
+                    raise ValueError(f"epoch {entry.epoch}, {exc}") from None
             if entry.dynamics:
                 dynamics.write_epoch(self.run_dir, entry.epoch, record(labels, entry))
             if entry.history or entry.board:

@@ -29,31 +29,52 @@ def labels(y: Any, name: str = "labels") -> np.ndarray:
     return y.astype(np.int64)
 
 
-def split_arrays(split: tuple, name: str, n_classes: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """``(features, labels, proba)`` as arrays, one row per label; proba has a column per class
-    and rows of probabilities (logits by mistake, or NaN, are refused here, not found later)."""
+def split_arrays(split: tuple, name: str, n_classes: int,
+                 values: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """``(features, labels, proba)`` as arrays, one row per label; proba has a column per class.
+    ``values``: also check that proba holds probabilities (:func:`check_proba`); ``log_epoch``
+    does so on the first epoch, and the writer thread on every epoch, off the loop (in a real
+    loop the sum over every row cost log_epoch a fifth more)."""
     if len(split) != 3:
         raise ValueError(f"{name}: give (features, labels, proba), got {len(split)} items")
-    features, y, proba = split
-    y, proba = labels(y, name), as_array(proba, np.float64)
+    features, y, given = split
+    given = as_array(given)
+    y, proba = labels(y, name), np.asarray(given, dtype=np.float64)
     if proba.ndim != 2 or len(proba) != len(y):
         raise ValueError(f"{name}: proba must be (n, n_classes) with one row per label; got {proba.shape} for {len(y)} labels")
     if not len(y):
         raise ValueError(f"{name}: no sources; each split needs at least one")
     if proba.shape[1] != n_classes:
         raise ValueError(f"{name}: proba has {proba.shape[1]} columns for {n_classes} class names; give one per class")
-    finite = np.isfinite(proba).all(axis=1)
-    if not finite.all():
-        raise ValueError(f"{name}: proba row {int(np.flatnonzero(~finite)[0])} holds NaN or infinity")
-    sums = proba.sum(axis=1)
-    if proba.min() < -1e-6 or proba.max() > 1 + 1e-6 or np.abs(sums - 1).max() > 1e-3:
-        raise ValueError(f"{name}: proba rows must be probabilities summing to 1 (sums {sums.min():.4g} to "
-                         f"{sums.max():.4g}, values {proba.min():.4g} to {proba.max():.4g}); apply softmax to logits")
+    if values:
+        check_proba(name, given)
     if features is not None:
         features = as_array(features)
         if features.ndim != 2 or len(features) != len(y):
             raise ValueError(f"{name}: features must be (n, d) with one row per label; got {features.shape}")
     return features, y, proba
+
+
+def probe_positions(n: int, count: int = 256) -> np.ndarray:
+    """Up to ``count`` positions spread evenly over ``n`` rows (the same for the same ``n``)."""
+    return np.unique(np.linspace(0, n - 1, min(n, count)).astype(np.int64)) if n else np.zeros(0, dtype=np.int64)
+
+
+def check_proba(name: str, proba: np.ndarray) -> None:
+    """ValueError unless ``proba`` holds probabilities: one flat sum, which NaN or infinity,
+    logits or scores of another scale all move off the number of rows."""
+    if not abs(float(proba.sum()) - len(proba)) <= 1e-3 * len(proba):
+        _refuse_proba(name, np.asarray(proba, dtype=np.float64))
+
+
+def _refuse_proba(name: str, proba: np.ndarray) -> None:
+    """The ValueError for probabilities that are not: a row with NaN or infinity, else the sums."""
+    sums = proba.sum(axis=1)
+    finite = np.isfinite(proba).all(axis=1)
+    if not finite.all():
+        raise ValueError(f"{name}: proba row {int(np.flatnonzero(~finite)[0])} holds NaN or infinity")
+    raise ValueError(f"{name}: proba rows must be probabilities summing to 1 (sums {sums.min():.4g} to "
+                     f"{sums.max():.4g}, values {proba.min():.4g} to {proba.max():.4g}); apply softmax to logits")
 
 
 def source_ids(ids: Any, n_train: int, n_val: int) -> tuple[np.ndarray, np.ndarray] | None:
