@@ -285,8 +285,7 @@ class Timelapse:
 
     def _check_same_sources(self, epoch: int, y_tr: np.ndarray, y_va: np.ndarray) -> None:
         """The same sources in the same order every epoch: the sample and the dynamics are positions.
-        The labels are compared at up to 256 fixed positions (a shuffled loader moves nearly all;
-        comparing every label cost a real loop's log_epoch a tenth more)."""
+        The labels are compared at up to 256 fixed positions: a shuffled loader moves nearly all."""
         s = self._sources
         for name, y, first, probe, expected in (("train", y_tr, s["y_tr"], *s["probe_tr"]),
                                                 ("val", y_va, s["y_va"], *s["probe_va"])):
