@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from latentlapse.core import threads
+
+# As the command line does before torch or scikit-learn load their OpenMP runtimes: on a busy
+# machine, threads that wait sleep instead of spinning (in-process CLI calls come too late for it).
+threads.prepare_environment()
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LATENTLAPSE_SHARED_DATA", REPO.parent / "shared" / "data"))
 

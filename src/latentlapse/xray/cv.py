@@ -88,6 +88,10 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
     for k, (train, test) in enumerate(splits, start=1):
         started = time.perf_counter()
         result = fit_on_split(config, labelled, y, train, test, device=device)
+        if k == 1 and result.threads is not None:
+            from latentlapse.core.threads import describe
+
+            log.info(describe(result.threads))
         fold = {**result.metrics, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                 "seconds": round(time.perf_counter() - started, 1)}
         if result.logits is not None:

@@ -94,6 +94,7 @@ class FoldResult:
     inputs: Dataset | None = None
     logits: np.ndarray | None = None
     calibrated: np.ndarray | None = None
+    threads: object = None  # the ThreadChoice the fold trained with
     operating_points: dict = field(default_factory=dict)
 
 
@@ -123,19 +124,31 @@ def fit_on_split(
         if name == "best":
             best["model"] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
+    import torch
+
+    from latentlapse.core import threads
+
     trainer = build_trainer(prepared, device, save_checkpoint=keep_best)
-    trainer.fit()
-    trainer.model.load_state_dict(best["model"])
-    X = prepared.dataset.X
-    logits = trainer.predict_logits(X[test_idx])
+    # threads chosen as a run chooses them (one for a small model on a busy machine), then restored
+    choice = threads.choose_for_run(config.threads, trainer.model, prepared.dataset.n_features, config.batch_size)
+    before = torch.get_num_threads()
+    torch.set_num_threads(choice.intra_op)
+    try:
+        trainer.fit()
+        trainer.model.load_state_dict(best["model"])
+        X = prepared.dataset.X
+        logits = trainer.predict_logits(X[test_idx])
+        val_logits = trainer.predict_logits(X[prepared.split.val])
+    finally:
+        torch.set_num_threads(before)
     proba = calibration.softmax(logits)
     # calibration, like the epoch, is fitted on the inner validation rows, never on the held-out ones
-    fitted = calibration.fit(trainer.predict_logits(X[prepared.split.val]), y[prepared.split.val])
+    fitted = calibration.fit(val_logits, y[prepared.split.val])
     train_priors = np.bincount(y[prepared.split.train], minlength=prepared.scheme.n_classes) / len(prepared.split.train)
     points = {name: point.proba(logits) for name, point in both_points(fitted, train_priors, prepared.scheme.names).items()}
     return FoldResult(
         metrics=evaluation.report(y[test_idx], proba.argmax(axis=1), prepared.scheme.names),
         proba=proba, best_epoch=trainer.best_epoch, epochs_run=trainer.epoch, history=list(trainer.history.rows),
         schema=prepared.schema, inputs=prepared.dataset,
-        logits=logits, calibrated=fitted.apply(logits), operating_points=points,
+        logits=logits, calibrated=fitted.apply(logits), operating_points=points, threads=choice,
     )
