@@ -22,25 +22,17 @@ import numpy as np
 
 from latentlapse.core import atomic, rng, runs
 from latentlapse.core.errors import RunFailed
-from latentlapse.core.timelapse import dynamics, epoch_writes, loop_arrays, messages, progress, run_record
+from latentlapse.core.timelapse import dynamics, epoch_writes, loop_arrays, messages, run_record
 from latentlapse.core.timelapse.epoch_writes import EpochBook, LoggedEpoch, Writer
 from latentlapse.core.timelapse.sample import SAMPLES_FILE, choose_sample, samples_csv
 from latentlapse.core.timelapse.schedule import should_visualize
-from latentlapse.core.timelapse.snapshot import Snapshot, TimelapseSpec
+from latentlapse.core.timelapse.snapshot import TimelapseSpec, frame_snapshot
 from latentlapse.core.timelapse.styles import check_style, default_style
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 Split = tuple  # (features (n, d), labels (n,), class probabilities (n, k)); features may be None without frames
-
-
-def _starting_as_spawned_child() -> bool:
-    """Whether this process is a spawned child still importing the parent's script (the flag
-    multiprocessing itself checks before refusing to start a process from there)."""
-    import multiprocessing
-
-    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
 class Timelapse:
@@ -148,7 +140,7 @@ class Timelapse:
         if self._state != "new":
             raise RuntimeError(f"this Timelapse is {self._state}: one object films one run; make a new one, or "
                                f"continue a stopped run with Timelapse.resume(run_dir, after_epoch)")
-        if _starting_as_spawned_child():
+        if loop_arrays.starting_as_spawned_child():
             raise RuntimeError("a Timelapse was opened while a worker process imported your script: the frame "
                                "worker starts by re-importing it, so put the training under "
                                "`if __name__ == \"__main__\":`")
@@ -158,12 +150,7 @@ class Timelapse:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         resuming = self.resume_after is not None
         if resuming:
-            atomic.remove_stale_temps(self.run_dir)
-            dynamics.drop_epochs_after(self.run_dir, self.resume_after)
-            dropped = progress.drop_frames_after(self.run_dir, self.resume_after)
-            if dropped:
-                log.info("frames of epoch%s %s came after epoch %d: dropped (they are drawn again)",
-                         "s" if len(dropped) > 1 else "", ", ".join(map(str, dropped)), self.resume_after)
+            run_record.cut_back(self.run_dir, self.resume_after)
             self._last_epoch = self.resume_after
         if self.owner:
             self._history = run_record.record_start(self)
@@ -206,10 +193,9 @@ class Timelapse:
         generator = rng.generator(self.seed, "subsample")
         train_pos = choose_sample(y_tr, self.train_samples, n, generator)
         val_pos = choose_sample(y_va, self.val_samples, n, generator)
-        probe_tr, probe_va = loop_arrays.probe_positions(len(y_tr)), loop_arrays.probe_positions(len(y_va))
         self._sources = dict(y_tr=y_tr, y_va=y_va, train_pos=train_pos, val_pos=val_pos,
                              labels=np.concatenate([y_tr, y_va]).astype(np.int64),
-                             probe_tr=(probe_tr, y_tr[probe_tr]), probe_va=(probe_va, y_va[probe_va]))
+                             probe_tr=loop_arrays.source_probe(y_tr), probe_va=loop_arrays.source_probe(y_va))
         self._start_dynamics(given, len(y_tr), len(y_va))
         if self.frames:
             self._start_frames(*loop_arrays.ids_at(given, train_pos, val_pos), y_tr[train_pos], y_va[val_pos],
@@ -231,12 +217,12 @@ class Timelapse:
         """
         started = time.perf_counter()
         self._require_open("log_epoch")
-        epoch = self._check_epoch(epoch)
+        epoch = loop_arrays.check_epoch(epoch, self._logged, self.epochs)
         n, first = len(self.class_names), self._sources is None
         f_tr, y_tr, p_tr = loop_arrays.split_arrays(train, "train", n, values=first)
         f_va, y_va, p_va = loop_arrays.split_arrays(val, "val", n, values=first)
         self.set_sources(y_tr, y_va, ids=ids)
-        self._check_same_sources(epoch, y_tr, y_va)
+        loop_arrays.check_same_sources(epoch, y_tr, y_va, self._sources)
         catching_up = self.resume_after is not None and epoch <= self.resume_after
         if not catching_up:
             self._writer.check()
@@ -252,7 +238,7 @@ class Timelapse:
             self._book.add(entry)
         if frame:
             frame_started = time.perf_counter()
-            snapshot = self._snapshot(epoch, entry, f_tr, f_va)
+            snapshot = frame_snapshot(epoch, entry, f_tr, f_va, self._sources)
             self.worker.submit(snapshot)
             self.frame_seconds += time.perf_counter() - frame_started
         if due and board:
@@ -272,27 +258,6 @@ class Timelapse:
         if self._state != "open":
             raise RuntimeError(f"{what}: this Timelapse is {'not open yet' if self._state == 'new' else 'closed'}; "
                                f"use it as `with Timelapse(...) as tl:` (or call open() first, close() last)")
-
-    def _check_epoch(self, epoch: Any) -> int:
-        """The epoch as an int: 1 to ``epochs``, each logged once, in increasing order."""
-        number = int(epoch)
-        if number != epoch or not 1 <= number <= self.epochs:
-            raise ValueError(f"epoch {epoch!r}: epochs are numbered 1 to {self.epochs} (the epochs given to Timelapse); "
-                             f"a loop counting from 0 logs epoch + 1")
-        if number <= self._logged:
-            raise ValueError(f"epoch {number} after epoch {self._logged}: log each epoch once, in increasing order")
-        return number
-
-    def _check_same_sources(self, epoch: int, y_tr: np.ndarray, y_va: np.ndarray) -> None:
-        """The same sources in the same order every epoch: the sample and the dynamics are positions.
-        The labels are compared at up to 256 fixed positions: a shuffled loader moves nearly all."""
-        s = self._sources
-        for name, y, first, probe, expected in (("train", y_tr, s["y_tr"], *s["probe_tr"]),
-                                                ("val", y_va, s["y_va"], *s["probe_va"])):
-            if len(y) != len(first) or not (y[probe] == expected).all():
-                seen = f"{len(y)} sources" if len(y) != len(first) else "the labels in another order"
-                raise ValueError(f"{name}: {seen} at epoch {epoch}, not those of the first epoch logged ({len(first)}); "
-                                 f"log the same sources in the same order every epoch (a loader without shuffling)")
 
     def flush(self) -> None:
         """Write every epoch logged so far (history, per-source records, TensorBoard scalars) and
@@ -409,18 +374,6 @@ class Timelapse:
         self.worker.send_spec(spec)
         log.info("latent-space time-lapse: %s of %d training + %d validation sources, frames at epochs %s",
                  self.method, len(train_ids), len(val_ids), messages.epochs_text(self.epochs, self.every))
-
-    def _snapshot(self, epoch: int, entry: LoggedEpoch, f_tr, f_va) -> Snapshot:
-        """Copies of the fixed sample's features (fancy indexing copies) and the epoch's arrays,
-        from which the worker computes the epoch's scores (the loop does not wait for them)."""
-        s = self._sources
-        tr, va = s["train_pos"], s["val_pos"]
-        p_tr, p_va = entry.p_tr, entry.p_va
-        val_pred_all = p_va.argmax(axis=1)
-        return Snapshot(epoch=epoch, train_features=np.asarray(f_tr)[tr], val_features=np.asarray(f_va)[va],
-                        val_pred=val_pred_all[va], val_true_all=s["y_va"].copy(), val_pred_all=val_pred_all,
-                        train_proba=p_tr[tr].astype(np.float32), val_proba=p_va[va].astype(np.float32),
-                        epoch_end=time.time(), score_inputs=(entry.y_tr, p_tr, entry.y_va, p_va, entry.metrics))
 
     def _stop_frames(self, status: str) -> None:
         """Drain and stop the worker (see FrameWorker.finish); a worker that died before a

@@ -1,5 +1,6 @@
 """What a loop hands to :class:`~latentlapse.core.timelapse.live.Timelapse`, checked at the boundary:
-one line naming the split and the shape when something does not fit."""
+one line naming the split and the shape when something does not fit; the epoch numbering and the
+source order the loop must keep."""
 
 from __future__ import annotations
 
@@ -109,3 +110,40 @@ def sample_inputs(inputs: Any, sources: dict, train_ids, val_ids) -> dict:
     return dict(kind=inputs.get("kind", "features"), train_ids=train_ids, val_ids=val_ids,
                 train_X=train_X[tr], val_X=val_X[va], train_counts=counts_tr[tr], val_counts=counts_va[va],
                 energy=inputs.get("energy"), feature_names=inputs.get("feature_names", ()))
+
+
+def check_epoch(epoch: Any, logged: int, total: int) -> int:
+    """The epoch as an int: 1 to ``total``, each logged once, in increasing order (``logged``:
+    the last one logged)."""
+    number = int(epoch)
+    if number != epoch or not 1 <= number <= total:
+        raise ValueError(f"epoch {epoch!r}: epochs are numbered 1 to {total} (the epochs given to Timelapse); "
+                         f"a loop counting from 0 logs epoch + 1")
+    if number <= logged:
+        raise ValueError(f"epoch {number} after epoch {logged}: log each epoch once, in increasing order")
+    return number
+
+
+def source_probe(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions :func:`check_same_sources` compares, and the labels found there."""
+    probe = probe_positions(len(y))
+    return probe, y[probe]
+
+
+def check_same_sources(epoch: int, y_tr: np.ndarray, y_va: np.ndarray, sources: dict) -> None:
+    """The same sources in the same order every epoch: the sample and the dynamics are positions.
+    The labels are compared at up to 256 fixed positions: a shuffled loader moves nearly all."""
+    for name, y, first, (probe, expected) in (("train", y_tr, sources["y_tr"], sources["probe_tr"]),
+                                              ("val", y_va, sources["y_va"], sources["probe_va"])):
+        if len(y) != len(first) or not (y[probe] == expected).all():
+            seen = f"{len(y)} sources" if len(y) != len(first) else "the labels in another order"
+            raise ValueError(f"{name}: {seen} at epoch {epoch}, not those of the first epoch logged ({len(first)}); "
+                             f"log the same sources in the same order every epoch (a loader without shuffling)")
+
+
+def starting_as_spawned_child() -> bool:
+    """Whether this process is a spawned child still importing the parent's script (the flag
+    multiprocessing itself checks before refusing to start a process from there)."""
+    import multiprocessing
+
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))

@@ -35,6 +35,20 @@ def resume_settings(run_dir: Path) -> dict[str, Any]:
                 config=meta.get("config"))
 
 
+def cut_back(run_dir: Path, epoch: int) -> None:
+    """A resumed run's folder as it was after ``epoch``: stale temp files, and the per-source
+    records, frames, layouts and per-frame rows of later epochs, removed (they are made again)."""
+    from latentlapse.core import atomic
+    from latentlapse.core.timelapse import progress
+
+    atomic.remove_stale_temps(run_dir)
+    dynamics.drop_epochs_after(run_dir, epoch)
+    dropped = progress.drop_frames_after(run_dir, epoch)
+    if dropped:
+        log.info("frames of epoch%s %s came after epoch %d: dropped (they are drawn again)",
+                 "s" if len(dropped) > 1 else "", ", ".join(map(str, dropped)), epoch)
+
+
 def check_resume_point(run_dir: Path, after_epoch: Any) -> None:
     """ValueError unless ``after_epoch`` is an epoch the run got to (0: from the start) and the
     run is not completed (a completed run is not resumed, as on the command line)."""

@@ -6,7 +6,9 @@ A :class:`TimelapseSpec` is sent once per run; a :class:`Snapshot` per visualise
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -72,3 +74,16 @@ def with_scores(snapshot: Snapshot, class_names: tuple[str, ...]) -> Snapshot:
 
     y_tr, p_tr, y_va, p_va, metrics = snapshot.score_inputs
     return replace(snapshot, scores=scores(snapshot.epoch, class_names, y_tr, p_tr, y_va, p_va, metrics), score_inputs=None)
+
+
+def frame_snapshot(epoch: int, entry: Any, f_tr: Any, f_va: Any, sources: dict) -> Snapshot:
+    """A frame's snapshot: copies of the fixed sample's features (fancy indexing copies) and the
+    epoch's arrays (``entry``, a logged epoch), from which the worker computes the epoch's scores
+    (the loop does not wait for them). ``sources``: the run's labels and sample positions."""
+    tr, va = sources["train_pos"], sources["val_pos"]
+    p_tr, p_va = entry.p_tr, entry.p_va
+    val_pred_all = p_va.argmax(axis=1)
+    return Snapshot(epoch=epoch, train_features=np.asarray(f_tr)[tr], val_features=np.asarray(f_va)[va],
+                    val_pred=val_pred_all[va], val_true_all=sources["y_va"].copy(), val_pred_all=val_pred_all,
+                    train_proba=p_tr[tr].astype(np.float32), val_proba=p_va[va].astype(np.float32),
+                    epoch_end=time.time(), score_inputs=(entry.y_tr, p_tr, entry.y_va, p_va, entry.metrics))
