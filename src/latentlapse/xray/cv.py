@@ -85,13 +85,15 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
         models[baseline] = []
     held_out: dict[str, list] = {"y": [], "raw": [], "calibrated": [], "floor": []}
     floor_rng = rng.generator(config.seed, "metrics")
+    choice = None  # the first fold's thread choice, kept for the others
     for k, (train, test) in enumerate(splits, start=1):
         started = time.perf_counter()
-        result = fit_on_split(config, labelled, y, train, test, device=device)
-        if k == 1 and result.threads is not None:
+        result = fit_on_split(config, labelled, y, train, test, device=device, thread_choice=choice)
+        if choice is None:
             from latentlapse.core.threads import describe
 
-            log.info(describe(result.threads))
+            choice = result.threads
+            log.info(describe(choice))
         fold = {**result.metrics, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                 "seconds": round(time.perf_counter() - started, 1)}
         if result.logits is not None:

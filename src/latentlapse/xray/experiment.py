@@ -100,7 +100,7 @@ class FoldResult:
 
 def fit_on_split(
     config: TrainConfig, labelled: Dataset, y: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray,
-    device: str = "cpu",
+    device: str = "cpu", thread_choice=None,
 ) -> FoldResult:
     """Train on rows ``train_idx`` of ``labelled`` and score rows ``test_idx``.
 
@@ -114,6 +114,7 @@ def fit_on_split(
         training rows is held back, stratified, to choose the best epoch and drive the LR schedule.
     labelled, y : the data set after the class scheme (``taxonomy.apply_scheme``) and its classes.
     train_idx, test_idx : disjoint row indices, e.g. one fold of ``StratifiedKFold``.
+    thread_choice : the torch threads to train with (a ``ThreadChoice``); None: chosen here.
     """
     train_idx, test_idx = np.asarray(train_idx), np.asarray(test_idx)
     inner = stratified_split(y[train_idx], config.val_split, rng.generator(config.seed, "split"))
@@ -129,8 +130,10 @@ def fit_on_split(
     from latentlapse.core import threads
 
     trainer = build_trainer(prepared, device, save_checkpoint=keep_best)
-    # threads chosen as a run chooses them (one for a small model on a busy machine), then restored
-    choice = threads.choose_for_run(config.threads, trainer.model, prepared.dataset.n_features, config.batch_size)
+    # threads chosen as a run chooses them (one for a small model on a busy machine), then restored;
+    # a cross-validation chooses once, on its first fold
+    choice = thread_choice or threads.choose_for_run(config.threads, trainer.model, prepared.dataset.n_features,
+                                                      config.batch_size)
     before = torch.get_num_threads()
     torch.set_num_threads(choice.intra_op)
     try:

@@ -103,11 +103,10 @@ class Timelapse:
         self._book: EpochBook | None = None
         self._last_epoch = 0
         self._logged = 0  # the last epoch given to log_epoch by this object (they must increase)
-        self._state = "new"  # open, then closed: one run per object
+        self._state = "new"  # open, then closed (from the start of close: signals then only skip frames)
         self._last_val: tuple[np.ndarray, np.ndarray] | None = None
         self._abort = False
-        self._closing = False
-        self._signals = run_record.Signals(lambda: self._closing, self.request_abort)
+        self._signals = run_record.Signals(lambda: self._state == "closed", self.request_abort)
         self._board = None
         self._polled = 0.0  # when the worker's messages were last read (time.monotonic)
 
@@ -299,9 +298,8 @@ class Timelapse:
         """End the run: wait for the dynamics, let the worker draw what is queued and (completed)
         make the GIF, curves, diagnosis and report; the owner also writes the final metrics and
         the status. Idempotent; the worker never outlives it."""
-        if self._closing or self._state == "new":  # closed already, or never opened: nothing to end
+        if self._state != "open":  # closed already, or never opened: nothing to end
             return
-        self._closing = True
         self._state = "closed"
         try:
             try:
