@@ -4,6 +4,7 @@ bad input named, and an interrupted loop resumed in its own folder."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -176,6 +177,34 @@ def test_an_interrupted_loop_resumes_in_its_own_folder(tmp_path):
     assert dynamics.recorded_epochs(run) == [1, 2, 3, 4]
     assert (run / "dynamics.csv").is_file() and (run / "metrics.png").is_file()
     assert not list(tmp_path.glob("run_002"))
+
+
+@pytest.mark.parametrize("frames", [True, False])
+def test_a_block_that_logs_no_epoch_ends_failed_and_says_why(tmp_path, caplog, frames):
+    caplog.set_level(logging.WARNING, logger="latentlapse")
+    with Timelapse(tmp_path, class_names=["a", "b"], epochs=3, frames=frames):
+        pass
+    run = tmp_path / "run_001"
+    meta = json.loads((run / "run_metadata.json").read_text())
+    assert (meta["status"], meta["error"], meta["epochs_run"]) == ("failed", "no epoch was logged", 0)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{run}: no epoch was logged, so the run ends failed, with nothing filmed; call "
+        "tl.log_epoch(epoch, train, val) once per epoch inside the `with` block"]
+    assert {p.name for p in run.iterdir()} <= {"run_metadata.json", "create_animation.sh"}  # no results, curves, report
+
+
+def test_a_resumed_block_that_logs_no_new_epoch_ends_failed(tmp_path):
+    rng = np.random.default_rng(5)
+    data = _epoch(rng, 20, 2)
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse(tmp_path, class_names=["a", "b"], epochs=3, frames=False) as tl:
+            tl.log_epoch(1, train=data, val=data)
+            raise KeyboardInterrupt
+    with Timelapse.resume(tmp_path / "run_001", after_epoch=1):
+        pass
+    meta = json.loads((tmp_path / "run_001" / "run_metadata.json").read_text())
+    assert meta["status"] == "failed" and meta["error"] == "no epoch was logged after epoch 1, where the run was resumed"
+    assert not (tmp_path / "run_001" / "final_metrics.json").exists()
 
 
 def test_logged_epochs_reach_the_disk_at_flush_and_when_the_run_fails(tmp_path):

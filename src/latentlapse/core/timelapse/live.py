@@ -297,10 +297,16 @@ class Timelapse:
     def close(self, status: str = "completed", *, error: BaseException | None = None) -> None:
         """End the run: wait for the dynamics, let the worker draw what is queued and (completed)
         make the GIF, curves, diagnosis and report; the owner also writes the final metrics and
-        the status. Idempotent; the worker never outlives it."""
+        the status ("completed" with no epoch logged ends failed: nothing was filmed).
+        Idempotent; the worker never outlives it."""
         if self._state != "open":  # closed already, or never opened: nothing to end
             return
         self._state = "closed"
+        reason: BaseException | str | None = error
+        if status == "completed" and self.owner and not self._logged:
+            status, reason = "failed", self._nothing_logged()
+            log.warning("%s: %s, so the run ends failed, with nothing filmed; call tl.log_epoch(epoch, train, val) "
+                        "once per epoch inside the `with` block", self.run_dir, reason)
         try:
             try:
                 self._stop_writes()
@@ -322,7 +328,13 @@ class Timelapse:
         finally:
             self._signals.restore()
         if self.owner:
-            run_record.record_end(self.run_dir, status, error, self._last_epoch, self.seconds)
+            run_record.record_end(self.run_dir, status, reason, self._last_epoch, self.seconds)
+
+    def _nothing_logged(self) -> str:
+        """Why a run that logged no epoch is not completed (the metadata's ``error``)."""
+        if self.resume_after is None:
+            return "no epoch was logged"
+        return f"no epoch was logged after epoch {self.resume_after}, where the run was resumed"
 
     # ------------------------------------------------------------------------------- details
     def _poll_due(self) -> bool:
