@@ -70,6 +70,11 @@ class RunFiles:
     def frame_epochs(self) -> list[int]:
         return [int(row["epoch"]) for row in self.metrics]
 
+    @property
+    def from_library(self) -> bool:
+        """Whether a ``Timelapse`` in the user's own loop wrote the run (``made_by``), not ``latentlapse train``."""
+        return str(self.metadata.get("made_by", "")).endswith(" Timelapse")
+
     def unfinished(self, reason: bool = True) -> str | None:
         """How a run that did not complete stands, from its metadata and history ("interrupted
         after epoch 12 of 30"; ``reason`` adds a failed run's error), so that no reader sets it
