@@ -117,8 +117,7 @@ def _recall_bars(ax, runs) -> None:
     classes = list(dict.fromkeys([*runs[0].class_names, *runs[1].class_names]))
     x = np.arange(len(classes))
     for side, run in enumerate(runs):
-        per_class = (run.final or {}).get("per_class") or {}
-        recall = [per_class.get(c, {}).get("recall", math.nan) for c in classes]
+        recall = [_recall(run, c) for c in classes]
         ax.bar(x + (side - 0.5) * 0.38, recall, width=0.38, color=RUN_COLORS[side], label=run.name)
     # slanted, so that the names of up to 12 classes (two schemes) never run into each other
     ax.set_xticks(x, [c if len(c) <= 10 else c[:9] + "…" for c in classes], fontsize=8, rotation=40,
@@ -150,7 +149,9 @@ def metric_rows(runs, epoch: int) -> list[tuple[str, float, float, int]]:
 
 
 def _recall(run: RunFiles, name: str) -> float:
-    return ((run.final or {}).get("per_class") or {}).get(name, {}).get("recall", math.nan)
+    """The class's final recall; NaN where it is not recorded or the class had no support (null)."""
+    recall = ((run.final or {}).get("per_class") or {}).get(name, {}).get("recall")
+    return math.nan if recall is None else recall
 
 
 def page_html(runs, epoch: int, differences, note: str, png: bytes) -> str:

@@ -177,9 +177,9 @@ def low_minority_precision(final: Mapping, names: Sequence[str], class_counts: S
         name, called, found, support = names[c], int(matrix[:, c].sum()), int(matrix[c, c]), int(matrix[c].sum())
         wrong = [(int(matrix[d, c]), names[d]) for d in range(len(names)) if d != c and matrix[d, c] > 0]
         mostly = ", ".join(f"{count} {other}" for count, other in sorted(wrong, reverse=True))
+        recall = f"recall {found / support:.2f} ({found} of its {support})" if support else "no validation source of its own"
         evidence.append(f"{name}: precision {per_class[name]['precision']:.2f} ({found} of the {called} validation "
-                        f"sources called {name} are {name}; the others: {mostly}), recall "
-                        f"{per_class[name]['recall']:.2f} ({found} of its {support})")
+                        f"sources called {name} are {name}; the others: {mostly}), {recall}")
     target = config.get("oversample_target")
     if target:
         evidence.append(f"precision and recall can differ this much because oversampling "
