@@ -176,3 +176,11 @@ def test_low_precision_without_oversampling_points_at_the_loss_weights():
     [low] = shortfalls.low_minority_precision(final, NAMES, COUNTS, {}, terms=Terms(library=True))
     assert low.remedy == ("where the loss weights the rare classes up, weigh them less to call them less often, or "
                           "require a higher probability before trusting a rare-class call")
+
+
+def test_low_precision_of_a_class_the_validation_split_lacks_says_it_has_no_recall():
+    final = {"per_class": {n: {"precision": p, "recall": r} for n, p, r in zip(NAMES, (0.95, 0.9, 0.8, 0.0),
+                                                                                 (0.9, 0.9, 0.8, None))},
+             "confusion_matrix": [[250, 5, 5, 8], [5, 180, 2, 2], [5, 2, 60, 2], [0, 0, 0, 0]]}
+    [low] = shortfalls.low_minority_precision(final, NAMES, COUNTS, {"alpha": "inverse"})
+    assert low.evidence[0].endswith("the others: 8 AGN, 2 YSO/CV, 2 HM/LM), no recall (no validation source of its own)")

@@ -6,8 +6,8 @@ the same samples), run B's map is rotated/reflected onto run A's by orthogonal P
 the shared sources, so that a class sits in the same place in both pictures. The comparison
 adds the two runs' validation curves, a table of final metrics with differences, the config
 values that differ, and each run's diagnosis; a run that did not complete is marked with how it
-ended (interrupted or failed, after which epoch) wherever it is named. Files go next to the runs, never into them:
-``compare_<A>_vs_<B>.png`` and ``compare_<A>_vs_<B>.html``.
+ended (interrupted or failed, after which epoch) wherever it is named. Files go next to the
+runs, never into them: ``compare_<A>_vs_<B>.png`` and ``compare_<A>_vs_<B>.html``.
 """
 
 from __future__ import annotations

@@ -181,7 +181,8 @@ def page_html(runs, epoch: int, differences, note: str, png: bytes) -> str:
     for run in runs:
         found = diagnose.diagnose_files(run)
         items = "".join(f"<li class='{f.severity}'>{_e(f.severity.upper())}: {_e(f.title)}</li>" for f in found.findings)
-        verdicts.append(f"<div><h3>{_e(_marked(run, run.name))}</h3><p class='verdict'>{_e(found.verdict)}</p><ul>{items}</ul></div>")
+        verdicts.append(f"<div><h3>{_e(_marked(run, run.name))}</h3><p class='verdict'>{_e(found.verdict)}</p>"
+                        f"<ul>{items}</ul></div>")
     image = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
     csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
     title = f"{a.name} vs {b.name} at epoch {epoch}"

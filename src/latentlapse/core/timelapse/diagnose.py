@@ -215,7 +215,8 @@ def _embedded(frames, names, short, class_counts, config, terms: Terms) -> list[
                             f"{names[d]} {int(class_counts[d])}")
         target, gamma = config.get("oversample_target"), config.get("focal_gamma")
         if target is None or target < 1.0:
-            first = f"raise {terms('oversampling')}{f' (now {target}; 1.0 balances fully)' if target is not None else ''}, "
+            now = f" (now {target}; 1.0 balances fully)" if target is not None else ""
+            first = f"raise {terms('oversampling')}{now}, "
         else:
             first = f"oversampling is already full ({terms('oversample_target', target)}): "
         remedy = (first + f"use stronger augmentation of {names[c]}, or raise {terms('focal gamma')}"

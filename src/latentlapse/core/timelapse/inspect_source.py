@@ -1,9 +1,9 @@
 """``latentlapse inspect``: one source's training history, or the most suspect labels, as text.
 
 Read from the run's recorded dynamics (:mod:`latentlapse.core.timelapse.dynamics`), so it works on a
-finished, interrupted or still running run; the first line says how a run that did not complete ended. A source's history is shown at the epochs the
-time-lapse drew a frame (so it can be matched with the pictures), or at every epoch when the
-run has no frames.
+finished, interrupted or still running run; the first line says how a run that did not complete
+ended. A source's history is shown at the epochs the time-lapse drew a frame (so it can be
+matched with the pictures), or at every epoch when the run has no frames.
 """
 
 from __future__ import annotations

@@ -304,9 +304,7 @@ class Timelapse:
         self._state = "closed"
         reason: BaseException | str | None = error
         if status == "completed" and self.owner and not self._logged:
-            status, reason = "failed", self._nothing_logged()
-            log.warning("%s: %s, so the run ends failed, with nothing filmed; call tl.log_epoch(epoch, train, val) "
-                        "once per epoch inside the `with` block", self.run_dir, reason)
+            status, reason = "failed", run_record.nothing_logged(self.run_dir, self.resume_after)
         try:
             try:
                 self._stop_writes()
@@ -329,12 +327,6 @@ class Timelapse:
             self._signals.restore()
         if self.owner:
             run_record.record_end(self.run_dir, status, reason, self._last_epoch, self.seconds)
-
-    def _nothing_logged(self) -> str:
-        """Why a run that logged no epoch is not completed (the metadata's ``error``)."""
-        if self.resume_after is None:
-            return "no epoch was logged"
-        return f"no epoch was logged after epoch {self.resume_after}, where the run was resumed"
 
     # ------------------------------------------------------------------------------- details
     def _poll_due(self) -> bool:

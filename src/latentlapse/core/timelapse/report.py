@@ -92,7 +92,8 @@ def _header(run: RunFiles, status: str) -> str:
     meta, final = run.metadata, run.final
     data = meta.get("data") or {}
     facts = [
-        ("status", status), ("started", meta.get("start_time")), ("resumed", _resumed(meta)), ("ended", meta.get("end_time")),
+        ("status", status), ("started", meta.get("start_time")), ("resumed", _resumed(meta)),
+        ("ended", meta.get("end_time")),
         ("projection", METHOD_LABELS.get(meta.get("method"), meta.get("method"))), ("data", data.get("source")),
         ("model", (meta.get("model_description") or {}).get("name") or meta.get("model")), ("device", meta.get("device")),
         ("command", meta.get("command")),

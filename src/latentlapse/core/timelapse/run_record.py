@@ -95,6 +95,16 @@ def record_end(run_dir: Path, status: str, error: BaseException | str | None, la
         log.warning("interrupted after epoch %d; go on with Timelapse.resume(%r, after_epoch=...)", last_epoch, str(run_dir))
 
 
+def nothing_logged(run_dir: Path, resume_after: int | None) -> str:
+    """Why a run that logged no epoch ends failed, not completed (the metadata's ``error``),
+    said once in the log too."""
+    reason = "no epoch was logged" + ("" if resume_after is None else
+                                      f" after epoch {resume_after}, where the run was resumed")
+    log.warning("%s: %s, so the run ends failed, with nothing filmed; call tl.log_epoch(epoch, train, val) "
+                "once per epoch inside the `with` block", run_dir, reason)
+    return reason
+
+
 def final_results(run_dir: Path, class_names, last_val, last_epoch: int, history: list[dict[str, float]]) -> None:
     """``final_metrics.json`` and ``classification_report.txt`` of the last logged epoch."""
     from latentlapse.core.results import write_results

@@ -177,13 +177,15 @@ def low_minority_precision(final: Mapping, names: Sequence[str], class_counts: S
         name, called, found, support = names[c], int(matrix[:, c].sum()), int(matrix[c, c]), int(matrix[c].sum())
         wrong = [(int(matrix[d, c]), names[d]) for d in range(len(names)) if d != c and matrix[d, c] > 0]
         mostly = ", ".join(f"{count} {other}" for count, other in sorted(wrong, reverse=True))
-        recall = f"recall {found / support:.2f} ({found} of its {support})" if support else "no validation source of its own"
+        recall = (f"recall {found / support:.2f} ({found} of its {support})" if support
+                  else "no recall (no validation source of its own)")
         evidence.append(f"{name}: precision {per_class[name]['precision']:.2f} ({found} of the {called} validation "
                         f"sources called {name} are {name}; the others: {mostly}), {recall}")
     target = config.get("oversample_target")
     if target:
         evidence.append(f"precision and recall can differ this much because oversampling "
-                        f"({terms('oversample_target', target)}) trained on rare classes nearly as often as on the largest (each grown to {target:g}× the "
+                        f"({terms('oversample_target', target)}) trained on rare classes nearly as often as on the "
+                        f"largest (each grown to {target:g}× the "
                         f"largest's size, the loss weights making up the rest), so the model calls them "
                         f"readily and finds most of them, while the validation split keeps the real proportions "
                         f"({', '.join(f'{int(matrix[c].sum())} {names[c]}' for c in low)} of {total}): a small share "
