@@ -116,11 +116,15 @@ def test_layouts_keep_probabilities_and_the_inputs_are_the_samples_rows(guide_ru
     import numpy as np
 
     from latentlapse.xray.data.simulate import simulate_dataset
-    from latentlapse.core.timelapse import explorer, layouts
+    from latentlapse.core.timelapse import dynamics, explorer, layouts
 
     frame = layouts.load_layout(layouts.layout_files(guide_run)[12])
     assert frame.val_proba.shape == (300, 4) and frame.train_proba.shape == (500, 4)
     assert (frame.val_proba.argmax(axis=1) == frame.val_pred).mean() > 0.98  # float16 may tie a close call
+    history = dynamics.load_history(guide_run)  # the training predictions are the run's own record
+    column = {(s, i): k for k, (s, i) in enumerate(zip(history.split, history.ids))}
+    recorded = history.pred[list(history.epochs).index(12), [column["train", i] for i in frame.train_ids]]
+    assert frame.train_pred.tolist() == recorded.tolist()
     np.testing.assert_allclose(frame.train_proba.astype(np.float64).sum(axis=1), 1, atol=5e-3)
     inputs = explorer.load_inputs(guide_run)
     samples = list(csv.DictReader((guide_run / "viz_samples.csv").open()))

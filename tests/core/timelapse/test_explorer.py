@@ -8,10 +8,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from synthetic_runs import N_TRAIN, N_VAL, spectrum, write_run
+from synthetic_runs import N_TRAIN, N_VAL, probabilities, spectrum, write_run
 
-from latentlapse.core.timelapse import explorer, layouts
+from latentlapse.core.timelapse import dynamics, explorer, layouts
+from latentlapse.core.timelapse.projection import Layout, ProjectionState
 from latentlapse.core.timelapse.runfiles import load_run
+from latentlapse.core.timelapse.snapshot import frame_snapshot
 
 
 def decode(text: str, dtype) -> np.ndarray:
@@ -35,10 +37,30 @@ def test_points_frames_and_probabilities_follow_the_layout_files(run):
     np.testing.assert_allclose(xy[1], np.concatenate([frame.train_xy, frame.val_xy]), rtol=1e-6)
     pred = decode(data["pred"], np.uint8).reshape(3, n)
     assert pred[1, N_TRAIN:].tolist() == frame.val_pred.tolist()
-    assert pred[1, :N_TRAIN].tolist() == frame.train_proba.argmax(axis=1).tolist()  # training: the argmax
+    assert pred[1, :N_TRAIN].tolist() == frame.train_proba.argmax(axis=1).tolist()  # an older layout: the argmax
     proba = decode(data["proba"], np.uint8).reshape(3, n, 4) / 250
     np.testing.assert_allclose(proba[1, N_TRAIN], frame.val_proba[0], atol=0.002)
     json.dumps(data)  # JSON-ready as it is
+
+
+def test_a_training_point_shows_the_models_prediction_where_float16_ties(run):
+    """Two probabilities closer than float16 can tell apart tie in the layout; the explorer shows
+    the class the model predicted, as the run's dynamics record it, not the first of the tie."""
+    train_labels, val_labels = np.arange(N_TRAIN) % 4, np.arange(N_VAL) % 4
+    p_tr = probabilities(train_labels).astype(np.float64)
+    p_tr[0] = [0.29029, 0.2013, 0.29031, 0.2181]  # label 0; the model says 2; both 0.2903 in float16
+    entry = SimpleNamespace(p_tr=p_tr, p_va=probabilities(val_labels), y_tr=train_labels, y_va=val_labels, metrics={})
+    sources = {"train_pos": np.arange(N_TRAIN), "val_pos": np.arange(N_VAL), "y_va": val_labels}
+    snapshot = frame_snapshot(10, entry, np.zeros((N_TRAIN, 2)), np.zeros((N_VAL, 2)), sources)
+    spec = SimpleNamespace(total_epochs=20, method="tsne", train_ids=np.array([f"T{i:03d}" for i in range(N_TRAIN)]),
+                           val_ids=np.array([f"V{i:03d}" for i in range(N_VAL)]),
+                           train_labels=train_labels, val_labels=val_labels)
+    xy = np.zeros((N_TRAIN, 2)), np.zeros((N_VAL, 2))
+    layouts.save_layout(run.run_dir, snapshot, spec, Layout(*xy, ProjectionState("tsne", *xy)))
+    recorded = dynamics.epoch_record(train_labels, p_tr, np.log(p_tr))["pred"]
+    pred = decode(explorer.explorer_data(run)["pred"], np.uint8).reshape(3, N_TRAIN + N_VAL)
+    assert recorded[0] == 2 and pred[1, 0] == 2  # wrong, as the dynamics say
+    assert pred[1, :N_TRAIN].tolist() == recorded.tolist()
 
 
 def test_inputs_are_the_sample_rows_with_counts_and_grid(run):

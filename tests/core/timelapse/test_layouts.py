@@ -15,7 +15,8 @@ def test_round_trip_is_exact_and_named_like_the_frames(tmp_path):
     spec = SimpleNamespace(total_epochs=1500, method="umap", train_ids=np.array(["4XMM J1", "b"], dtype=object),
                            val_ids=np.array([7, 8, 9]), train_labels=np.array([0, 1]), val_labels=np.array([1, 0, 1]))
     proba = np.array([[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]], dtype=np.float32)
-    snapshot = SimpleNamespace(epoch=25, val_pred=np.array([1, 1, 1]), train_proba=proba[:2], val_proba=proba)
+    snapshot = SimpleNamespace(epoch=25, val_pred=np.array([1, 1, 1]), train_proba=proba[:2], val_proba=proba,
+                               train_pred=np.array([1, 0]))
     state = ProjectionState("tsne", rng.normal(size=(2, 2)), rng.normal(size=(3, 2)))  # umap fell back to t-SNE
     layout = Layout(rng.normal(size=(2, 2)), rng.normal(size=(3, 2)), state)
     (tmp_path / "layouts").mkdir()
@@ -31,6 +32,7 @@ def test_round_trip_is_exact_and_named_like_the_frames(tmp_path):
     assert loaded.val_pred.tolist() == [1, 1, 1] and loaded.val_labels.tolist() == [1, 0, 1]
     assert loaded.val_proba.dtype == np.float16 and loaded.val_proba.tolist() == proba.tolist()  # exact in float16
     assert loaded.train_proba.tolist() == proba[:2].tolist()
+    assert loaded.train_pred.tolist() == [1, 0]
     assert layouts.layout_files(tmp_path) == {25: path}
     assert layouts.layout_files(tmp_path / "elsewhere") == {}
 

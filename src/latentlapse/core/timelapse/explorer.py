@@ -106,7 +106,8 @@ def explorer_data(run: RunFiles, *, history: Any = None, summary: Sequence[dict]
             if part_proba is not None:
                 has_proba = True
                 proba[f, rows[keep]] = np.rint(np.clip(part_proba[keep], 0, 1) * 250).astype(np.uint8)
-                part_pred = np.asarray(part_proba).argmax(axis=1) if part_pred is None else part_pred
+                if part_pred is None:  # a layout written before training predictions were kept
+                    part_pred = np.asarray(part_proba).argmax(axis=1)
             if part_pred is not None:
                 pred[f, rows[keep]] = np.asarray(part_pred)[keep]
     data = {
@@ -147,7 +148,7 @@ def script() -> str:
 # ------------------------------------------------------------------------------------- helpers
 def _parts(frame: FrameLayout):
     """(split, ids, xy, predictions, probabilities) of the training and validation sample."""
-    yield TRAIN, frame.train_ids.astype(str), frame.train_xy, None, frame.train_proba
+    yield TRAIN, frame.train_ids.astype(str), frame.train_xy, frame.train_pred, frame.train_proba
     yield VAL, frame.val_ids.astype(str), frame.val_xy, frame.val_pred, frame.val_proba
 
 

@@ -3,10 +3,11 @@
 The worker writes ``layouts/epoch_XXX.npz`` next to every frame it draws: the display
 coordinates of the training and validation sample, the projection's raw positions, the sources'
 ids, their true classes, the validation predictions and (since the report's explorer) both samples'
-class probabilities at that epoch, as float16. A frame is a picture; a layout is what
+class probabilities at that epoch, as float16, and the training predictions (the argmax of the
+full-precision probabilities: float16 can tie a close call and pick another class). A frame is a picture; a layout is what
 ``latentlapse compare`` needs to rotate one run's map onto another's, and what ``--resume``
 warm-starts the next frame from. About 40 kB per frame (compressed; no pickles). Files written
-before probabilities were kept still load (their probabilities are None).
+before probabilities or training predictions were kept still load (those are None).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class FrameLayout:
     val_raw: np.ndarray | None = None
     train_proba: np.ndarray | None = None
     val_proba: np.ndarray | None = None
+    train_pred: np.ndarray | None = None
 
 
 def layout_path(run_dir: str | os.PathLike, epoch: int, total_epochs: int) -> Path:
@@ -57,12 +59,14 @@ def save_layout(run_dir: str | os.PathLike, snapshot, spec, layout) -> Path:
     path.parent.mkdir(exist_ok=True)
     atomic.remove_stale_temps(path.parent)  # what a worker killed mid-write left (only the worker writes here)
     state = layout.state
-    probabilities = {key: np.asarray(value, dtype=np.float16) for key in ("train_proba", "val_proba")
-                     if (value := getattr(snapshot, key, None)) is not None}
+    optional = {key: np.asarray(value, dtype=np.float16) for key in ("train_proba", "val_proba")
+                if (value := getattr(snapshot, key, None)) is not None}
+    if (train_pred := getattr(snapshot, "train_pred", None)) is not None:
+        optional["train_pred"] = np.asarray(train_pred, dtype=np.int64)
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
-        **probabilities,
+        **optional,
         epoch=np.int64(snapshot.epoch),
         method=np.str_(state.method),
         train_xy=np.asarray(layout.train_xy, dtype=np.float64),
@@ -87,7 +91,8 @@ def load_layout(path: str | os.PathLike) -> FrameLayout:
             method=str(data["method"]),
             **{key: data[key] for key in ("train_xy", "val_xy", "train_ids", "val_ids",
                                           "train_labels", "val_labels", "val_pred")},
-            **{key: data[key] for key in ("train_raw", "val_raw", "train_proba", "val_proba") if key in data.files},
+            **{key: data[key] for key in ("train_raw", "val_raw", "train_proba", "val_proba", "train_pred")
+                if key in data.files},
         )
 
 

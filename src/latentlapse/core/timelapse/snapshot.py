@@ -40,6 +40,8 @@ class Snapshot:
     train_features, val_features : (n, d) float32 penultimate-layer features of the fixed
         training and validation samples, rows in the order of the spec's ids.
     val_pred : (n_val_sample,) int predicted class of each validation sample point.
+    train_pred : (n_train_sample,) int predicted class of each training sample point, the argmax
+        of the full-precision probabilities (as the dynamics record it); None when not recorded.
     train_proba, val_proba : (n, n_classes) float32 class probabilities of the training and
         validation sample at this epoch (for the report's explorer); None when not recorded.
     val_true_all, val_pred_all : true and predicted class of every validation source (the
@@ -61,6 +63,7 @@ class Snapshot:
     val_pred_all: np.ndarray
     scores: dict[str, float] = field(default_factory=dict)
     train_proba: np.ndarray | None = None
+    train_pred: np.ndarray | None = None
     val_proba: np.ndarray | None = None
     epoch_end: float = math.nan
     score_inputs: tuple | None = None
@@ -85,5 +88,5 @@ def frame_snapshot(epoch: int, entry: Any, f_tr: Any, f_va: Any, sources: dict) 
     val_pred_all = p_va.argmax(axis=1)
     return Snapshot(epoch=epoch, train_features=np.asarray(f_tr)[tr], val_features=np.asarray(f_va)[va],
                     val_pred=val_pred_all[va], val_true_all=sources["y_va"].copy(), val_pred_all=val_pred_all,
-                    train_proba=p_tr[tr].astype(np.float32), val_proba=p_va[va].astype(np.float32),
+                    train_proba=p_tr[tr].astype(np.float32), train_pred=p_tr[tr].argmax(axis=1), val_proba=p_va[va].astype(np.float32),
                     epoch_end=time.time(), score_inputs=(entry.y_tr, p_tr, entry.y_va, p_va, entry.metrics))
