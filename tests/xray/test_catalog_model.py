@@ -14,6 +14,8 @@ from latentlapse.xray.config import TrainConfig
 from latentlapse.xray.data.readers import load_dataset
 from latentlapse.xray.data.taxonomy import apply_scheme
 from latentlapse.core.errors import InputError
+from latentlapse.core.timelapse import explorer
+from latentlapse.core.timelapse.runfiles import load_run
 from latentlapse.xray.prepare import prepare
 
 HEADER = ["src_name", "RA", "DEC", "Fs", "Gmag", "hr", "var", "junk", "label"]
@@ -246,3 +248,27 @@ def test_resume_uses_the_checkpoint_schema(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "prepare", spy)
     assert pipeline.resume(copy).status == "completed"
     assert seen["schema"].to_dict() == checkpoints.load(copy / "last.pt")["feature_schema"]
+
+
+def test_the_explorer_keeps_a_catalogues_values_as_read(tmp_path):
+    """viz_inputs.npz holds the values the file gave, NaN for an empty cell or a placeholder (not
+    the training median the model gets), and not the derived ``_missing`` indicators."""
+    rows = _rows(120, 0)
+    for row in rows[::10]:
+        row[5] = "-99"  # hr
+    data = _write(tmp_path / "cat.csv", rows)
+    code = cli.train_main(["--data", str(data), "--classes", "2", "--epochs", "2", "--batch_size", "32",
+                           "--features", "Fs,Gmag,hr,var", "--placeholder=-99", "--visualize_training",
+                           "--viz_every", "2", "--runs_dir", str(tmp_path / "runs"), "--threads", "1", "--quiet"])
+    assert code == 0
+    run_dir = tmp_path / "runs" / "run_001"
+    inputs = explorer.load_inputs(run_dir)
+    assert inputs["feature_names"].tolist() == ["Fs", "Gmag", "hr", "var"]
+    read = {r[0]: [float(v) if v not in ("", "-99") else np.nan for v in (r[3], r[4], r[5])] + [r[6] == "t"]
+            for r in rows}
+    shown = np.concatenate([inputs["train_X"], inputs["val_X"]])
+    expected = np.array([read[i] for i in np.concatenate([inputs["train_ids"], inputs["val_ids"]])], dtype=np.float32)
+    assert np.isnan(expected[:, 1]).sum() > 10 and np.isnan(expected[:, 2]).sum() > 5  # gaps in the sample
+    np.testing.assert_array_equal(shown, expected)  # NaN where the file has no value
+    page = explorer.explorer_data(load_run(run_dir))["inputs"]
+    assert page["names"] == ["Fs", "Gmag", "hr", "var"]

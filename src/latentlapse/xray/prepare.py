@@ -32,7 +32,12 @@ BUILTIN_SEED = 42  # the built-in set is `latentlapse simulate` with its default
 @dataclass(frozen=True)
 class Prepared:
     """Everything a run trains on, plus the facts its metadata records. ``config`` is the run's
-    config with the model's defaults filled in (:meth:`TrainConfig.for_model`): what trains."""
+    config with the model's defaults filled in (:meth:`TrainConfig.for_model`): what trains.
+
+    ``dataset`` holds the model's inputs: for a catalogue, the schema's columns with the training
+    medians imputed, then the ``_missing`` indicators. ``values_read`` holds those columns as the
+    file gave them, NaN where it had no value (for the report's explorer); None for spectra.
+    """
 
     config: TrainConfig
     dataset: Dataset
@@ -46,6 +51,7 @@ class Prepared:
     sample_weights: np.ndarray | None
     schema: FeatureSchema | None = None
     model_options: dict = field(default_factory=dict)
+    values_read: np.ndarray | None = None
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -156,20 +162,36 @@ def model_inputs(config: TrainConfig, raw: Dataset, train: np.ndarray,
     if schema is None:
         schema = fit_schema(raw.X, raw.feature_names, train, types=raw.feature_types or None,
                             missing=config.missing, placeholders=config.placeholders, left_out=raw.left_out)
-    index = {name: j for j, name in enumerate(raw.feature_names)}
-    absent = [name for name in schema.columns if name not in index]
-    if absent:
-        raise InputError(f"{raw.source}: columns of the model's schema are not read from the data: {', '.join(absent)}")
-    X = schema.transform(raw.X[:, [index[name] for name in schema.columns]])
+    columns = _schema_positions(raw, schema)
+    X = schema.transform(raw.X[:, columns])
     errors = None
     if raw.errors is not None:
-        errors = np.hstack([raw.errors[:, [index[name] for name in schema.columns]],
+        errors = np.hstack([raw.errors[:, columns],
                             np.full((len(raw), len(schema.indicators)), np.nan, dtype=np.float32)])
     inputs = Dataset(X=X, labels=raw.labels, ids=raw.ids, counts=raw.counts, kind=raw.kind,
                      feature_names=schema.input_names, errors=errors, params=raw.params, source=raw.source,
                      notes=raw.notes, feature_types=schema.types + (FLAG,) * len(schema.indicators),
                      left_out=schema.left_out)
     return inputs, schema
+
+
+def _schema_positions(raw: Dataset, schema: FeatureSchema) -> list[int]:
+    """Where the schema's columns are in a catalogue read from a file (all of them must be)."""
+    index = {name: j for j, name in enumerate(raw.feature_names)}
+    absent = [name for name in schema.columns if name not in index]
+    if absent:
+        raise InputError(f"{raw.source}: columns of the model's schema are not read from the data: {', '.join(absent)}")
+    return [index[name] for name in schema.columns]
+
+
+def _values_read(raw: Dataset, schema: FeatureSchema | None) -> np.ndarray | None:
+    """A catalogue's model columns as the file gave them, NaN where it had no value (an empty cell
+    or a ``--placeholder``); None for spectra, whose inputs are what was read."""
+    if schema is None:
+        return None
+    values = raw.X[:, _schema_positions(raw, schema)].astype(np.float32)
+    values[schema.missing_mask(values)] = np.nan
+    return values
 
 
 def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: Split, digest: str = "",
@@ -185,7 +207,8 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
     classes = scheme(config.classes)
     model_kind = choose_model(config, labelled)
     config = config.for_model(model_kind)
-    labelled, schema = model_inputs(config, labelled, split.train, schema)
+    raw = labelled
+    labelled, schema = model_inputs(config, raw, split.train, schema)
     train = labelled.subset(split.train)
     over = oversample(
         train.X, y[split.train], classes.n_classes, config.oversample_target, rng.generator(config.seed, "augment"),
@@ -196,6 +219,7 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
         config=config, dataset=labelled, y=y, scheme=classes, split=split, oversampled=over, model_kind=model_kind,
         data_sha256=digest, alpha=loss_alpha(config, over.counts_before, over.counts_after),
         sample_weights=weights, schema=schema, model_options=model_options(config, labelled, model_kind),
+        values_read=_values_read(raw, schema),
     )
     prepared.messages.extend(_summary_lines(config, prepared))
     stacked = stacked_corrections(config)

@@ -61,10 +61,12 @@ class TrainingVisualizer(Callback):
     def on_train_start(self, trainer) -> None:
         p, tl = self.prepared, self.timelapse
         tl.open()
-        X, counts = p.dataset.X, p.dataset.counts
+        X, names, counts = p.dataset.X, p.dataset.feature_names, p.dataset.counts
+        if p.values_read is not None:  # a catalogue's values as read, not imputed, without the derived indicators
+            X, names = p.values_read, p.schema.columns
         inputs = dict(kind=p.dataset.kind, train_X=X[self._train], val_X=X[self._val],
                       train_counts=counts[self._train], val_counts=counts[self._val],
-                      energy=p.dataset.energy, feature_names=p.dataset.feature_names)
+                      energy=p.dataset.energy, feature_names=names)
         tl.set_sources(p.y[self._train], p.y[self._val], ids=(p.dataset.ids[self._train], p.dataset.ids[self._val]),
                        inputs=inputs)
         epoch = trainer.epoch
