@@ -3,9 +3,10 @@
 The visualiser writes ``viz_inputs.npz`` once at the start of a run — the input rows of the frame
 sample (spectra as float16; a catalogue's values as read, float32, NaN where the file has none
 rather than the imputed model inputs), the spectra's net counts and energy grid or the
-catalogue's column names — so that the report can show a source's spectrum without the data file. :func:`explorer_data` gathers that, the ``layouts/`` files and, when
-present, the per-source training dynamics into one JSON-ready dict; the large arrays go in as
-base64 of little-endian typed arrays, which the page decodes without parsing millions of numbers.
+catalogue's column names — so that the report can show a source's spectrum without the data
+file. :func:`explorer_data` gathers that, the ``layouts/`` files and, when present, the
+per-source training dynamics into one JSON-ready dict; the large arrays go in as base64 of
+little-endian typed arrays, which the page decodes without parsing millions of numbers.
 """
 
 from __future__ import annotations

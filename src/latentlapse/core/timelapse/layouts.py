@@ -4,10 +4,11 @@ The worker writes ``layouts/epoch_XXX.npz`` next to every frame it draws: the di
 coordinates of the training and validation sample, the projection's raw positions, the sources'
 ids, their true classes, the validation predictions and (since the report's explorer) both samples'
 class probabilities at that epoch, as float16, and the training predictions (the argmax of the
-full-precision probabilities: float16 can tie a close call and pick another class). A frame is a picture; a layout is what
-``latentlapse compare`` needs to rotate one run's map onto another's, and what ``--resume``
-warm-starts the next frame from. About 40 kB per frame (compressed; no pickles). Files written
-before probabilities or training predictions were kept still load (those are None).
+full-precision probabilities: float16 can tie a close call and pick another class). A frame is
+a picture; a layout is what ``latentlapse compare`` needs to rotate one run's map onto
+another's, and what ``--resume`` warm-starts the next frame from. About 40 kB per frame
+(compressed; no pickles). Files written before probabilities or training predictions were kept
+still load (those are None).
 """
 
 from __future__ import annotations

@@ -88,5 +88,6 @@ def frame_snapshot(epoch: int, entry: Any, f_tr: Any, f_va: Any, sources: dict) 
     val_pred_all = p_va.argmax(axis=1)
     return Snapshot(epoch=epoch, train_features=np.asarray(f_tr)[tr], val_features=np.asarray(f_va)[va],
                     val_pred=val_pred_all[va], val_true_all=sources["y_va"].copy(), val_pred_all=val_pred_all,
-                    train_proba=p_tr[tr].astype(np.float32), train_pred=p_tr[tr].argmax(axis=1), val_proba=p_va[va].astype(np.float32),
+                    train_proba=p_tr[tr].astype(np.float32), train_pred=p_tr[tr].argmax(axis=1),
+                    val_proba=p_va[va].astype(np.float32),
                     epoch_end=time.time(), score_inputs=(entry.y_tr, p_tr, entry.y_va, p_va, entry.metrics))
