@@ -196,6 +196,16 @@ def test_garbage_binary_file_fails_fast(tmp_path):
     assert _bytes_read() - before < 1_000_000  # refused from its head, not parsed (not timed: the machine may be busy)
 
 
+def test_binary_content_is_placed_at_its_first_non_text_byte_not_its_first_nul(tmp_path):
+    path = tmp_path / "damaged.csv"
+    path.write_bytes(b"name,f1,label\nA,1,AGN\nB,\x9c\x01,AGN\n" + b"\0" * 10)  # 0x9c at 24, first NUL at 31
+    with pytest.raises(InputError, match=r"damaged\.csv: not a text, CSV, FITS or VOTable file \(binary content at byte 24\)"):
+        load_dataset(path)
+    path.write_bytes(b"name,f1\nA,1\x07\n\0")  # a control byte (BEL) before the NUL
+    with pytest.raises(InputError, match=r"binary content at byte 11\)"):
+        load_dataset(path)
+
+
 def _bytes_read() -> int:
     """Bytes this process has read so far (Linux's ``/proc/self/io``); 0 where there is none."""
     try:

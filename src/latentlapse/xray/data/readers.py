@@ -23,6 +23,7 @@ from typing import Sequence
 
 from latentlapse.xray.config import MISSING_POLICIES
 from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.encoding import first_binary_byte, not_utf8_message
 from latentlapse.xray.data.spectra_checks import (
     FITS_SUFFIXES,
     PHA_SUFFIXES,
@@ -161,9 +162,7 @@ def _decode_head(path: Path, head: bytes) -> str:
     """The head as text; NUL bytes or invalid UTF-8 mean the file is not a text or table file."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError(f"{path}: UTF-16 text (as some spreadsheets export it); save the file as UTF-8")
-    nul = head.find(b"\0")
-    bad = nul
-    if nul < 0:
+    if b"\0" not in head:
         try:
             return head.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -171,12 +170,9 @@ def _decode_head(path: Path, head: bytes) -> str:
             if exc.start >= len(head) - 3 and len(head) == _SNIFF_BYTES:
                 return head[: exc.start].decode("utf-8-sig")
             if _mostly_text(head):  # text in another encoding (an accented name saved as Latin-1)
-                from latentlapse.xray.data.encoding import not_utf8_message
-
                 raise InputError(not_utf8_message(path)) from None
-            bad = exc.start
     raise InputError(
-        f"{path}: not a text, CSV, FITS or VOTable file (binary content at byte {bad}); "
+        f"{path}: not a text, CSV, FITS or VOTable file (binary content at byte {first_binary_byte(head)}); "
         f"expected spectra or a catalogue table, check that you passed the right file"
     )
 
