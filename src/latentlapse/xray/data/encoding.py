@@ -1,4 +1,4 @@
-"""Where a text file stops being text: its first byte that is not UTF-8 (by line, as an editor numbers it) or not text at all.
+"""Where a file stops being text: its first byte that is not UTF-8 (on the line an editor shows), or not text.
 
 The readers decode ahead in blocks, so the line they are on when decoding fails is not the line
 of the bad byte; on that error path this scans the bytes themselves.
