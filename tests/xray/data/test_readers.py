@@ -399,11 +399,23 @@ def test_votable_catalog(tmp_path):
 # --- spectra tables --------------------------------------------------------------------------
 
 
+SPECTRA_HEADER = "src_id," + ",".join(f"v{j}" for j in range(1, 4)) + ",net_counts,label\n"
+
+
 def test_csv_spectra_with_nan_names_line_and_column(tmp_path):
-    header = "src_id," + ",".join(f"v{j}" for j in range(1, 4)) + ",net_counts,label\n"
-    text = header + "A,1,1,1,9,AGN\nB,1,,1,9,CV\n"
+    text = SPECTRA_HEADER + "A,1,1,1,9,AGN\nB,1,nan,1,9,CV\n"
     with pytest.raises(InputError, match=r"spectra\.csv: line 3 \(B\): spectrum contains NaN/inf at column 3 \(v2\)"):
         load_dataset(write(tmp_path, text, "spectra.csv"))
+
+
+@pytest.mark.parametrize("row, message", [
+    ("B,1,--,1,9,CV", r"line 3, column 3 \(v2\): '--' is not a number; spectra values must be numeric"),
+    ("B,1,,1,9,CV", r"line 3, column 3 \(v2\): the cell is empty; spectra values must be numeric"),
+    ("B,1,1,1,NA,CV", r"line 3, column 5 \(net_counts\): 'NA' is not a number; net counts must be numeric"),
+])
+def test_a_missing_value_token_in_a_csv_spectrum_is_named_as_the_text_it_is(tmp_path, row, message):
+    with pytest.raises(InputError, match=r"spectra\.csv: " + message):
+        load_dataset(write(tmp_path, SPECTRA_HEADER + "A,1,1,1,9,AGN\n" + row + "\n", "spectra.csv"))
 
 
 def test_fits_table_with_a_vector_column(tmp_path, make_spectra):

@@ -310,7 +310,28 @@ def _spectra(
     else:
         matrix = np.column_stack([table.numeric(name, "spectra values") for name in values])
         where, names = [table.positions[name] for name in values], values
+        _refuse_missing_cells(table, values, "spectra values")
     net = table.numeric(counts, "net counts")
+    _refuse_missing_cells(table, [counts], "net counts")
     return spectra_dataset(
         table.path, matrix, net, ids, labels, table.rows, where, feature_names=names, notes=notes
     )
+
+
+def _refuse_missing_cells(table: Table, names: list[str], purpose: str) -> None:
+    """A spectrum has no missing values: the first cell (in file order) of a text table that
+    is empty or a missing-value token such as ``--`` is named as the text it is, not as NaN."""
+    first: tuple[int, int, str] | None = None
+    for j, name in enumerate(names):
+        if name not in table.text:
+            continue
+        for i in np.flatnonzero(np.isnan(table.numbers[name])):
+            token = str(table.text[name][i]).strip()
+            if token.lower() != "nan":
+                first = min(first, (int(i), j, token)) if first else (int(i), j, token)
+                break
+    if first is not None:
+        i, j, token = first
+        what = "the cell is empty" if not token else f"'{token}' is not a number"
+        raise InputError(f"{table.path}: {table.rows.at(i)}, {table.positions[names[j]]}: {what}; {purpose} must be "
+                         f"numeric (a spectrum has no missing values): give the value, or remove the row")
