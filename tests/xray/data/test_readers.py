@@ -187,6 +187,25 @@ def test_spectrum_summing_to_a_negative_number(tmp_path):
         load_dataset(write(tmp_path, "S1 1 -3 1 9\n"))
 
 
+@pytest.mark.parametrize("counts", ["-12", "0"])
+def test_net_counts_that_are_not_positive_are_refused_with_their_line(tmp_path, counts):
+    with pytest.raises(InputError, match=rf"spectra\.txt: line 2 \(S2\): net_counts is {counts}, not positive: the "
+                                         rf"spectrum is the net spectrum divided by them.*or remove the row"):
+        load_dataset(write(tmp_path, f"S1 1 1 1 9\nS2 1 1 1 {counts}\n"))
+
+
+def test_a_huge_bin_value_names_the_first_spectrum_divided_by_its_sum(tmp_path):
+    data = load_dataset(write(tmp_path, "S1 0.25 0.5 0.25 9 AGN\nS2 0.25 1e12 0.25 9 AGN\nS3 0.5 2 0.5 9\n"))
+    assert "2 of 3 spectra did not sum to 1 and were divided by their sum (the first: line 2 (S2), which summed " \
+           "to 1e+12)" in data.notes
+    np.testing.assert_allclose(data.X[1], [0.0, 1.0, 0.0], atol=1e-9)
+
+
+def test_a_spectrum_too_large_to_sum_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"line 1 \(S1\): spectrum sums to inf, so it cannot be normalised"):
+        load_dataset(write(tmp_path, "S1 1e308 1e308 1 9\n"))
+
+
 def test_garbage_binary_file_fails_fast(tmp_path):
     path = tmp_path / "junk.txt"
     path.write_bytes(np.random.default_rng(0).bytes(2_000_000) + b"\0")
