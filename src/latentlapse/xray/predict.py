@@ -38,9 +38,27 @@ def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarra
     if dataset.kind != kind:
         raise InputError(f"{data_path}: holds {dataset.kind} data, but the checkpoint's model was trained on {kind}")
     if dataset.n_features != expected:
-        raise InputError(f"{data_path}: spectra have {dataset.n_features} bins, the model expects {expected}; "
-                         f"rebin them onto the same grid")
+        named = _bins_named(dataset, payload, data_path)
+        fix = "give the file the bin columns the model was trained on" if named else "rebin them onto the same grid"
+        raise InputError(f"{data_path}: spectra have {dataset.n_features} bins, the model expects {expected}{named}; {fix}")
     return dataset.X
+
+
+def _bins_named(dataset: Dataset, payload: dict, data_path: str) -> str:
+    """Which of the model's bin columns a table's header lacks, and which it has beyond them
+    (the first few of each); nothing when the names do not overlap or come from no header."""
+    from latentlapse.xray.data.chunks import file_kind
+
+    model, found = list(payload.get("feature_names") or ()), list(dataset.feature_names)
+    if file_kind(Path(data_path)) not in ("csv", "ecsv", "fits", "votable") or not set(model) & set(found):
+        return ""
+    parts = []
+    for what, names, other in (("lacks the model's bin columns", model, set(found)),
+                               ("has bin columns the model lacks", found, set(model))):
+        extra = [n for n in names if n not in other]
+        if extra:
+            parts.append(f"{what} {', '.join(extra[:5])}{', ...' if len(extra) > 5 else ''} ({len(extra)})")
+    return ": the file " + " and ".join(parts)
 
 
 def inputs_of_file(payload: dict, data: str, label_column: str | None,

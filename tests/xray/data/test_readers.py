@@ -437,6 +437,24 @@ def test_a_missing_value_token_in_a_csv_spectrum_is_named_as_the_text_it_is(tmp_
         load_dataset(write(tmp_path, SPECTRA_HEADER + "A,1,1,1,9,AGN\n" + row + "\n", "spectra.csv"))
 
 
+def test_a_bin_column_missing_from_a_spectra_table_is_named(tmp_path):
+    header = "src_id,v1,v2,v4,v5,net_counts\n"
+    with pytest.raises(InputError, match=r"spectra\.csv: the bin columns v1 to v5 lack v3 \(1 of 5\); add the missing bin column$"):
+        load_dataset(write(tmp_path, header + "A,1,1,1,1,9\n", "spectra.csv"))
+
+
+def test_a_bin_column_missing_from_the_standard_grid_is_named(tmp_path, make_spectra):
+    from latentlapse.xray.data.writers import write_dataset
+
+    path = tmp_path / "full.csv"
+    write_dataset(path, make_spectra(["AGN", "YSO"]))
+    lines = [line.split(",") for line in path.read_text().splitlines()]
+    damaged = tmp_path / "damaged.csv"
+    damaged.write_text("\n".join(",".join(fields[:20] + fields[21:]) for fields in lines) + "\n")
+    with pytest.raises(InputError, match=r"damaged\.csv: the bin columns E0\.5125 to E9\.9875 lack E0\.9875 \(1 of 380\)"):
+        load_dataset(damaged)
+
+
 def test_fits_table_with_a_vector_column(tmp_path, make_spectra):
     table_module = pytest.importorskip("astropy.table")
     data = make_spectra(["AGN", "", "CV"])

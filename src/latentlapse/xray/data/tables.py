@@ -19,8 +19,9 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from latentlapse.xray.data.encoding import not_utf8_message
+from latentlapse.xray.data import grid
 from latentlapse.xray.data.dataset import Dataset
-from latentlapse.xray.data.spectra_checks import Rows, require_astropy, spectra_dataset
+from latentlapse.xray.data.spectra_checks import Rows, bin_names, require_astropy, spectra_dataset
 from latentlapse.xray.data.table_columns import LABEL_NAMES, MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
 from latentlapse.core.errors import InputError, UsageError
 
@@ -32,6 +33,7 @@ _ID_TOKENS = {"id", "name", "src", "source", "designation"} | {
 }
 _MISSING_TOKENS = {"", "nan", "na", "n/a", "null", "none", "--"}
 _BIN_NAME = re.compile(r"v\d+|E\d+(\.\d+)?")
+_SHOWN = 5  # how many absent bin columns a message names before "..."
 _ASTROPY_FORMATS = {"ecsv": "ascii.ecsv", "votable": "votable", "fits": "fits"}
 
 
@@ -308,6 +310,7 @@ def _spectra(
         where = [f"element {j + 1} of column {values}" for j in range(matrix.shape[1])]
         names = None
     else:
+        _refuse_bin_gaps(table, values)
         matrix = np.column_stack([table.numeric(name, "spectra values") for name in values])
         where, names = [table.positions[name] for name in values], values
         _refuse_missing_cells(table, values, "spectra values")
@@ -335,3 +338,22 @@ def _refuse_missing_cells(table: Table, names: list[str], purpose: str) -> None:
         what = "the cell is empty" if not token else f"'{token}' is not a number"
         raise InputError(f"{table.path}: {table.rows.at(i)}, {table.positions[names[j]]}: {what}; {purpose} must be "
                          f"numeric (a spectrum has no missing values): give the value, or remove the row")
+
+
+def _refuse_bin_gaps(table: Table, names: list[str]) -> None:
+    """Bin columns named v1, v2, ... or by the standard grid's centres (E0.5125, ...) must not skip
+    one: a spectrum without a bin would be read shifted, with every later bin out of place."""
+    grid_names = bin_names(grid.N_BINS)
+    if all(re.fullmatch(r"v\d+", n) for n in names):
+        expected = [f"v{j}" for j in range(1, max(int(n[1:]) for n in names) + 1)]
+    elif set(names) <= set(grid_names):
+        places = [grid_names.index(n) for n in names]
+        expected = list(grid_names[min(places):max(places) + 1])
+    else:
+        return
+    present = set(names)
+    absent = [n for n in expected if n not in present]
+    if absent:
+        shown = ", ".join(absent[:_SHOWN]) + (", ..." if len(absent) > _SHOWN else "")
+        raise InputError(f"{table.path}: the bin columns {expected[0]} to {expected[-1]} lack {shown} "
+                         f"({len(absent)} of {len(expected)}); add the missing bin column{'s' if len(absent) > 1 else ''}")
