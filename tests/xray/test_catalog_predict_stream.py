@@ -122,3 +122,19 @@ def _env() -> dict[str, str]:
 
     src = str(Path(latentlapse.__file__).resolve().parents[1])
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+
+
+def test_a_label_of_no_known_class_is_ignored_with_one_note(trained, tmp_path, monkeypatch, capsys):
+    _, _, run_dir = trained
+    rows = _rows(40, 5)
+    rows[30][-1] = "QSO"  # line 32, in the second piece of 16
+    path = _write(tmp_path / "qso.csv", rows)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
+    code = cli.main(["predict", "--checkpoint", str(run_dir / "best.pt"), "--data", str(path),
+                     "--out", str(tmp_path / "p.json")])
+    assert code == 0
+    written = json.loads((tmp_path / "p.json").read_text())
+    assert len(written) == 40 and written[30]["true_class"] in ("", None) and written[29]["true_class"] == "HM/LM"
+    notes = [line for line in capsys.readouterr().err.splitlines() if "no known class" in line]
+    assert notes == [f"{path}: 1 source with a label of no known class (the first: 'QSO' at line 32) classified as "
+                     f"unlabelled: predict needs no labels, and writes no true class for them"]

@@ -178,7 +178,10 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
         if world is not None and payload["data"]["kind"] == "catalog":
             from latentlapse.xray.data.catalog_input import Scan
 
-            scan = Scan(Path(data), checkpoint_schema(payload))  # the ranks' scans are checked together
+            from latentlapse.xray.data.spectra_checks import UnknownLabels
+
+            # the ranks' scans are checked together
+            scan = Scan(Path(data), checkpoint_schema(payload), UnknownLabels(data))
 
         def pieces(span=None):
             """Three stages that overlap: reading the next piece, the network on this one, and
@@ -232,9 +235,12 @@ def input_pieces(payload: dict, data: str, label_column: str | None, span: slice
         for rows in iter_with_schema(data, schema, label_column, chunks.CHUNK_ROWS, span=span, scan=scan):
             yield schema.transform(rows.raw), rows.ids, rows.labels
         return
+    from latentlapse.xray.data.spectra_checks import UnknownLabels
+
     shown: set[str] = set()
     unlabelled, rows, pieces = [], 0, 0
-    for piece in chunks.iter_chunks(data, label_column=label_column, span=span):
+    unknown = UnknownLabels(data)  # predict needs no labels: those of no known class are counted, once
+    for piece in chunks.iter_chunks(data, label_column=label_column, span=span, unknown_labels=unknown):
         for note in piece.notes:  # e.g. PHA channels left out for their QUALITY flags
             if _UNLABELLED.search(note):
                 unlabelled.append(note)  # said once for the whole file, below
@@ -246,6 +252,8 @@ def input_pieces(payload: dict, data: str, label_column: str | None, span: slice
     if unlabelled and len(unlabelled) == pieces:  # every piece unlabelled: the file is
         whole = f"all {rows} sources{' of this process' if span is not None else ''} read as unlabelled"
         log.info("note: %s", _UNLABELLED.sub(whole, unlabelled[0]))
+    for note in unknown.notes():
+        log.info("note: %s", note)
 
 
 def ahead(items: Iterable, depth: int = AHEAD) -> Iterator:

@@ -28,6 +28,7 @@ from latentlapse.xray.data.spectra_checks import (
     FITS_SUFFIXES,
     PHA_SUFFIXES,
     VOTABLE_SUFFIXES,
+    UnknownLabels,
     is_spectrum_hdu,
     require_astropy,
     suffix_of,
@@ -47,6 +48,7 @@ def load_dataset(
     missing: str = "indicator",
     exclude: Sequence[str] = (),
     placeholders: Sequence[float] = (),
+    unknown_labels: UnknownLabels | None = None,
 ) -> Dataset:
     """Read spectra or a catalogue from a file or a folder of PHA files.
 
@@ -63,6 +65,8 @@ def load_dataset(
         training split only (:mod:`latentlapse.xray.data.schema`); ``drop`` removes rows here.
     exclude : catalogue columns never to use (``--exclude``).
     placeholders : values that mean "missing" in catalogue features (``--placeholder``).
+    unknown_labels : where labels of no known class are counted and read as unlabelled, for a
+        command that needs no labels (``predict``); without it they are refused.
 
     Raises
     ------
@@ -77,20 +81,21 @@ def load_dataset(
     path = Path(path)
     if path.is_dir():
         _refuse_table_options(path, "a folder of PHA spectra", label_column, features or exclude)
-        return pha.read_folder(path)
+        return pha.read_folder(path, unknown_labels)
     kind = _detect_format(path)
     if kind == "pha":
         _refuse_table_options(path, "a PHA spectrum", label_column, features or exclude)
-        return pha.read_pha(path)
+        return pha.read_pha(path, unknown_labels)
     if kind == "text":
         _refuse_table_options(path, "a spectra text file", label_column, features or exclude)
-        return textformat.read_text(path)
+        return textformat.read_text(path, unknown_labels)
     if kind == "csv":
         table = tables.read_csv(path)
     else:
         table = tables.read_astropy(path, kind)
     return tables.table_dataset(table, label_column=label_column, features=features, missing=missing,
-                                exclude=tuple(exclude or ()), placeholders=tuple(placeholders or ()))
+                                exclude=tuple(exclude or ()), placeholders=tuple(placeholders or ()),
+                                unknown_labels=unknown_labels)
 
 
 def _refuse_table_options(path: Path, what: str, label_column, features) -> None:

@@ -73,8 +73,39 @@ def require_astropy(purpose: str = "reading FITS/VOTable/ECSV files"):
     return fits
 
 
-def canonical_labels(path: Path, raw: Sequence[str], rows: Rows) -> np.ndarray:
-    """Canonical fine labels of raw strings (empty = unlabelled); unknown ones are all listed."""
+class UnknownLabels:
+    """Labels of no known class, read as unlabelled where a command needs no labels (predict):
+    how many, and the first, for one note about the whole file ``source``."""
+
+    def __init__(self, source: str | Path):
+        self.source = Path(source)
+        self.count = 0
+        self.first = ""
+
+    def add(self, path: Path, rows: Rows, unknown: dict[str, list[int]]) -> None:
+        """Count the rows of ``unknown`` (label -> row indices) and keep the first one seen."""
+        index, token = min((where[0], token) for token, where in unknown.items())
+        place = rows.at(index) if Path(path) == self.source else f"{Path(path).name}, {rows.at(index)}"
+        self.first = self.first or f"'{token}' at {place}"
+        self.count += sum(len(where) for where in unknown.values())
+
+    def merge(self, others: "Sequence[UnknownLabels]") -> None:
+        """Add the counts of other slices of the file, which come after this one."""
+        for other in others:
+            self.first = self.first or other.first
+            self.count += other.count
+
+    def notes(self) -> list[str]:
+        if not self.count:
+            return []
+        return [f"{self.count} source{'s' if self.count > 1 else ''} with a label of no known class (the first: "
+                f"{self.first}) classified as unlabelled: predict needs no labels, and writes no true class for them"]
+
+
+def canonical_labels(path: Path, raw: Sequence[str], rows: Rows,
+                     unknown_labels: UnknownLabels | None = None) -> np.ndarray:
+    """Canonical fine labels of raw strings (empty = unlabelled); unknown ones are all listed,
+    or, given ``unknown_labels``, counted there and read as unlabelled."""
     labels = np.full(len(raw), UNLABELLED, dtype=object)
     unknown: dict[str, list[int]] = {}
     for index, token in enumerate(raw):
@@ -86,7 +117,9 @@ def canonical_labels(path: Path, raw: Sequence[str], rows: Rows) -> np.ndarray:
             unknown.setdefault(token, []).append(index)
         else:
             labels[index] = label
-    if unknown:
+    if unknown and unknown_labels is not None:
+        unknown_labels.add(path, rows, unknown)
+    elif unknown:
         listed = ", ".join(f"'{token}' ({rows.several(where)})" for token, where in unknown.items())
         raise InputError(
             f"{path}: unknown labels {listed}; known labels: {', '.join(FINE_LABELS)} "

@@ -21,7 +21,7 @@ import numpy as np
 from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data import grid
 from latentlapse.xray.data.dataset import Dataset
-from latentlapse.xray.data.spectra_checks import Rows, bin_names, require_astropy, spectra_dataset
+from latentlapse.xray.data.spectra_checks import Rows, UnknownLabels, bin_names, require_astropy, spectra_dataset
 from latentlapse.xray.data.table_columns import LABEL_NAMES, MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
 from latentlapse.core.errors import InputError, UsageError
 
@@ -245,9 +245,10 @@ def astropy_table(path: Path, table, first_row: int) -> Table:
 
 def table_dataset(
     table: Table, *, label_column: str | None, features: Sequence[str] | None, missing: str,
-    exclude: Sequence[str] = (), placeholders: Sequence[float] = (),
+    exclude: Sequence[str] = (), placeholders: Sequence[float] = (), unknown_labels: UnknownLabels | None = None,
 ) -> Dataset:
-    """A spectra Dataset when the table holds spectra, else a catalogue Dataset."""
+    """A spectra Dataset when the table holds spectra, else a catalogue Dataset; labels of no
+    known class are refused, or counted in ``unknown_labels`` and read as unlabelled."""
     label = _label_column(table, label_column)
     id_columns = [n for n in table.names if n != label and _looks_like_id(n)]
     counts = next((n for n in table.names if n.lower() in COUNTS_NAMES and n != label), None)
@@ -268,10 +269,10 @@ def table_dataset(
                 f"{table.path}: spectra in column {vectors[0]} but no net-counts column; add one named net_counts"
             )
         values = vectors[0] if vectors else others
-        return _spectra(table, values, counts, label, id_columns)
+        return _spectra(table, values, counts, label, id_columns, unknown_labels)
     from latentlapse.xray.data.catalog import catalog_dataset  # it builds on this module's Table
 
-    return catalog_dataset(table, label, id_columns, features, missing, exclude, placeholders)
+    return catalog_dataset(table, label, id_columns, features, missing, exclude, placeholders, unknown_labels)
 
 
 def _spectral(columns: list[str]) -> bool:
@@ -301,10 +302,11 @@ def _looks_like_id(name: str) -> bool:
 
 
 def _spectra(
-    table: Table, values: str | list[str], counts: str, label: str | None, id_columns: list[str]
+    table: Table, values: str | list[str], counts: str, label: str | None, id_columns: list[str],
+    unknown_labels: UnknownLabels | None,
 ) -> Dataset:
     """Spectra from one vector column or from wide per-bin columns."""
-    ids, labels, notes = ids_and_labels(table, label, id_columns)
+    ids, labels, notes = ids_and_labels(table, label, id_columns, unknown_labels)
     if isinstance(values, str):
         matrix = table.numbers[values]
         where = [f"element {j + 1} of column {values}" for j in range(matrix.shape[1])]
