@@ -10,6 +10,7 @@ augmentation noise later. Default features leave out position and bookkeeping co
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -86,6 +87,7 @@ def catalog_dataset(
         notes=tuple(notes),
         feature_types=tuple(types),
         left_out=tuple(left_out),
+        rows=replace(table.rows, numbers=table.rows.numbers[keep]),
     )
 
 

@@ -177,6 +177,39 @@ def fit_schema(
     return replace(schema, mean=tuple(mean.tolist()), std=tuple(std.tolist()))
 
 
+def linear_notes(schema: FeatureSchema, raw: np.ndarray, train: np.ndarray, where) -> list[str]:
+    """A note for each number column that a value <= 0 in the training rows keeps off log10,
+    although its positive values span more than ``LOG_RANGE_RATIO``: how many rows, the first
+    (``where(i)`` names row ``i`` of ``raw``, such as "line 18"), and what it costs the model.
+
+    One such row decides for the whole column: kept as it is, since zeros and negative values
+    are often real (a probability of 0, a bright star's negative magnitude, a parallax).
+    """
+    index = np.arange(len(raw))[np.asarray(train)]
+    values = _as_raw(raw, len(schema.columns))[index]
+    observed = np.where(schema.missing_mask(values), np.nan, values)
+    notes = []
+    for j, name in enumerate(schema.columns):
+        column = observed[:, j]
+        positive = column[column > 0]
+        bad = np.flatnonzero(column <= 0)
+        if schema.log10[j] or schema.types[j] != NUMBER or not bad.size or not positive.size:
+            continue
+        low, high = float(positive.min()), float(positive.max())
+        if high <= LOG_RANGE_RATIO * low:
+            continue
+        first, seen = int(bad[0]), column[np.isfinite(column)]
+        bottom = float(np.mean(seen <= seen.min() + 0.01 * (seen.max() - seen.min())))
+        rows = f"{bad.size} of {seen.size} training rows hold" if bad.size > 1 else f"1 of {seen.size} training rows holds"
+        notes.append(
+            f"{name} is fed linearly, not as log10: {rows} a value <= 0 (the first: {where(int(index[first]))}, "
+            f"{column[first]:g}), though its positive values span {low:.3g} to {high:.3g}; on the linear scale "
+            f"{bottom:.0%} of its values lie in the lowest 1% of its range; if those values are errors, fix them or "
+            f"leave the cells empty (read as missing)"
+        )
+    return notes
+
+
 def scaling_statistics(X: np.ndarray, log10: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation (1 where constant) of ``X`` after log10 of the masked columns."""
     mask = np.asarray(log10, dtype=bool)
