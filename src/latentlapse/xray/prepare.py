@@ -20,7 +20,7 @@ from latentlapse.xray.config import TrainConfig
 from latentlapse.xray.data.balance import Oversampled, Split, balanced_sample_weights, oversample, stratified_split
 from latentlapse.xray.data.catalog import DROP_NOTE
 from latentlapse.xray.data.dataset import Dataset
-from latentlapse.xray.data.schema import FLAG, LOG_RANGE_RATIO, FeatureSchema, fit_schema, linear_notes
+from latentlapse.xray.data.schema import FLAG, LOG_RANGE_RATIO, FeatureSchema, fit_schema, log10_notes
 from latentlapse.xray.data.taxonomy import ClassScheme, apply_scheme, scheme
 from latentlapse.core.errors import InputError, UsageError
 
@@ -164,7 +164,7 @@ def model_inputs(config: TrainConfig, raw: Dataset, train: np.ndarray,
         raise InputError(f"{raw.source}: columns of the model's schema are not read from the data: {', '.join(absent)}")
     values = raw.X[:, [index[name] for name in schema.columns]]
     if fitted:
-        notes += linear_notes(schema, values, train,
+        notes += log10_notes(schema, values, train,
                               lambda i: raw.rows.at(i) if raw.rows is not None else f"source {raw.ids[i]}")
     X = schema.transform(values)
     errors = None

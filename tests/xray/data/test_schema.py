@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from latentlapse.xray.data.feature_choice import choose_columns, exclusion_reason, flag_values, likely_placeholders
-from latentlapse.xray.data.schema import FLAG, NUMBER, FeatureSchema, fit_schema, linear_notes, parse_columns
+from latentlapse.xray.data.schema import FLAG, NUMBER, FeatureSchema, fit_schema, log10_notes, parse_columns
 from latentlapse.core.errors import InputError
 
 RAW = np.array([
@@ -69,13 +69,19 @@ def test_a_value_below_zero_keeps_a_wide_column_off_log10_and_is_named(tmp_path,
     assert expected in prepared.dataset.notes and f"note: {expected}" in prepared.messages
 
 
-def test_linear_notes_name_a_source_where_lines_are_unknown():
+def test_log10_notes_name_a_source_where_lines_are_unknown():
     raw = np.array([[1e-15], [-1e-16], [1e-12], [3e-14]])
     schema = fit_schema(raw, ["flux"], np.arange(4))
     assert schema.log10 == (False,)
-    notes = linear_notes(schema, raw, np.arange(4), lambda i: f"source S{i + 1}")
+    notes = log10_notes(schema, raw, np.arange(4), lambda i: f"source S{i + 1}")
     assert len(notes) == 1 and "1 of 4 training rows holds a value <= 0 (the first: source S2, -1e-16)" in notes[0]
-    assert linear_notes(schema, raw, np.array([0, 2, 3]), str) == []  # not in the training rows: log10 fits
+    train = np.array([0, 2, 3])  # without the bad row the column is fed as log10, and the row is named
+    logged = fit_schema(raw, ["flux"], train)
+    assert logged.log10 == (True,)
+    assert log10_notes(logged, raw, train, lambda i: f"source S{i + 1}") == [
+        "flux is fed as log10, but 1 row outside the training split holds a value <= 0 (the first: source S2, "
+        "-1e-16), which the model reads as 1e-30, far below every training value; fix those values, or leave the "
+        "cells empty (read as missing)"]
 
 
 def test_column_without_training_values_is_left_out_with_its_reason():

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
-from latentlapse.xray.data.schema import FeatureSchema, parse_columns
+from latentlapse.xray.data.schema import FeatureSchema, below_log_range, clipped_note, parse_columns
 from latentlapse.xray.data.spectra_checks import UnknownLabels
 from latentlapse.xray.data.table_columns import unlabelled_note
 from latentlapse.core.errors import InputError, UsageError
@@ -87,7 +87,8 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
 
 class Scan:
     """What a reader has seen of a table so far: its columns, which of the schema's columns were
-    empty in every row read, the number of sources and of labelled ones, and, given
+    empty in every row read, the values <= 0 of columns fed as log10 (how many, the first), the
+    number of sources and of labelled ones, and, given
     ``unknown_labels``, the labels of no known class it read as unlabelled (else they are
     refused). Scans of slices of one file (torchrun ranks) combine with :meth:`merge`."""
 
@@ -97,6 +98,8 @@ class Scan:
         self.empty = np.ones(len(schema.columns), dtype=bool)
         self.label: str | None = None
         self.rows = self.labelled = 0
+        self.clipped = np.zeros(len(schema.columns), dtype=np.int64)
+        self.first_clipped: dict[int, tuple[str, float]] = {}
 
     def add(self, table, label_column: str | None, keep: slice | None = None) -> SchemaRows:
         """The schema's raw values, ids and labels of one piece of the table, checked value by
@@ -117,8 +120,9 @@ class Scan:
         raw = parse_columns(self.schema, block, len(table),
                             lambda i, name: f"{self.path}: {table.rows.at(i)}, {table.positions[name]}")
         self.empty &= self.schema.missing_mask(raw).all(axis=0)
+        index = np.arange(len(ids))[keep] if keep is not None else np.arange(len(ids))
+        self._count_clipped(raw[index], lambda i: table.rows.at(int(index[i])))
         if keep is not None:
-            index = np.arange(len(ids))[keep]
             ids, labels, raw, given = ids[index], labels[index], raw[index], given[index]
         self.rows += len(ids)
         self.labelled += int(given.sum())
@@ -133,6 +137,9 @@ class Scan:
             self.empty &= other.empty
             self.rows += other.rows
             self.labelled += other.labelled
+            self.clipped += other.clipped
+            for j, first in other.first_clipped.items():
+                self.first_clipped.setdefault(j, first)
         if self.unknown_labels is not None:
             self.unknown_labels.merge([other.unknown_labels for other in others])
         return self
@@ -141,8 +148,20 @@ class Scan:
         """Notes on the whole table; a UsageError for a column the model needs that held no value."""
         notes = [unlabelled_note(self.label, self.rows)] if not self.labelled else []
         notes += self.unknown_labels.notes() if self.unknown_labels is not None else []
+        notes += [clipped_note(name, int(self.clipped[j]), ("source", "sources"), *self.first_clipped[j])
+                  for j, name in enumerate(self.schema.columns) if self.clipped[j]]
         empty = [name for j, name in enumerate(self.schema.columns) if name not in self.names or self.empty[j]]
         return notes + check_columns(self.path, self.schema, empty, self.names)
+
+    def _count_clipped(self, raw: np.ndarray, where) -> None:
+        """Count the values <= 0 of columns fed as log10 and keep the first (``where(i)`` names
+        row ``i`` of ``raw``): the model reads them as 1e-30, which the note at the end says."""
+        clipped = below_log_range(self.schema, raw)
+        self.clipped += clipped.sum(axis=0)
+        for j in np.flatnonzero(clipped.any(axis=0)):
+            if int(j) not in self.first_clipped:
+                i = int(np.flatnonzero(clipped[:, j])[0])
+                self.first_clipped[int(j)] = (where(i), float(raw[i, j]))
 
     def _refuse_absent(self) -> None:
         """Columns the file lacks are known from its header: refuse them before reading any row."""

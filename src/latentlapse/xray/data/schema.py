@@ -177,18 +177,26 @@ def fit_schema(
     return replace(schema, mean=tuple(mean.tolist()), std=tuple(std.tolist()))
 
 
-def linear_notes(schema: FeatureSchema, raw: np.ndarray, train: np.ndarray, where) -> list[str]:
-    """A note for each number column that a value <= 0 in the training rows keeps off log10,
-    although its positive values span more than ``LOG_RANGE_RATIO``: how many rows, the first
-    (``where(i)`` names row ``i`` of ``raw``, such as "line 18"), and what it costs the model.
+def log10_notes(schema: FeatureSchema, raw: np.ndarray, train: np.ndarray, where) -> list[str]:
+    """Notes on the values ``<= 0`` of a freshly fitted schema's rows ``raw``, each with how many
+    rows, the first (``where(i)`` names row ``i``, such as "line 18") and what it costs the model:
+    per number column that they keep off log10 in the training rows ``train``, although its
+    positive values span more than ``LOG_RANGE_RATIO``; and per column fed as log10, those
+    outside the training rows (:func:`clipped_note`).
 
-    One such row decides for the whole column: kept as it is, since zeros and negative values
-    are often real (a probability of 0, a bright star's negative magnitude, a parallax).
+    One such training row decides for the whole column: kept as it is, since zeros and negative
+    values are often real (a probability of 0, a bright star's negative magnitude, a parallax).
     """
     index = np.arange(len(raw))[np.asarray(train)]
+    clipped = below_log_range(schema, raw)
+    clipped[index] = False
+    notes = []
+    for j in np.flatnonzero(clipped.any(axis=0)):
+        rows = np.flatnonzero(clipped[:, j])
+        notes.append(clipped_note(schema.columns[j], rows.size, ("row", "rows"), where(int(rows[0])), raw[rows[0], j],
+                                  " outside the training split"))
     values = _as_raw(raw, len(schema.columns))[index]
     observed = np.where(schema.missing_mask(values), np.nan, values)
-    notes = []
     for j, name in enumerate(schema.columns):
         column = observed[:, j]
         positive = column[column > 0]
@@ -208,6 +216,24 @@ def linear_notes(schema: FeatureSchema, raw: np.ndarray, train: np.ndarray, wher
             f"leave the cells empty (read as missing)"
         )
     return notes
+
+
+def below_log_range(schema: FeatureSchema, raw: np.ndarray) -> np.ndarray:
+    """Where a value (not missing) of a column fed as log10 is ``<= 0``: the input scaler clips it
+    to 1e-30 (log10 -30), far below every value the model was trained on."""
+    values = _as_raw(raw, len(schema.columns))
+    logged = np.asarray(schema.log10[:len(schema.columns)], dtype=bool)
+    return (values <= 0) & logged & ~schema.missing_mask(values)
+
+
+def clipped_note(name: str, count: int, noun: tuple[str, str], first: str, value: float, scope: str = "") -> str:
+    """The note for ``count`` rows (``noun``: singular and plural, e.g. "source", "sources";
+    ``scope`` follows it) with a value <= 0 in column ``name``, which the model takes as log10;
+    ``first`` names where the first is."""
+    rows = f"{count} {noun[0]}{scope} holds" if count == 1 else f"{count} {noun[1]}{scope} hold"
+    return (f"{name} is fed as log10, but {rows} a value <= 0 (the first: {first}, {float(value):g}), "
+            f"which the model reads as 1e-30, far below every training value; fix those values, or leave the "
+            f"cells empty (read as missing)")
 
 
 def scaling_statistics(X: np.ndarray, log10: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
