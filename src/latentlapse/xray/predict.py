@@ -40,7 +40,8 @@ def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarra
     if dataset.n_features != expected:
         named = _bins_named(dataset, payload, data_path)
         fix = "give the file the bin columns the model was trained on" if named else "rebin them onto the same grid"
-        raise InputError(f"{data_path}: spectra have {dataset.n_features} bins, the model expects {expected}{named}; {fix}")
+        raise InputError(f"{data_path}: spectra have {dataset.n_features} bins, the model expects {expected}"
+                         f"{named}; {fix}")
     return dataset.X
 
 

@@ -88,9 +88,9 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
 class Scan:
     """What a reader has seen of a table so far: its columns, which of the schema's columns were
     empty in every row read, the values <= 0 of columns fed as log10 (how many, the first), the
-    number of sources and of labelled ones, and, given
-    ``unknown_labels``, the labels of no known class it read as unlabelled (else they are
-    refused). Scans of slices of one file (torchrun ranks) combine with :meth:`merge`."""
+    number of sources and of labelled ones, and, given ``unknown_labels``, the labels of no known
+    class it read as unlabelled (else they are refused). Scans of slices of one file (torchrun
+    ranks) combine with :meth:`merge`."""
 
     def __init__(self, path: Path, schema: FeatureSchema, unknown_labels: UnknownLabels | None = None):
         self.path, self.schema, self.unknown_labels = Path(path), schema, unknown_labels

@@ -192,8 +192,8 @@ def log10_notes(schema: FeatureSchema, raw: np.ndarray, train: np.ndarray, where
     clipped[index] = False
     notes = []
     for j in np.flatnonzero(clipped.any(axis=0)):
-        rows = np.flatnonzero(clipped[:, j])
-        notes.append(clipped_note(schema.columns[j], rows.size, ("row", "rows"), where(int(rows[0])), raw[rows[0], j],
+        hits = np.flatnonzero(clipped[:, j])
+        notes.append(clipped_note(schema.columns[j], hits.size, ("row", "rows"), where(int(hits[0])), raw[hits[0], j],
                                   " outside the training split"))
     values = _as_raw(raw, len(schema.columns))[index]
     observed = np.where(schema.missing_mask(values), np.nan, values)
@@ -208,7 +208,7 @@ def log10_notes(schema: FeatureSchema, raw: np.ndarray, train: np.ndarray, where
             continue
         first, seen = int(bad[0]), column[np.isfinite(column)]
         bottom = float(np.mean(seen <= seen.min() + 0.01 * (seen.max() - seen.min())))
-        rows = f"{bad.size} of {seen.size} training rows hold" if bad.size > 1 else f"1 of {seen.size} training rows holds"
+        rows = f"{bad.size} of {seen.size} training rows {'hold' if bad.size > 1 else 'holds'}"
         notes.append(
             f"{name} is fed linearly, not as log10: {rows} a value <= 0 (the first: {where(int(index[first]))}, "
             f"{column[first]:g}), though its positive values span {low:.3g} to {high:.3g}; on the linear scale "

@@ -96,6 +96,7 @@ class UnknownLabels:
             self.count += other.count
 
     def notes(self) -> list[str]:
+        """The one note for the file, or none when every label was known."""
         if not self.count:
             return []
         return [f"{self.count} source{'s' if self.count > 1 else ''} with a label of no known class (the first: "

@@ -18,8 +18,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data import grid
+from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.spectra_checks import Rows, UnknownLabels, bin_names, require_astropy, spectra_dataset
 from latentlapse.xray.data.table_columns import LABEL_NAMES, MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
@@ -357,5 +357,6 @@ def _refuse_bin_gaps(table: Table, names: list[str]) -> None:
     absent = [n for n in expected if n not in present]
     if absent:
         shown = ", ".join(absent[:_SHOWN]) + (", ..." if len(absent) > _SHOWN else "")
+        plural = "s" if len(absent) > 1 else ""
         raise InputError(f"{table.path}: the bin columns {expected[0]} to {expected[-1]} lack {shown} "
-                         f"({len(absent)} of {len(expected)}); add the missing bin column{'s' if len(absent) > 1 else ''}")
+                         f"({len(absent)} of {len(expected)}); add the missing bin column{plural}")
