@@ -4,6 +4,7 @@ bad input named, and an interrupted loop resumed in its own folder."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -176,6 +177,55 @@ def test_an_interrupted_loop_resumes_in_its_own_folder(tmp_path):
     assert dynamics.recorded_epochs(run) == [1, 2, 3, 4]
     assert (run / "dynamics.csv").is_file() and (run / "metrics.png").is_file()
     assert not list(tmp_path.glob("run_002"))
+
+
+@pytest.mark.parametrize("frames", [True, False])
+def test_a_block_that_logs_no_epoch_ends_failed_and_says_why(tmp_path, caplog, frames):
+    caplog.set_level(logging.WARNING, logger="latentlapse")
+    with Timelapse(tmp_path, class_names=["a", "b"], epochs=3, frames=frames):
+        pass
+    run = tmp_path / "run_001"
+    meta = json.loads((run / "run_metadata.json").read_text())
+    assert (meta["status"], meta["error"], meta["epochs_run"]) == ("failed", "no epoch was logged", 0)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{run}: no epoch was logged, so the run ends failed, with nothing filmed; call "
+        "tl.log_epoch(epoch, train, val) once per epoch inside the `with` block"]
+    assert {p.name for p in run.iterdir()} <= {"run_metadata.json", "create_animation.sh"}  # no results, curves, report
+
+
+def test_a_resumed_block_that_logs_no_new_epoch_ends_failed(tmp_path):
+    rng = np.random.default_rng(5)
+    data = _epoch(rng, 20, 2)
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse(tmp_path, class_names=["a", "b"], epochs=3, frames=False) as tl:
+            tl.log_epoch(1, train=data, val=data)
+            raise KeyboardInterrupt
+    with Timelapse.resume(tmp_path / "run_001", after_epoch=1):
+        pass
+    meta = json.loads((tmp_path / "run_001" / "run_metadata.json").read_text())
+    assert meta["status"] == "failed" and meta["error"] == "no epoch was logged after epoch 1, where the run was resumed"
+    assert not (tmp_path / "run_001" / "final_metrics.json").exists()
+
+
+def test_a_class_missing_from_validation_has_no_recall_in_the_history_nor_in_the_report(tmp_path):
+    rng = np.random.default_rng(6)
+    train = _epoch(rng, 40, 4)
+    f, y, p = _epoch(rng, 30, 3)  # validation holds classes a, b and c only
+    p = np.hstack([p, np.zeros((30, 1))]) * 0.9 + 0.025
+    with Timelapse(tmp_path, class_names=list("abcd"), epochs=2, frames=False) as tl:
+        for epoch in (1, 2):
+            tl.log_epoch(epoch, train=train, val=(f, y, p))
+    run = tmp_path / "run_001"
+    header, *rows = [line.split(",") for line in (run / "history.csv").read_text().splitlines()]
+    assert [row[header.index("val_recall_d")] for row in rows] == ["", ""]  # empty: no support, not 0
+    assert all(float(row[header.index("val_recall_a")]) >= 0 for row in rows)
+    text = (run / "classification_report.txt").read_text()
+    headline = float(text.split("macro-F1 ")[1].split()[0])
+    macro = next(line.split() for line in text.splitlines() if line.strip().startswith("macro avg"))
+    assert float(macro[4]) == headline  # the report's two macro-F1 figures agree
+    assert "d: no source of this class among those scored (support 0)" in text
+    final = json.loads((run / "final_metrics.json").read_text())
+    assert final["per_class"]["d"]["recall"] is None and final["per_class"]["d"]["support"] == 0
 
 
 def test_logged_epochs_reach_the_disk_at_flush_and_when_the_run_fails(tmp_path):

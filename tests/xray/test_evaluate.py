@@ -177,6 +177,9 @@ def test_evaluate_uncalibrated_still_reports_the_checkpoints_calibration(trained
     assert metrics["acc"] == pytest.approx(metrics["operating_points"]["raw"]["acc"])
     report = (out / "evaluation_report.txt").read_text()
     assert "has no fitted calibration" not in report
+    # the calibrated scores are at the training priors whatever --priors chose: said in both
+    assert metrics["calibration"]["calibrated_at_priors"] == "train"
+    assert "calibrated: at the training class frequencies" in report
     # the file the model was trained on: said, in the report and the JSON
     assert metrics["training_file"] is True and "the file the model was trained on" in report
 

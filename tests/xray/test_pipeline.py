@@ -129,3 +129,10 @@ def test_cnn_on_a_catalogue_is_a_usage_error(tmp_path):
     code = cli.train_main(["--data", str(table), "--model", "cnn", "--epochs", "1", "--runs_dir", str(tmp_path / "r")])
     assert code == 2
     assert not (tmp_path / "r").exists()
+
+
+def test_history_csv_leaves_a_recall_without_support_empty():
+    from latentlapse.xray.loop_types import History
+
+    text = History(rows=[{"epoch": 1, "val_recall_AGN": 0.5, "val_recall_NS": float("nan")}]).to_csv()
+    assert text == "epoch,val_recall_AGN,val_recall_NS\n1,0.5,\n"

@@ -99,6 +99,8 @@ def calibration_text(block: dict[str, object]) -> str:
     ]
     for name, s in (("raw", before), ("calibrated", after)):
         lines.append(f"  {name:<12}{s['ece']:>8.4f}{s['classwise_ece_mean']:>9.4f}{s['brier']:>9.4f}{s['nll']:>9.4f}")
+    lines.append("  (calibrated: at the training class frequencies, the priors the calibration was fitted at; "
+                 "other priors move the probabilities and these scores)")
     return "\n".join(lines) + "\n"
 
 

@@ -180,6 +180,7 @@ def before_after(logits: np.ndarray, y: np.ndarray, calibration: Calibration, cl
         **calibration.to_dict(),
         "evaluated_on": evaluated_on,
         "n_bins": N_BINS,
+        "calibrated_at_priors": "train",
         "before": scores(softmax(np.asarray(logits, dtype=np.float64)), y, class_names),
         "after": scores(calibration.apply(logits), y, class_names),
     }

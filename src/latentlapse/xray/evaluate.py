@@ -74,6 +74,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     calibration_block = {"raw": calibration.scores(raw, y, names)}
     if fitted is not None:
         calibration_block["calibrated"] = calibration.scores(fitted.apply(logits), y, names)
+        calibration_block["calibrated_at_priors"] = "train"
         calibration_block.update(fitted.to_dict())
         points = {name: evaluation.scores(y, p.proba(logits).argmax(axis=1), len(names))
                   for name, p in both_points(fitted, stored_priors(payload)["train"], names).items()}

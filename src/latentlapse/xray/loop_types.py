@@ -97,6 +97,8 @@ class History:
 
 
 def _format_number(value: float) -> str:
+    """A cell of ``history.csv``: NaN (a class's recall without support) left empty, as the
+    library's history writes it."""
     if isinstance(value, (int, np.integer)):
         return str(int(value))
-    return f"{value:.6g}"
+    return "" if np.isnan(value) else f"{value:.6g}"

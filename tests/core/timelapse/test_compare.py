@@ -11,7 +11,7 @@ from synthetic_runs import N_TRAIN, N_VAL, base_layout, write_run
 
 from latentlapse.xray import cli
 from latentlapse.core.errors import InputError
-from latentlapse.core.timelapse import compare
+from latentlapse.core.timelapse import compare, compare_view, runfiles
 from latentlapse.core.timelapse.layouts import layout_files, load_layout
 
 ANGLE = 0.7
@@ -70,6 +70,22 @@ def test_files_go_into_the_parent_and_nothing_into_either_run(runs, tmp_path):
     assert "http://" not in page and "https://" not in page and "data:image/png;base64," in page
     assert "rotated/reflected onto run_001" in page and "64 sources" in page
     assert "<th>accuracy</th><td>0.8956</td><td>0.8956</td><td class=''>+0.0000</td>" in page
+
+
+def test_a_run_that_did_not_complete_is_marked_next_to_its_name(runs, caplog):
+    a, b = runs
+    meta = json.loads((b / "run_metadata.json").read_text())
+    meta.update(status="failed", error="RuntimeError: the loop broke")
+    (b / "run_metadata.json").write_text(json.dumps(meta))
+    caplog.set_level("WARNING", logger="latentlapse")
+    page = compare.compare_runs(a, b)[1].read_text()
+    assert "<h3>run_001</h3>" in page and "<h3>run_002 · failed after epoch 12 of 12</h3>" in page
+    assert "run_002 did not complete: failed after epoch 12 of 12 (RuntimeError: the loop broke)." in page
+    assert [r.getMessage() for r in caplog.records] == [
+        "run_002 did not complete: failed after epoch 12 of 12 (RuntimeError: the loop broke); the comparison "
+        "shows what it recorded"]
+    loaded = [runfiles.load_run(run) for run in (a, b)]
+    assert compare_view.labels(loaded, []) == ["run_001", "run_002 · failed after epoch 12 of 12"]
 
 
 def test_default_is_the_last_epoch_both_drew_and_epoch_can_be_chosen(tmp_path):

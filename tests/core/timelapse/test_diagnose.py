@@ -9,6 +9,7 @@ import pytest
 from synthetic_runs import COUNTS, NAMES, SHORT, frame_row, history_rows, write_run
 
 from latentlapse.core.timelapse import diagnose
+from latentlapse.core.timelapse.remedy_terms import Terms
 
 FRAMES = (1, 5, 10, 20, 25, 30, 40, 50, 60)
 CONFIG = {"oversample_target": 0.7, "focal_gamma": 2.0, "weight_decay": 1e-4}
@@ -170,6 +171,22 @@ def test_overfitting_says_what_best_pt_holds_and_offers_only_what_the_run_accept
     assert ("--patience" in finding.remedy) is patience
     assert ("oversample" in finding.remedy) is oversampling
     assert "(mean of the last 3 epochs, " in finding.evidence[0]
+
+
+def test_overfitting_and_underfitting_remedies_of_a_library_run_name_no_flag():
+    library = Terms(library=True)
+    findings = diagnose.diagnose(overfitting_history(), healthy_frames(), NAMES, 60, class_counts=COUNTS,
+                                 config={}, final={"evaluated": "the model at the last logged epoch"}, terms=library)
+    overfit = next(f for f in findings if f.kind == "overfitting")
+    began = overfit.values["epoch"]
+    assert overfit.remedy == (f"stop early at about epoch {began} (training for {began} epochs, or early stopping "
+                              f"after 10 epochs without gain); regularise: raise the optimizer's weight decay, "
+                              f"use a smaller model")
+    e = np.arange(1, 61)
+    low = 0.5 - 0.1 * np.exp(-e / 5)
+    flat = with_series(history_rows(60), train_balanced_acc=low, train_acc=low + 0.1, val_acc=low, val_balanced_acc=low)
+    underfit = next(f for f in diagnose.diagnose(flat, [], NAMES, 60, terms=library) if f.kind == "underfitting")
+    assert underfit.remedy.endswith("train longer; check the learning rate")
 
 
 def test_a_small_but_real_rise_is_an_early_sign_not_a_warning():

@@ -7,6 +7,7 @@ on hand-made histories that show one sign at a time."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from synthetic_runs import COUNTS, NAMES, frame_row, history_rows, write_run
 
 from latentlapse.core.timelapse import curves, diagnose, shortfalls, trends
+from latentlapse.core.timelapse.remedy_terms import Terms
 from latentlapse.core.timelapse.runfiles import load_run
 
 RECORDED = Path(__file__).parent / "recorded" / "default_150"
@@ -129,6 +131,20 @@ def test_patience_stop_follows_the_training_loop_rule():
     assert shortfalls.patience_stop(scores, 3) == (5, 4)
 
 
+def test_a_library_run_is_told_its_remedies_in_the_training_loops_terms(tmp_path):
+    run = tmp_path / "run_001"
+    shutil.copytree(RECORDED, run)
+    meta = json.loads((run / "run_metadata.json").read_text())
+    meta["made_by"] = "latentlapse 0.1.0 Timelapse"  # as a Timelapse records it
+    (run / "run_metadata.json").write_text(json.dumps(meta))
+    library, command_line = (diagnose.format_text(diagnose.diagnose_run(folder)) for folder in (run, RECORDED))
+    assert "--patience 20 would have ended" in command_line and "raise --focal_gamma" in command_line
+    assert not re.search(r"--[a-z]", library)
+    assert "stop when validation stalls: early stopping after 20 epochs without gain would have ended" in library
+    assert "or raise the gamma of a focal loss (now 2.0, e.g. 3.0)" in library
+    assert "lower the oversampling of rare classes (now 1.0; e.g. 0.5)" in library
+
+
 def _healthy(total=60):
     return [frame_row(e, (e - 1) / (total - 1)) for e in FRAMES]
 
@@ -157,3 +173,14 @@ def test_low_precision_without_oversampling_points_at_the_loss_weights():
     [low] = shortfalls.low_minority_precision(final, NAMES, COUNTS, {"oversample_target": 0.0, "alpha": "inverse"})
     assert low.title == "Low precision of minority classes: NS/HMXB/LMXB/NS_BIN 0.40"
     assert low.remedy.startswith("the loss weights (--alpha inverse) favour the rare classes")
+    [low] = shortfalls.low_minority_precision(final, NAMES, COUNTS, {}, terms=Terms(library=True))
+    assert low.remedy == ("where the loss weights the rare classes up, weigh them less to call them less often, or "
+                          "require a higher probability before trusting a rare-class call")
+
+
+def test_low_precision_of_a_class_the_validation_split_lacks_says_it_has_no_recall():
+    final = {"per_class": {n: {"precision": p, "recall": r} for n, p, r in zip(NAMES, (0.95, 0.9, 0.8, 0.0),
+                                                                                 (0.9, 0.9, 0.8, None))},
+             "confusion_matrix": [[250, 5, 5, 8], [5, 180, 2, 2], [5, 2, 60, 2], [0, 0, 0, 0]]}
+    [low] = shortfalls.low_minority_precision(final, NAMES, COUNTS, {"alpha": "inverse"})
+    assert low.evidence[0].endswith("the others: 8 AGN, 2 YSO/CV, 2 HM/LM), no recall (no validation source of its own)")

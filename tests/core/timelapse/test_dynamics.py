@@ -117,3 +117,20 @@ def test_the_suspects_of_a_short_run_come_with_a_caution():
 
     assert "only 2 epochs recorded" in summary(2).sentence() and "read the suspects of a longer run" in summary(2).sentence()
     assert "epochs recorded" not in summary(30).sentence()
+
+
+def test_inspect_says_a_run_did_not_complete_and_a_completed_one_is_named_plainly(tmp_path):
+    import json
+
+    from synthetic_runs import write_run
+
+    from latentlapse.core.timelapse import inspect_source
+
+    run = write_run(tmp_path / "run_001", epochs=12, dynamics=True)
+    assert inspect_source.suspects_text(run, 2).split(" are label suspects")[0].endswith("sources of run_001")
+    meta = json.loads((run / "run_metadata.json").read_text())
+    meta["status"], meta["config"]["epochs"] = "interrupted", 30
+    (run / "run_metadata.json").write_text(json.dumps(meta))
+    assert " of run_001 (interrupted after epoch 12 of 30) are label suspects" in inspect_source.suspects_text(run, 2)
+    assert inspect_source.source_text(run, "T001").startswith(
+        "T001 (train split) in run_001 (interrupted after epoch 12 of 30): labelled")

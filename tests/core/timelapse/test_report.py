@@ -81,6 +81,16 @@ def test_one_frame_and_a_status_override(tmp_path):
     assert "too short to judge" in page
 
 
+def test_a_resumed_run_says_from_which_epoch_and_a_fresh_one_says_nothing(tmp_path):
+    folder = write_run(tmp_path / "run_002", epochs=3, frames=(3,))
+    assert "<dt>resumed</dt>" not in report.write_report(folder).read_text()
+    meta = json.loads((folder / "run_metadata.json").read_text())
+    meta.update(resumed_from_epoch=2, resumed_at="2026-11-25T11:00:00")
+    (folder / "run_metadata.json").write_text(json.dumps(meta))
+    page = report.write_report(folder).read_text()
+    assert "<dt>resumed</dt><dd>after epoch 2, 2026-11-25T11:00:00</dd>" in page
+
+
 def test_run_without_frames_still_gets_a_report(tmp_path):
     folder = write_run(tmp_path / "run_003", epochs=5, frames=(1, 5))
     for path in frame_paths(folder):

@@ -5,8 +5,9 @@ rotated or mirrored against each other. When the runs share sources (same data a
 the same samples), run B's map is rotated/reflected onto run A's by orthogonal Procrustes on
 the shared sources, so that a class sits in the same place in both pictures. The comparison
 adds the two runs' validation curves, a table of final metrics with differences, the config
-values that differ, and each run's diagnosis. Files go next to the runs, never into them:
-``compare_<A>_vs_<B>.png`` and ``compare_<A>_vs_<B>.html``.
+values that differ, and each run's diagnosis; a run that did not complete is marked with how it
+ended (interrupted or failed, after which epoch) wherever it is named. Files go next to the
+runs, never into them: ``compare_<A>_vs_<B>.png`` and ``compare_<A>_vs_<B>.html``.
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, epoch: int 
     page = out_dir / f"{stem}.html"
     atomic.write_text(page, compare_view.page_html(runs, chosen, differences, note, png_bytes))
     log.info("compared %s and %s at epoch %d: %s", runs[0].name, runs[1].name, chosen, note)
+    for run in runs:
+        if run.unfinished():
+            log.warning("%s did not complete: %s; the comparison shows what it recorded", run.name, run.unfinished())
     return [png, page]
 
 

@@ -34,12 +34,19 @@ _CURVES_Y, _CURVES_H = 0.75, 3.0
 
 
 def labels(runs: Sequence[RunFiles], differences: Sequence[tuple]) -> list[str]:
-    """Legend labels of the two runs, each with up to two of the values that differ."""
+    """Legend labels of the two runs, each with up to two of the values that differ and, for a
+    run that did not complete, how it ended."""
     out = []
     for side, run in enumerate(runs):
         values = [f"{key.split('.')[-1]} {pair[side]}" for key, *pair in differences[:2]]
-        out.append(f"{run.name} ({', '.join(values)})" if values else run.name)
+        out.append(_marked(run, f"{run.name} ({', '.join(values)})" if values else run.name))
     return out
+
+
+def _marked(run: RunFiles, label: str) -> str:
+    """``label`` followed by how the run ended when it did not complete (no error text: a picture)."""
+    state = run.unfinished(reason=False)
+    return f"{label} · {state}" if state else label
 
 
 def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, differences, note: str,
@@ -72,7 +79,7 @@ def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, diff
     fig.text(0.5, (_MAP_Y[1] - 0.55) / _H, _wrap(note, 150), ha="center", va="top",
              fontsize=10, color="#555555")
     if different_data:  # short legend labels that still say which data each curve is of
-        curve_names = [f"{run.name} · data {((run.metadata.get('data') or {}).get('sha256') or '?')[:8]}"
+        curve_names = [_marked(run, f"{run.name} · data {((run.metadata.get('data') or {}).get('sha256') or '?')[:8]}")
                        for run in runs]
     else:
         curve_names = names
@@ -110,8 +117,7 @@ def _recall_bars(ax, runs) -> None:
     classes = list(dict.fromkeys([*runs[0].class_names, *runs[1].class_names]))
     x = np.arange(len(classes))
     for side, run in enumerate(runs):
-        per_class = (run.final or {}).get("per_class") or {}
-        recall = [per_class.get(c, {}).get("recall", math.nan) for c in classes]
+        recall = [_recall(run, c) for c in classes]
         ax.bar(x + (side - 0.5) * 0.38, recall, width=0.38, color=RUN_COLORS[side], label=run.name)
     # slanted, so that the names of up to 12 classes (two schemes) never run into each other
     ax.set_xticks(x, [c if len(c) <= 10 else c[:9] + "…" for c in classes], fontsize=8, rotation=40,
@@ -143,7 +149,9 @@ def metric_rows(runs, epoch: int) -> list[tuple[str, float, float, int]]:
 
 
 def _recall(run: RunFiles, name: str) -> float:
-    return ((run.final or {}).get("per_class") or {}).get(name, {}).get("recall", math.nan)
+    """The class's final recall; NaN where it is not recorded or the class had no support (null)."""
+    recall = ((run.final or {}).get("per_class") or {}).get(name, {}).get("recall")
+    return math.nan if recall is None else recall
 
 
 def page_html(runs, epoch: int, differences, note: str, png: bytes) -> str:
@@ -159,19 +167,22 @@ def page_html(runs, epoch: int, differences, note: str, png: bytes) -> str:
         css = "" if not _finite(delta) or delta == 0 or label == "best epoch" else ("delta-up" if better else "delta-down")
         body.append(f"<tr><th>{_e(label)}</th><td>{_fmt(va, digits)}</td><td>{_fmt(vb, digits)}</td>"
                     f"<td class='{css}'>{_fmt(delta, digits, sign=True)}</td></tr>")
-    metrics = (f"<table><tr><th></th><th>{_e(a.name)}</th><th>{_e(b.name)}</th><th>{_e(b.name)} − {_e(a.name)}</th></tr>"
+    metrics = (f"<table><tr><th></th><th>{_e(_marked(a, a.name))}</th><th>{_e(_marked(b, b.name))}</th>"
+               f"<th>{_e(b.name)} − {_e(a.name)}</th></tr>"
                f"{''.join(body)}</table><p class='note'>Green: {_e(b.name)} is better; red: worse. Final scores are of "
                f"each run's best checkpoint on its validation split.</p>")
     if differences:
         rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(va)}</td><td>{_e(vb)}</td></tr>" for k, va, vb in differences)
-        config = f"<table><tr><th>setting</th><th>{_e(a.name)}</th><th>{_e(b.name)}</th></tr>{rows}</table>"
+        config = (f"<table><tr><th>setting</th><th>{_e(_marked(a, a.name))}</th><th>{_e(_marked(b, b.name))}</th></tr>"
+                  f"{rows}</table>")
     else:
         config = "<p>The two runs have the same configuration and data.</p>"
     verdicts = []
     for run in runs:
         found = diagnose.diagnose_files(run)
         items = "".join(f"<li class='{f.severity}'>{_e(f.severity.upper())}: {_e(f.title)}</li>" for f in found.findings)
-        verdicts.append(f"<div><h3>{_e(run.name)}</h3><p class='verdict'>{_e(found.verdict)}</p><ul>{items}</ul></div>")
+        verdicts.append(f"<div><h3>{_e(_marked(run, run.name))}</h3><p class='verdict'>{_e(found.verdict)}</p>"
+                        f"<ul>{items}</ul></div>")
     image = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
     csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
     title = f"{a.name} vs {b.name} at epoch {epoch}"
@@ -189,7 +200,8 @@ def page_html(runs, epoch: int, differences, note: str, png: bytes) -> str:
 
 
 def summary(runs, differences) -> str:
-    """One sentence: what differs and how the headline scores moved."""
+    """One sentence: what differs and how the headline scores moved; then one for each run that
+    did not complete, saying how it ended."""
     a, b = runs
     changed = ", ".join(f"{key} {va} → {vb}" for key, va, vb in differences[:3]) or "the same settings"
     moves = []
@@ -198,7 +210,8 @@ def summary(runs, differences) -> str:
         if _finite(va) and _finite(vb):
             moves.append(f"{label} {va:.4f} → {vb:.4f} ({vb - va:+.4f})")
     scores = "; ".join(moves) if moves else "no final scores to compare"
-    return f"{b.name} against {a.name} ({changed}): {scores}."
+    ended = "".join(f" {run.name} did not complete: {run.unfinished()}." for run in runs if run.unfinished())
+    return f"{b.name} against {a.name} ({changed}): {scores}.{ended}"
 
 
 def _finite(value) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 from latentlapse.core import atomic
 from latentlapse.core.timelapse.styles import safe_name
 from latentlapse.core.timelapse import shortfalls, trends
+from latentlapse.core.timelapse.remedy_terms import COMMAND_LINE, Terms
 from latentlapse.core.timelapse.runfiles import Row, RunFiles, column, load_run
 from latentlapse.core.timelapse.trends import SILHOUETTE_FORMED, Finding, smooth
 
@@ -103,6 +104,7 @@ def diagnose(
     class_counts: Sequence[int] | None = None,
     config: Mapping | None = None,
     final: Mapping | None = None,
+    terms: Terms = COMMAND_LINE,
 ) -> list[Finding]:
     """The guide's readings of one run.
 
@@ -116,6 +118,7 @@ def diagnose(
         inside another's cluster only when it is the smaller of the two (None: any class).
     config : the run's config, to quote current values in remedies.
     final : ``final_metrics.json`` (per-class precision of the best checkpoint), when the run has one.
+    terms : how remedies name the settings (command-line flags, or the training loop's terms).
     """
     config = dict(config or {})
     frames = sorted((r for r in metric_rows if math.isfinite(r.get("epoch", math.nan))), key=lambda r: r["epoch"])
@@ -132,10 +135,11 @@ def diagnose(
         return findings
     not_forming = _not_forming(frames, short, total_epochs)
     findings += not_forming or shortfalls.weak_structure(frames, *_structure_bar(frames, short, total_epochs))
-    findings += _embedded(frames, names, short, class_counts, config)
-    overfit = _overfitting(history, config, final or {})
-    findings += overfit or _underfitting(history, len(names)) or shortfalls.plateau(history, frames, config, final)
-    findings += shortfalls.low_minority_precision(final or {}, names, class_counts, config)
+    findings += _embedded(frames, names, short, class_counts, config, terms)
+    overfit = _overfitting(history, config, final or {}, terms)
+    findings += (overfit or _underfitting(history, len(names), terms)
+                 or shortfalls.plateau(history, frames, config, final, terms=terms))
+    findings += shortfalls.low_minority_precision(final or {}, names, class_counts, config, terms=terms)
     return findings
 
 
@@ -181,7 +185,7 @@ def _not_forming(frames: list[Row], short: list[str], total_epochs: int) -> list
                     {"epoch": epoch, "silhouette": silhouette, "knn_balanced_acc": knn, "judged_from": judge_at})]
 
 
-def _embedded(frames, names, short, class_counts, config) -> list[Finding]:
+def _embedded(frames, names, short, class_counts, config, terms: Terms) -> list[Finding]:
     """Classes whose validation points mostly have another (larger) class's training neighbours."""
     if not frames:
         return []
@@ -211,10 +215,11 @@ def _embedded(frames, names, short, class_counts, config) -> list[Finding]:
                             f"{names[d]} {int(class_counts[d])}")
         target, gamma = config.get("oversample_target"), config.get("focal_gamma")
         if target is None or target < 1.0:
-            first = f"raise --oversample_target{f' (now {target}; 1.0 balances fully)' if target is not None else ''}, "
+            now = f" (now {target}; 1.0 balances fully)" if target is not None else ""
+            first = f"raise {terms('oversampling')}{now}, "
         else:
-            first = f"oversampling is already full (--oversample_target {target}): "
-        remedy = (first + f"use stronger augmentation of {names[c]}, or raise --focal_gamma"
+            first = f"oversampling is already full ({terms('oversample_target', target)}): "
+        remedy = (first + f"use stronger augmentation of {names[c]}, or raise {terms('focal gamma')}"
                   f"{f' (now {gamma}, e.g. 3.0)' if gamma is not None else ''}")
         findings.append(Finding("minority_embedded", "warning", f"{names[c]} embedded in the {names[d]} cluster",
                                 tuple(evidence), remedy,
@@ -226,7 +231,7 @@ _RULE_WORDS = {"balanced": "highest validation balanced accuracy", "loss": "lowe
                "last": "the one-cycle schedule's last epoch"}
 
 
-def _overfitting(history: list[Row], config: Mapping, final: Mapping) -> list[Finding]:
+def _overfitting(history: list[Row], config: Mapping, final: Mapping, terms: Terms) -> list[Finding]:
     """Validation loss bottomed out and climbed while training accuracy rose and validation stalled."""
     epochs = column(history, "epoch")
     n = len(epochs)
@@ -261,16 +266,16 @@ def _overfitting(history: list[Row], config: Mapping, final: Mapping) -> list[Fi
         f"{s_val[i]:.3f} → {s_val[-1]:.3f} ({val_gain:+.3f}): the gap between them widened",
     ) + ((f"best.pt holds epoch {best} ({_RULE_WORDS[rule]})",) if best else ())
     wd = config.get("weight_decay")
-    stopping = f"--epochs {began}" + ("" if rule == "last" else ", or --patience 10")
+    stopping = terms("epochs", began) + ("" if rule == "last" else f", or {terms('patience', 10)}")
     oversampling = ", or oversample less aggressively" if (config.get("oversample_target") or 0) > 0 else ""
-    remedy = (f"stop early at about epoch {began} ({stopping}); regularise: raise --weight_decay"
+    remedy = (f"stop early at about epoch {began} ({stopping}); regularise: raise {terms('weight decay')}"
               f"{f' (now {wd})' if wd is not None else ''}, use a smaller model{oversampling}")
     return [Finding("overfitting", "warning", f"Overfitting from about epoch {began}", evidence, remedy,
                     {"epoch": began, "val_loss_min": s_loss[i], "val_loss_last": s_loss[-1], "train_acc_gain": train_gain,
                      "val_acc_gain": val_gain, "best_epoch": best})]
 
 
-def _underfitting(history: list[Row], n_classes: int) -> list[Finding]:
+def _underfitting(history: list[Row], n_classes: int, terms: Terms) -> list[Finding]:
     """Training (balanced) accuracy low at the end and flat over the second half of the run."""
     epochs = column(history, "epoch")
     n = len(epochs)
@@ -291,7 +296,7 @@ def _underfitting(history: list[Row], n_classes: int) -> list[Finding]:
         f"second half",
     )
     return [Finding("underfitting", "warning", "Underfitting: training accuracy low and flat", evidence,
-                    "use a bigger model (more capacity) and train longer; check --lr",
+                    f"use a bigger model (more capacity) and train longer; check {terms('learning rate')}",
                     {"metric": key, "level": level, "second_half_gain": gain, "needed": needed})]
 
 
@@ -307,7 +312,7 @@ def diagnose_files(run: RunFiles) -> Diagnosis:
     counts = (run.metadata.get("class_counts") or {}).get("train_before_oversampling")
     class_counts = [counts[n] for n in names] if counts and all(n in counts for n in names) else None
     findings = diagnose(run.history, run.metrics, names, run.total_epochs, class_counts=class_counts, config=run.config,
-                        final=run.final)
+                        final=run.final, terms=Terms(library=run.from_library))
     findings += _label_suspects(run.run_dir)
     return Diagnosis(run=run.name, epochs_run=len(run.history), total_epochs=run.total_epochs,
                      frame_epochs=tuple(run.frame_epochs), findings=tuple(findings))

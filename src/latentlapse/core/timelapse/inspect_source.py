@@ -1,9 +1,9 @@
 """``latentlapse inspect``: one source's training history, or the most suspect labels, as text.
 
 Read from the run's recorded dynamics (:mod:`latentlapse.core.timelapse.dynamics`), so it works on a
-finished, interrupted or still running run. A source's history is shown at the epochs the
-time-lapse drew a frame (so it can be matched with the pictures), or at every epoch when the
-run has no frames.
+finished, interrupted or still running run; the first line says how a run that did not complete
+ended. A source's history is shown at the epochs the time-lapse drew a frame (so it can be
+matched with the pictures), or at every epoch when the run has no frames.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ def _load(run_dir: str | os.PathLike):
     return run, history, dynamics.source_stats(history)
 
 
+def _run_name(run) -> str:
+    """The run's folder name, with how it ended when it did not complete."""
+    state = run.unfinished()
+    return f"{Path(run.run_dir).name} ({state})" if state else Path(run.run_dir).name
+
+
 def _name(names: tuple[str, ...], index: int) -> str:
     return names[index] if 0 <= index < len(names) else "-"
 
@@ -45,7 +51,7 @@ def source_text(run_dir: str | os.PathLike, source_id: str) -> str:
     shown = np.flatnonzero(np.isin(history.epochs, frames)) if frames else np.arange(len(history.epochs))
     learned = int(stats.learned_epoch[i])
     lines = [
-        f"{source_id} ({history.split[i]} split) in {Path(run.run_dir).name}: labelled {_name(names, int(history.labels[i]))}",
+        f"{source_id} ({history.split[i]} split) in {_run_name(run)}: labelled {_name(names, int(history.labels[i]))}",
         f"region {stats.region[i]}; suspect rank {int(stats.rank[i])} of {len(history.ids)} "
         f"(score {stats.score[i]:.3f}{', a label suspect' if stats.suspect[i] else ''})",
         f"confidence {stats.confidence[i]:.3f}, variability {stats.variability[i]:.3f}, right in "
@@ -70,7 +76,7 @@ def suspects_text(run_dir: str | os.PathLike, n: int) -> str:
     run, history, stats = _load(run_dir)
     names = history.class_names
     order = np.argsort(stats.rank, kind="stable")[:n]
-    lines = [f"{int(stats.suspect.sum())} of {len(history.ids)} sources of {Path(run.run_dir).name} are label suspects; "
+    lines = [f"{int(stats.suspect.sum())} of {len(history.ids)} sources of {_run_name(run)} are label suspects; "
              f"the top {len(order)} by suspect score:",
              f"  {'rank':>4}  {'id':<24} {'split':<5}  {'label':<20} {'model says (epochs)':<27} {'final':<20} "
              f"{'region':<14} score"]

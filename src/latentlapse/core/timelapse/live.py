@@ -297,10 +297,14 @@ class Timelapse:
     def close(self, status: str = "completed", *, error: BaseException | None = None) -> None:
         """End the run: wait for the dynamics, let the worker draw what is queued and (completed)
         make the GIF, curves, diagnosis and report; the owner also writes the final metrics and
-        the status. Idempotent; the worker never outlives it."""
+        the status ("completed" with no epoch logged ends failed: nothing was filmed).
+        Idempotent; the worker never outlives it."""
         if self._state != "open":  # closed already, or never opened: nothing to end
             return
         self._state = "closed"
+        reason: BaseException | str | None = error
+        if status == "completed" and self.owner and not self._logged:
+            status, reason = "failed", run_record.nothing_logged(self.run_dir, self.resume_after)
         try:
             try:
                 self._stop_writes()
@@ -322,7 +326,7 @@ class Timelapse:
         finally:
             self._signals.restore()
         if self.owner:
-            run_record.record_end(self.run_dir, status, error, self._last_epoch, self.seconds)
+            run_record.record_end(self.run_dir, status, reason, self._last_epoch, self.seconds)
 
     # ------------------------------------------------------------------------------- details
     def _poll_due(self) -> bool:

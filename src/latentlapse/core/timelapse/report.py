@@ -92,7 +92,8 @@ def _header(run: RunFiles, status: str) -> str:
     meta, final = run.metadata, run.final
     data = meta.get("data") or {}
     facts = [
-        ("status", status), ("started", meta.get("start_time")), ("ended", meta.get("end_time")),
+        ("status", status), ("started", meta.get("start_time")), ("resumed", _resumed(meta)),
+        ("ended", meta.get("end_time")),
         ("projection", METHOD_LABELS.get(meta.get("method"), meta.get("method"))), ("data", data.get("source")),
         ("model", (meta.get("model_description") or {}).get("name") or meta.get("model")), ("device", meta.get("device")),
         ("command", meta.get("command")),
@@ -110,6 +111,15 @@ def _header(run: RunFiles, status: str) -> str:
         cards += f'<p class="note">Scores of the {_e(evaluated)}.</p>'
     return (f'<header><h1>{_e(run.name)} <span class="status status-{_e(status)}">{_e(status)}</span></h1>'
             f'<p class="subtitle">Latent-space time-lapse report</p><dl class="facts">{items}</dl>{cards}</header>')
+
+
+def _resumed(meta: dict) -> str | None:
+    """When and from which epoch a resumed run went on (its metadata keeps the last resume)."""
+    epoch = meta.get("resumed_from_epoch")
+    if epoch is None:
+        return None
+    when = f", {meta['resumed_at']}" if meta.get("resumed_at") else ""
+    return (f"after epoch {epoch}{when}" if epoch else f"from the start{when}")
 
 
 def _diagnosis(diagnosis: diagnosis_module.Diagnosis) -> str:

@@ -83,14 +83,26 @@ def record_start(tl: Any) -> list[dict[str, float]]:
     return []
 
 
-def record_end(run_dir: Path, status: str, error: BaseException | None, last_epoch: int, seconds: float) -> None:
-    """The run's status, end time, epochs and the loop's time in the time-lapse."""
+def record_end(run_dir: Path, status: str, error: BaseException | str | None, last_epoch: int, seconds: float) -> None:
+    """The run's status, end time, epochs and the loop's time in the time-lapse; ``error`` is
+    the exception that ended it, or the reason in words."""
     fields = dict(status=status, end_time=runs.now_iso(), epochs_run=last_epoch, viz_seconds_in_loop=round(seconds, 4))
     if error is not None:
-        fields["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        fields["error"] = text.splitlines()[0]
     runs.update_metadata(run_dir, **fields)
     if status == "interrupted":
         log.warning("interrupted after epoch %d; go on with Timelapse.resume(%r, after_epoch=...)", last_epoch, str(run_dir))
+
+
+def nothing_logged(run_dir: Path, resume_after: int | None) -> str:
+    """Why a run that logged no epoch ends failed, not completed (the metadata's ``error``),
+    said once in the log too."""
+    reason = "no epoch was logged" + ("" if resume_after is None else
+                                      f" after epoch {resume_after}, where the run was resumed")
+    log.warning("%s: %s, so the run ends failed, with nothing filmed; call tl.log_epoch(epoch, train, val) "
+                "once per epoch inside the `with` block", run_dir, reason)
+    return reason
 
 
 def final_results(run_dir: Path, class_names, last_val, last_epoch: int, history: list[dict[str, float]]) -> None:

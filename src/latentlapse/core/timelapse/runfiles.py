@@ -70,6 +70,29 @@ class RunFiles:
     def frame_epochs(self) -> list[int]:
         return [int(row["epoch"]) for row in self.metrics]
 
+    @property
+    def from_library(self) -> bool:
+        """Whether a ``Timelapse`` in the user's own loop wrote the run (``made_by``), not ``latentlapse train``."""
+        return str(self.metadata.get("made_by", "")).endswith(" Timelapse")
+
+    def unfinished(self, reason: bool = True) -> str | None:
+        """How a run that did not complete stands, from its metadata and history ("interrupted
+        after epoch 12 of 30"; ``reason`` adds a failed run's error), so that no reader sets it
+        beside a finished run unmarked; None for a completed run."""
+        status = self.metadata.get("status") or "not recorded"
+        if status == "completed":
+            return None
+        reached = int(self.history[-1]["epoch"]) if self.history else int(self.metadata.get("epochs_run") or 0)
+        where = f"after epoch {reached} of {self.total_epochs}" if reached else "before its first epoch"
+        if status == "interrupted":
+            return f"interrupted {where}"
+        if status == "failed":
+            error = self.metadata.get("error")
+            return f"failed {where}" + (f" ({error})" if reason and error else "")
+        if status == "running":
+            return f"still running, or killed, {where}"
+        return f"status {status}, {where}"
+
 
 def read_table(path: str | os.PathLike) -> list[Row]:
     """Rows of a numeric CSV as dicts of floats (empty cells are NaN); [] when the file is absent.

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from latentlapse.core.timelapse.remedy_terms import COMMAND_LINE, Terms
 from latentlapse.core.timelapse.runfiles import Row, column
 from latentlapse.core.timelapse.trends import SILHOUETTE_FORMED, Finding, smooth
 
@@ -51,8 +52,10 @@ def checkpoint_rule(final: Mapping, config: Mapping) -> str | None:
     return "last" if config.get("schedule") == "onecycle" else None
 
 
-def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping, final: Mapping | None = None) -> list[Finding]:
-    """Validation balanced accuracy stopped improving long before the end of the run."""
+def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping, final: Mapping | None = None, *,
+            terms: Terms = COMMAND_LINE) -> list[Finding]:
+    """Validation balanced accuracy stopped improving long before the end of the run (``terms``:
+    how the remedy names the settings)."""
     if config.get("patience"):
         return []  # the run already stops on its own when validation stalls
     epochs = column(history, "epoch")
@@ -95,13 +98,13 @@ def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping, fina
                         f"a gain that did not carry over to sources it had not seen")
     stop, chosen = patience_stop(balanced, SUGGESTED_PATIENCE)
     if rule == "last":
-        remedy = (f"the one-cycle schedule runs all --epochs and keeps the last: --epochs {best} would anneal and "
-                  f"end there")
+        remedy = (f"the one-cycle schedule runs {terms('all epochs')} and keeps the last: {terms('epochs', best)} would "
+                  f"anneal and end there")
     elif rule == "loss":
-        remedy = (f"stop when validation stalls: --patience {SUGGESTED_PATIENCE} (for this model it watches the "
+        remedy = (f"stop when validation stalls: {terms('patience', SUGGESTED_PATIENCE)} (for this model it watches the "
                   f"validation loss, which also chooses best.pt)")
     else:
-        stopping = (f"--patience {SUGGESTED_PATIENCE}" if rule == "balanced"
+        stopping = (terms("patience", SUGGESTED_PATIENCE) if rule == "balanced"
                     else f"early stopping after {SUGGESTED_PATIENCE} epochs without gain")
         keeps = "best.pt from" if rule == "balanced" else "its best at"
         remedy = (f"stop when validation stalls: {stopping} would have ended this run at epoch {int(epochs[stop])} "
@@ -156,8 +159,9 @@ def weak_structure(frames: Sequence[Row], judge_at: int, knn: float, knn_needed:
 
 
 def low_minority_precision(final: Mapping, names: Sequence[str], class_counts: Sequence[int] | None,
-                           config: Mapping) -> list[Finding]:
-    """Rare classes the best checkpoint calls too often: precision under LOW_PRECISION."""
+                           config: Mapping, *, terms: Terms = COMMAND_LINE) -> list[Finding]:
+    """Rare classes the best checkpoint calls too often: precision under LOW_PRECISION (``terms``:
+    how the remedy names the settings)."""
     per_class = final.get("per_class") or {}
     matrix = np.asarray(final.get("confusion_matrix") or [], dtype=np.int64)
     if not per_class or matrix.shape != (len(names), len(names)) or class_counts is None:
@@ -173,24 +177,25 @@ def low_minority_precision(final: Mapping, names: Sequence[str], class_counts: S
         name, called, found, support = names[c], int(matrix[:, c].sum()), int(matrix[c, c]), int(matrix[c].sum())
         wrong = [(int(matrix[d, c]), names[d]) for d in range(len(names)) if d != c and matrix[d, c] > 0]
         mostly = ", ".join(f"{count} {other}" for count, other in sorted(wrong, reverse=True))
+        recall = (f"recall {found / support:.2f} ({found} of its {support})" if support
+                  else "no recall (no validation source of its own)")
         evidence.append(f"{name}: precision {per_class[name]['precision']:.2f} ({found} of the {called} validation "
-                        f"sources called {name} are {name}; the others: {mostly}), recall "
-                        f"{per_class[name]['recall']:.2f} ({found} of its {support})")
+                        f"sources called {name} are {name}; the others: {mostly}), {recall}")
     target = config.get("oversample_target")
     if target:
-        evidence.append(f"precision and recall can differ this much because oversampling (--oversample_target "
-                        f"{target}) trained on rare classes nearly as often as on the largest (each grown to {target:g}× the "
+        evidence.append(f"precision and recall can differ this much because oversampling "
+                        f"({terms('oversample_target', target)}) trained on rare classes nearly as often as on the "
+                        f"largest (each grown to {target:g}× the "
                         f"largest's size, the loss weights making up the rest), so the model calls them "
                         f"readily and finds most of them, while the validation split keeps the real proportions "
                         f"({', '.join(f'{int(matrix[c].sum())} {names[c]}' for c in low)} of {total}): a small share "
                         f"of a large class called rare outnumbers the rare sources themselves")
-        remedy = (f"the price of oversampling: lower --oversample_target (now {target}; e.g. 0.5) to trade some of "
-                  f"their recall back for precision, or keep it and require a higher probability (the p_ columns "
-                  f"of predict) before trusting a rare-class call")
+        remedy = (f"the price of oversampling: lower {terms('oversampling')} (now {target}; e.g. 0.5) to trade some "
+                  f"of their recall back for precision, or keep it and require a higher probability"
+                  f"{terms('probabilities')} before trusting a rare-class call")
     else:
-        remedy = (f"the loss weights (--alpha {config.get('alpha', 'auto')}) favour the rare classes: use "
-                  f"--alpha none to call them less often, or require a higher probability (the p_ columns of "
-                  f"predict) before trusting a rare-class call")
+        remedy = (f"{terms('class weights', config.get('alpha', 'auto'))}, or require a higher probability"
+                  f"{terms('probabilities')} before trusting a rare-class call")
     shown = ", ".join(f"{names[c]} {per_class[names[c]]['precision']:.2f}" for c in low)
     return [Finding("low_minority_precision", "warning", f"Low precision of minority classes: {shown}",
                     tuple(evidence), remedy,
