@@ -67,6 +67,9 @@ def test_a_value_below_zero_keeps_a_wide_column_off_log10_and_is_named(tmp_path,
                 "lie in the lowest 1% of its range; if those values are errors, fix them or leave the cells empty "
                 "(read as missing)")
     assert expected in prepared.dataset.notes and f"note: {expected}" in prepared.messages
+    # the real values <= 0 of the undamaged catalogue (P_intra 0, W1mag < 0, Plx <= 0) barely squeeze
+    # their columns on the linear scale: no note for them
+    assert not any("fed linearly" in note for note in prepared.dataset.notes if not note.startswith("Fs "))
 
 
 def test_log10_notes_name_a_source_where_lines_are_unknown():

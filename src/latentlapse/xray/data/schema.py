@@ -25,6 +25,10 @@ TYPES = (NUMBER, FLAG)
 MISSING_SUFFIX = "_missing"
 # Columns that are strictly positive and span more than this ratio (fluxes) are fed as log10.
 LOG_RANGE_RATIO = 100.0
+# log10_notes names a column kept linear by values <= 0 when this share of its values lies in the
+# lowest 1 % of its linear range (86 % for the Chandra catalogue's soft flux; 0-1 % for its
+# probability, magnitude and parallax columns, which hold real zeros and negative values).
+SQUEEZED_SHARE = 0.5
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none", "--"})
 FLAG_VALUES = {"t": 1.0, "true": 1.0, "y": 1.0, "yes": 1.0, "1": 1.0,
                "f": 0.0, "false": 0.0, "n": 0.0, "no": 0.0, "0": 0.0}
@@ -186,6 +190,8 @@ def log10_notes(schema: FeatureSchema, raw: np.ndarray, train: np.ndarray, where
 
     One such training row decides for the whole column: kept as it is, since zeros and negative
     values are often real (a probability of 0, a bright star's negative magnitude, a parallax).
+    Such a column is named only where the linear scale squeezes at least ``SQUEEZED_SHARE`` of
+    its values into the lowest 1 % of its range (a flux), where log10 would have mattered.
     """
     index = np.arange(len(raw))[np.asarray(train)]
     clipped = below_log_range(schema, raw)
@@ -208,6 +214,8 @@ def log10_notes(schema: FeatureSchema, raw: np.ndarray, train: np.ndarray, where
             continue
         first, seen = int(bad[0]), column[np.isfinite(column)]
         bottom = float(np.mean(seen <= seen.min() + 0.01 * (seen.max() - seen.min())))
+        if bottom < SQUEEZED_SHARE:  # the linear scale loses little: magnitudes, probabilities, parallaxes
+            continue
         rows = f"{bad.size} of {seen.size} training rows {'hold' if bad.size > 1 else 'holds'}"
         notes.append(
             f"{name} is fed linearly, not as log10: {rows} a value <= 0 (the first: {where(int(index[first]))}, "
