@@ -368,3 +368,40 @@ def test_resume_refuses_what_the_run_never_reached(tmp_path):
         tl.log_epoch(4, train=data, val=data)
     with pytest.raises(ValueError, match="a completed run is not resumed"):
         Timelapse.resume(run, after_epoch=4)
+
+
+def test_frames_skipped_as_the_run_finishes_still_leave_its_report_and_a_note_naming_them(tmp_path):
+    rng = np.random.default_rng(4)
+    data = _epoch(rng, 60, 3)
+    with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=4, every=1, method="pca") as tl:
+        for epoch in range(1, 5):
+            tl.log_epoch(epoch, train=data, val=data)
+        tl.request_abort()  # a second Ctrl-C while the run finishes: the frames not yet drawn are skipped
+    run = tmp_path / "run_001"
+    assert json.loads((run / "run_metadata.json").read_text())["status"] == "completed"
+    for name in ("report.html", "diagnosis.txt", "diagnosis.json", "dynamics.csv", "metrics.png"):
+        assert (run / name).is_file(), name
+    drawn = sorted(int(p.name.split("_")[1]) for p in run.glob("epoch_*.png"))
+    assert (run / "training_animation.gif").is_file() == bool(drawn)
+    notes = [f for f in json.loads((run / "diagnosis.json").read_text())["findings"] if f["kind"] == "frames_missing"]
+    assert (notes[0]["values"]["epochs"] if notes else []) == [e for e in range(1, 5) if e not in drawn]
+    if notes:
+        assert "your loop with the same seeds" in notes[0]["remedy"]  # a library run has no flags
+
+
+def test_a_resumed_run_names_the_earlier_frames_it_goes_without(tmp_path, caplog):
+    rng = np.random.default_rng(5)
+    data = _epoch(rng, 60, 3)
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=5, every=1, method="pca") as tl:
+            for epoch in (1, 2, 3):
+                tl.log_epoch(epoch, train=data, val=data)
+            raise KeyboardInterrupt
+    run = tmp_path / "run_001"
+    for path in [*run.glob("epoch_001_*.png"), *run.glob("layouts/epoch_001*")]:  # as a second Ctrl-C leaves it
+        path.unlink()
+    with caplog.at_level("WARNING"), Timelapse.resume(run, after_epoch=3) as tl:
+        for epoch in (4, 5):
+            tl.log_epoch(epoch, train=data, val=data)
+    assert "the frame of epoch 1 was not drawn before the run was stopped and cannot be drawn now" in caplog.text
+    assert "epochs 1" not in caplog.text and "epoch 2 " not in caplog.text

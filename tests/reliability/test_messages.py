@@ -149,3 +149,30 @@ def test_ctrl_c_once_training_is_complete_finishes_the_run_and_says_so(make_conf
     meta = json.loads((result.run_dir / "run_metadata.json").read_text())
     assert meta["status"] == "completed"
     assert sorted(p.name[:9] for p in result.run_dir.glob("epoch_*.png")) == ["epoch_001", "epoch_002"]
+
+
+def test_a_second_ctrl_c_as_the_run_finishes_skips_only_frames(make_config, logs, monkeypatch):
+    import json
+    import os
+    import signal
+
+    from latentlapse.xray import session
+
+    finish = session.Session._final_results
+
+    def twice_interrupted_finish(self, trainer):  # both signals come while the results are being made
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        return finish(self, trainer)
+
+    monkeypatch.setattr(session.Session, "_final_results", twice_interrupted_finish)
+    result = pipeline.train(make_config(epochs=2, viz=True))
+    assert result.status == "completed" and result.exit_code == 0
+    run = result.run_dir
+    for name in ("report.html", "diagnosis.txt", "dynamics.csv", "metrics.png", "final_metrics.json"):
+        assert (run / name).is_file(), name
+    drawn = sorted(int(p.name[6:9]) for p in run.glob("epoch_*.png"))
+    notes = [f for f in json.loads((run / "diagnosis.json").read_text())["findings"] if f["kind"] == "frames_missing"]
+    assert (notes[0]["values"]["epochs"] if notes else []) == [e for e in (1, 2) if e not in drawn]
+    if notes:
+        assert "the same --seed and --threads" in notes[0]["remedy"]

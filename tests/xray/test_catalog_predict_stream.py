@@ -122,3 +122,36 @@ def _env() -> dict[str, str]:
 
     src = str(Path(latentlapse.__file__).resolve().parents[1])
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+
+
+def test_a_label_of_no_known_class_is_ignored_with_one_note(trained, tmp_path, monkeypatch, capsys):
+    _, _, run_dir = trained
+    rows = _rows(40, 5)
+    rows[30][-1] = "QSO"  # line 32, in the second piece of 16
+    path = _write(tmp_path / "qso.csv", rows)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
+    code = cli.main(["predict", "--checkpoint", str(run_dir / "best.pt"), "--data", str(path),
+                     "--out", str(tmp_path / "p.json")])
+    assert code == 0
+    written = json.loads((tmp_path / "p.json").read_text())
+    assert len(written) == 40 and written[30]["true_class"] in ("", None) and written[29]["true_class"] == "HM/LM"
+    notes = [line for line in capsys.readouterr().err.splitlines() if "no known class" in line]
+    assert notes == [f"{path}: 1 source with a label of no known class (the first: 'QSO' at line 32) classified as "
+                     f"unlabelled: predict needs no labels, and writes no true class for them"]
+
+
+def test_a_value_below_zero_in_a_log10_column_is_named_once(trained, tmp_path, monkeypatch, capsys):
+    _, _, run_dir = trained
+    schema = checkpoint_schema(checkpoints.load(run_dir / "best.pt"))
+    assert dict(zip(schema.input_names, schema.log10))["Fs"]
+    rows = _rows(40, 6)
+    rows[20][3], rows[35][3] = "0", "-2e-15"  # lines 22 and 37, in the second and third piece of 16
+    path = _write(tmp_path / "neg.csv", rows)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
+    code = cli.main(["predict", "--checkpoint", str(run_dir / "best.pt"), "--data", str(path),
+                     "--out", str(tmp_path / "p.json")])
+    assert code == 0 and len(json.loads((tmp_path / "p.json").read_text())) == 40
+    notes = [line for line in capsys.readouterr().err.splitlines() if "<= 0" in line]
+    assert notes == [f"{path}: Fs is fed as log10, but 2 sources hold a value <= 0 (the first: line 22, 0), which "
+                     f"the model reads as 1e-30, far below every training value; fix those values, or leave the "
+                     f"cells empty (read as missing)"]

@@ -13,6 +13,7 @@ from latentlapse.xray.data.readers import load_dataset
 from latentlapse.xray.data.simulate import simulate_dataset
 from latentlapse.xray.data.writers import write_dataset
 from latentlapse.xray.predict import align_features, predict_file, predict_logits
+from latentlapse.core.errors import InputError
 from latentlapse.core.results import write_predictions
 
 
@@ -141,3 +142,37 @@ def test_sources_without_ids_or_labels_are_named_by_their_row_across_pieces(trai
     assert ids == [f"row{i}" for i in range(1, 171)]  # not row1..row64 again in the second piece
     notes = [r.getMessage() for r in caplog.records if "unlabelled" in r.getMessage()]
     assert len(notes) == 1 and notes[0].endswith("all 170 sources read as unlabelled")  # once, for the file
+
+
+def test_a_bin_column_the_file_lacks_is_named_not_only_counted(trained, tmp_path):
+    _, checkpoint, files = trained
+    lines = [line.split(",") for line in files["csv"].read_text().splitlines()]
+    assert lines[0][380] == "E9.9875"  # the last bin: no gap in the header, so the reader takes 379 bins
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(",".join(fields[:380] + fields[381:]) for fields in lines) + "\n")
+    with pytest.raises(InputError, match=r"short\.csv: spectra have 379 bins, the model expects 380: the file lacks "
+                                         r"the model's bin columns E9\.9875 \(1\); give the file the bin columns"):
+        predict_file(str(checkpoint), str(short), str(tmp_path / "p.csv"))
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_label_of_no_known_class_is_ignored_with_one_note_and_every_row_predicted(trained, monkeypatch,
+                                                                                     tmp_path, caplog):
+    _, checkpoint, files = trained
+    lines = files["text"].read_text().splitlines()
+    labelled = [i for i, line in enumerate(lines) if line.split()[-1] == "AGN"]
+    for i in (labelled[3], labelled[-1]):  # in the first and in a later piece
+        lines[i] = lines[i].rsplit(" ", 1)[0] + " QSO"
+    damaged = tmp_path / "qso.txt"
+    damaged.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
+    caplog.set_level("INFO", logger="latentlapse.xray.predict")
+    summary = predict_file(str(checkpoint), str(damaged), str(tmp_path / "p.csv"))
+    assert summary.startswith("170 sources classified")
+    rows = [line.split(",") for line in (tmp_path / "p.csv").read_text().splitlines()]
+    assert rows[0][:3] == ["id", "true_class", "predicted_class"]
+    assert rows[1 + labelled[3]][1] == "" and rows[1 + labelled[-1]][1] == ""  # no true class for them
+    assert rows[1 + labelled[2]][1] == "AGN"  # the known labels are still written
+    notes = [r.getMessage() for r in caplog.records if "no known class" in r.getMessage()]
+    assert notes == [f"note: 2 sources with a label of no known class (the first: 'QSO' at line {labelled[3] + 1}) "
+                     f"classified as unlabelled: predict needs no labels, and writes no true class for them"]

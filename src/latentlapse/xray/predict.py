@@ -38,9 +38,28 @@ def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarra
     if dataset.kind != kind:
         raise InputError(f"{data_path}: holds {dataset.kind} data, but the checkpoint's model was trained on {kind}")
     if dataset.n_features != expected:
-        raise InputError(f"{data_path}: spectra have {dataset.n_features} bins, the model expects {expected}; "
-                         f"rebin them onto the same grid")
+        named = _bins_named(dataset, payload, data_path)
+        fix = "give the file the bin columns the model was trained on" if named else "rebin them onto the same grid"
+        raise InputError(f"{data_path}: spectra have {dataset.n_features} bins, the model expects {expected}"
+                         f"{named}; {fix}")
     return dataset.X
+
+
+def _bins_named(dataset: Dataset, payload: dict, data_path: str) -> str:
+    """Which of the model's bin columns a table's header lacks, and which it has beyond them
+    (the first few of each); nothing when the names do not overlap or come from no header."""
+    from latentlapse.xray.data.chunks import file_kind
+
+    model, found = list(payload.get("feature_names") or ()), list(dataset.feature_names)
+    if file_kind(Path(data_path)) not in ("csv", "ecsv", "fits", "votable") or not set(model) & set(found):
+        return ""
+    parts = []
+    for what, names, other in (("lacks the model's bin columns", model, set(found)),
+                               ("has bin columns the model lacks", found, set(model))):
+        extra = [n for n in names if n not in other]
+        if extra:
+            parts.append(f"{what} {', '.join(extra[:5])}{', ...' if len(extra) > 5 else ''} ({len(extra)})")
+    return ": the file " + " and ".join(parts)
 
 
 def inputs_of_file(payload: dict, data: str, label_column: str | None,
@@ -160,7 +179,10 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
         if world is not None and payload["data"]["kind"] == "catalog":
             from latentlapse.xray.data.catalog_input import Scan
 
-            scan = Scan(Path(data), checkpoint_schema(payload))  # the ranks' scans are checked together
+            from latentlapse.xray.data.spectra_checks import UnknownLabels
+
+            # the ranks' scans are checked together
+            scan = Scan(Path(data), checkpoint_schema(payload), UnknownLabels(data))
 
         def pieces(span=None):
             """Three stages that overlap: reading the next piece, the network on this one, and
@@ -214,9 +236,12 @@ def input_pieces(payload: dict, data: str, label_column: str | None, span: slice
         for rows in iter_with_schema(data, schema, label_column, chunks.CHUNK_ROWS, span=span, scan=scan):
             yield schema.transform(rows.raw), rows.ids, rows.labels
         return
+    from latentlapse.xray.data.spectra_checks import UnknownLabels
+
     shown: set[str] = set()
     unlabelled, rows, pieces = [], 0, 0
-    for piece in chunks.iter_chunks(data, label_column=label_column, span=span):
+    unknown = UnknownLabels(data)  # predict needs no labels: those of no known class are counted, once
+    for piece in chunks.iter_chunks(data, label_column=label_column, span=span, unknown_labels=unknown):
         for note in piece.notes:  # e.g. PHA channels left out for their QUALITY flags
             if _UNLABELLED.search(note):
                 unlabelled.append(note)  # said once for the whole file, below
@@ -228,6 +253,8 @@ def input_pieces(payload: dict, data: str, label_column: str | None, span: slice
     if unlabelled and len(unlabelled) == pieces:  # every piece unlabelled: the file is
         whole = f"all {rows} sources{' of this process' if span is not None else ''} read as unlabelled"
         log.info("note: %s", _UNLABELLED.sub(whole, unlabelled[0]))
+    for note in unknown.notes():
+        log.info("note: %s", note)
 
 
 def ahead(items: Iterable, depth: int = AHEAD) -> Iterator:

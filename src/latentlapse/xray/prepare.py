@@ -20,7 +20,7 @@ from latentlapse.xray.config import TrainConfig
 from latentlapse.xray.data.balance import Oversampled, Split, balanced_sample_weights, oversample, stratified_split
 from latentlapse.xray.data.catalog import DROP_NOTE
 from latentlapse.xray.data.dataset import Dataset
-from latentlapse.xray.data.schema import FLAG, LOG_RANGE_RATIO, FeatureSchema, fit_schema
+from latentlapse.xray.data.schema import FLAG, LOG_RANGE_RATIO, FeatureSchema, fit_schema, log10_notes
 from latentlapse.xray.data.taxonomy import ClassScheme, apply_scheme, scheme
 from latentlapse.core.errors import InputError, UsageError
 
@@ -159,19 +159,25 @@ def model_inputs(config: TrainConfig, raw: Dataset, train: np.ndarray,
     """
     if raw.kind != "catalog":
         return raw, None
-    if schema is None:
+    notes = list(raw.notes)
+    fitted = schema is None
+    if fitted:
         schema = fit_schema(raw.X, raw.feature_names, train, types=raw.feature_types or None,
                             missing=config.missing, placeholders=config.placeholders, left_out=raw.left_out)
     columns = _schema_positions(raw, schema)
-    X = schema.transform(raw.X[:, columns])
+    values = raw.X[:, columns]
+    if fitted:
+        notes += log10_notes(schema, values, train,
+                              lambda i: raw.rows.at(i) if raw.rows is not None else f"source {raw.ids[i]}")
+    X = schema.transform(values)
     errors = None
     if raw.errors is not None:
         errors = np.hstack([raw.errors[:, columns],
                             np.full((len(raw), len(schema.indicators)), np.nan, dtype=np.float32)])
     inputs = Dataset(X=X, labels=raw.labels, ids=raw.ids, counts=raw.counts, kind=raw.kind,
                      feature_names=schema.input_names, errors=errors, params=raw.params, source=raw.source,
-                     notes=raw.notes, feature_types=schema.types + (FLAG,) * len(schema.indicators),
-                     left_out=schema.left_out)
+                     notes=tuple(notes), feature_types=schema.types + (FLAG,) * len(schema.indicators),
+                     left_out=schema.left_out, rows=raw.rows)
     return inputs, schema
 
 

@@ -187,6 +187,25 @@ def test_spectrum_summing_to_a_negative_number(tmp_path):
         load_dataset(write(tmp_path, "S1 1 -3 1 9\n"))
 
 
+@pytest.mark.parametrize("counts", ["-12", "0"])
+def test_net_counts_that_are_not_positive_are_refused_with_their_line(tmp_path, counts):
+    with pytest.raises(InputError, match=rf"spectra\.txt: line 2 \(S2\): net_counts is {counts}, not positive: the "
+                                         rf"spectrum is the net spectrum divided by them.*or remove the row"):
+        load_dataset(write(tmp_path, f"S1 1 1 1 9\nS2 1 1 1 {counts}\n"))
+
+
+def test_a_huge_bin_value_names_the_first_spectrum_divided_by_its_sum(tmp_path):
+    data = load_dataset(write(tmp_path, "S1 0.25 0.5 0.25 9 AGN\nS2 0.25 1e12 0.25 9 AGN\nS3 0.5 2 0.5 9\n"))
+    assert "2 of 3 spectra did not sum to 1 and were divided by their sum (the first: line 2 (S2), which summed " \
+           "to 1e+12)" in data.notes
+    np.testing.assert_allclose(data.X[1], [0.0, 1.0, 0.0], atol=1e-9)
+
+
+def test_a_spectrum_too_large_to_sum_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"line 1 \(S1\): spectrum sums to inf, so it cannot be normalised"):
+        load_dataset(write(tmp_path, "S1 1e308 1e308 1 9\n"))
+
+
 def test_garbage_binary_file_fails_fast(tmp_path):
     path = tmp_path / "junk.txt"
     path.write_bytes(np.random.default_rng(0).bytes(2_000_000) + b"\0")
@@ -194,6 +213,16 @@ def test_garbage_binary_file_fails_fast(tmp_path):
     with pytest.raises(InputError, match=r"junk\.txt: not a text, CSV, FITS or VOTable file \(binary content at byte \d+\)"):
         load_dataset(path)
     assert _bytes_read() - before < 1_000_000  # refused from its head, not parsed (not timed: the machine may be busy)
+
+
+def test_binary_content_is_placed_at_its_first_non_text_byte_not_its_first_nul(tmp_path):
+    path = tmp_path / "damaged.csv"
+    path.write_bytes(b"name,f1,label\nA,1,AGN\nB,\x9c\x01,AGN\n" + b"\0" * 10)  # 0x9c at 24, first NUL at 31
+    with pytest.raises(InputError, match=r"damaged\.csv: not a text, CSV, FITS or VOTable file \(binary content at byte 24\)"):
+        load_dataset(path)
+    path.write_bytes(b"name,f1\nA,1\x07\n\0")  # a control byte (BEL) before the NUL
+    with pytest.raises(InputError, match=r"binary content at byte 11\)"):
+        load_dataset(path)
 
 
 def _bytes_read() -> int:
@@ -389,11 +418,41 @@ def test_votable_catalog(tmp_path):
 # --- spectra tables --------------------------------------------------------------------------
 
 
+SPECTRA_HEADER = "src_id," + ",".join(f"v{j}" for j in range(1, 4)) + ",net_counts,label\n"
+
+
 def test_csv_spectra_with_nan_names_line_and_column(tmp_path):
-    header = "src_id," + ",".join(f"v{j}" for j in range(1, 4)) + ",net_counts,label\n"
-    text = header + "A,1,1,1,9,AGN\nB,1,,1,9,CV\n"
+    text = SPECTRA_HEADER + "A,1,1,1,9,AGN\nB,1,nan,1,9,CV\n"
     with pytest.raises(InputError, match=r"spectra\.csv: line 3 \(B\): spectrum contains NaN/inf at column 3 \(v2\)"):
         load_dataset(write(tmp_path, text, "spectra.csv"))
+
+
+@pytest.mark.parametrize("row, message", [
+    ("B,1,--,1,9,CV", r"line 3, column 3 \(v2\): '--' is not a number; spectra values must be numeric"),
+    ("B,1,,1,9,CV", r"line 3, column 3 \(v2\): the cell is empty; spectra values must be numeric"),
+    ("B,1,1,1,NA,CV", r"line 3, column 5 \(net_counts\): 'NA' is not a number; net counts must be numeric"),
+])
+def test_a_missing_value_token_in_a_csv_spectrum_is_named_as_the_text_it_is(tmp_path, row, message):
+    with pytest.raises(InputError, match=r"spectra\.csv: " + message):
+        load_dataset(write(tmp_path, SPECTRA_HEADER + "A,1,1,1,9,AGN\n" + row + "\n", "spectra.csv"))
+
+
+def test_a_bin_column_missing_from_a_spectra_table_is_named(tmp_path):
+    header = "src_id,v1,v2,v4,v5,net_counts\n"
+    with pytest.raises(InputError, match=r"spectra\.csv: the bin columns v1 to v5 lack v3 \(1 of 5\); add the missing bin column$"):
+        load_dataset(write(tmp_path, header + "A,1,1,1,1,9\n", "spectra.csv"))
+
+
+def test_a_bin_column_missing_from_the_standard_grid_is_named(tmp_path, make_spectra):
+    from latentlapse.xray.data.writers import write_dataset
+
+    path = tmp_path / "full.csv"
+    write_dataset(path, make_spectra(["AGN", "YSO"]))
+    lines = [line.split(",") for line in path.read_text().splitlines()]
+    damaged = tmp_path / "damaged.csv"
+    damaged.write_text("\n".join(",".join(fields[:20] + fields[21:]) for fields in lines) + "\n")
+    with pytest.raises(InputError, match=r"damaged\.csv: the bin columns E0\.5125 to E9\.9875 lack E0\.9875 \(1 of 380\)"):
+        load_dataset(damaged)
 
 
 def test_fits_table_with_a_vector_column(tmp_path, make_spectra):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from latentlapse.xray.data.feature_choice import choose_columns, exclusion_reason, flag_values, likely_placeholders
-from latentlapse.xray.data.schema import FLAG, NUMBER, FeatureSchema, fit_schema, parse_columns
+from latentlapse.xray.data.schema import FLAG, NUMBER, FeatureSchema, fit_schema, log10_notes, parse_columns
 from latentlapse.core.errors import InputError
 
 RAW = np.array([
@@ -43,6 +43,48 @@ def test_log10_and_scaling_come_from_the_training_rows():
     assert schema.log10 == (True,)
     assert schema.mean[0] == pytest.approx(np.mean([0.0, 1.0, 3.0]))
     assert schema.std[0] == pytest.approx(np.std([0.0, 1.0, 3.0]))
+
+
+def test_a_value_below_zero_keeps_a_wide_column_off_log10_and_is_named(tmp_path, shared_data):
+    """One bad flux in a damaged copy of the real catalogue: the column stays linear (zeros and
+    negative values are often real), and the run's notes name it, its first line and the cost."""
+    import csv
+
+    from latentlapse.xray.config import TrainConfig
+    from latentlapse.xray.prepare import prepare
+
+    rows = list(csv.reader(open(shared_data / "catalogs" / "muwclass_cscv2_td_2022.csv", newline="")))
+    column = rows[0].index("Fs")
+    assert rows[17][-1] == "AGN"  # line 18: a labelled AGN, in the training split of seed 42
+    rows[17][column] = "-1e-16"
+    damaged = tmp_path / "damaged.csv"
+    with open(damaged, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    prepared = prepare(TrainConfig(data=str(damaged), epochs=1, seed=42))
+    assert not dict(zip(prepared.schema.input_names, prepared.schema.log10))["Fs"]
+    expected = ("Fs is fed linearly, not as log10: 1 of 2352 training rows holds a value <= 0 (the first: line 18, "
+                "-1e-16), though its positive values span 8e-18 to 3.69e-12; on the linear scale 86% of its values "
+                "lie in the lowest 1% of its range; if those values are errors, fix them or leave the cells empty "
+                "(read as missing)")
+    assert expected in prepared.dataset.notes and f"note: {expected}" in prepared.messages
+    # the real values <= 0 of the undamaged catalogue (P_intra 0, W1mag < 0, Plx <= 0) barely squeeze
+    # their columns on the linear scale: no note for them
+    assert not any("fed linearly" in note for note in prepared.dataset.notes if not note.startswith("Fs "))
+
+
+def test_log10_notes_name_a_source_where_lines_are_unknown():
+    raw = np.array([[1e-15], [-1e-16], [1e-12], [3e-14]])
+    schema = fit_schema(raw, ["flux"], np.arange(4))
+    assert schema.log10 == (False,)
+    notes = log10_notes(schema, raw, np.arange(4), lambda i: f"source S{i + 1}")
+    assert len(notes) == 1 and "1 of 4 training rows holds a value <= 0 (the first: source S2, -1e-16)" in notes[0]
+    train = np.array([0, 2, 3])  # without the bad row the column is fed as log10, and the row is named
+    logged = fit_schema(raw, ["flux"], train)
+    assert logged.log10 == (True,)
+    assert log10_notes(logged, raw, train, lambda i: f"source S{i + 1}") == [
+        "flux is fed as log10, but 1 row outside the training split holds a value <= 0 (the first: source S2, "
+        "-1e-16), which the model reads as 1e-30, far below every training value; fix those values, or leave the "
+        "cells empty (read as missing)"]
 
 
 def test_column_without_training_values_is_left_out_with_its_reason():

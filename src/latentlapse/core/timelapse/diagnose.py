@@ -311,11 +311,29 @@ def diagnose_files(run: RunFiles) -> Diagnosis:
     names = run.class_names
     counts = (run.metadata.get("class_counts") or {}).get("train_before_oversampling")
     class_counts = [counts[n] for n in names] if counts and all(n in counts for n in names) else None
-    findings = diagnose(run.history, run.metrics, names, run.total_epochs, class_counts=class_counts, config=run.config,
-                        final=run.final, terms=Terms(library=run.from_library))
+    terms = Terms(library=run.from_library)
+    findings = _missing_frames(run, terms)
+    findings += diagnose(run.history, run.metrics, names, run.total_epochs, class_counts=class_counts,
+                         config=run.config, final=run.final, terms=terms)
     findings += _label_suspects(run.run_dir)
     return Diagnosis(run=run.name, epochs_run=len(run.history), total_epochs=run.total_epochs,
                      frame_epochs=tuple(run.frame_epochs), findings=tuple(findings))
+
+
+def _missing_frames(run: RunFiles, terms: Terms) -> list[Finding]:
+    """Scheduled frames the run lacks: the readings of the time-lapse then span fewer epochs."""
+    missing = run.missing_frames
+    if not missing:
+        return []
+    drawn = run.frame_epochs
+    span = (f"the readings of the time-lapse below compare epochs {drawn[0]} to {drawn[-1]}, the first and last frames "
+            f"drawn" if drawn else "no frame was drawn, so the time-lapse gives no readings")
+    epochs = ", ".join(map(str, missing))
+    return [Finding("frames_missing", "info", f"The time-lapse lacks the frame{'s' if len(missing) > 1 else ''} of "
+                    f"epoch{'s' if len(missing) > 1 else ''} {epochs}",
+                    ("the schedule gave them a frame but none was drawn: a second Ctrl-C skips the frames not yet "
+                     "drawn, and a frame that failed is named in the run's log", span),
+                    f"for the whole film, run {terms('same seed')} again", {"epochs": missing})]
 
 
 def _label_suspects(run_dir: Path) -> list[Finding]:

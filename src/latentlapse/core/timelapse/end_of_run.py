@@ -1,7 +1,8 @@
-"""What a completed visualised run gets after its animation: curves, diagnosis and report.
+"""What a completed visualised run gets at its end: the animation, curves, diagnosis and report.
 
-Called by the frame worker once the last frame is drawn (the main process has written
-``final_metrics.json`` before it asks the worker to finish). Each output is made on its own: a
+Made by the frame worker once the last frame is drawn (the main process has written
+``final_metrics.json`` before it asks the worker to finish), or by the main process from the
+frames on disk when a second Ctrl-C skipped the rest. Each output is made on its own: a
 bug in one (say the curves) is reported as a warning message and does not cost the others, nor
 turn a completed run into a failed one. A full disk (RunFailed) still propagates, as for frames.
 """
@@ -16,6 +17,20 @@ from typing import Any, Callable
 from latentlapse.core.errors import RunFailed
 
 log = logging.getLogger(__name__)
+
+
+def finish_outputs(run_dir: str | os.PathLike, thumbnails: dict | None = None) -> list[tuple]:
+    """A completed run's end: the animation of the frames on disk (``thumbnails``: the worker's
+    palette images, made as it drew them), then :func:`write_outputs`; return messages. Made by
+    the worker, or by the main process when a second Ctrl-C stopped the worker first."""
+    from latentlapse.core.timelapse import animate
+
+    messages: list[tuple] = []
+    if animate.frame_paths(run_dir):
+        gif = _attempt(messages, "training_animation.gif", animate.write_gif, run_dir, thumbnails=thumbnails)
+        if gif is not None:
+            messages.append(("animation", str(gif)))
+    return messages + write_outputs(run_dir, status="completed")
 
 
 def write_outputs(run_dir: str | os.PathLike, status: str = "completed") -> list[tuple]:

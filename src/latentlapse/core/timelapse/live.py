@@ -376,6 +376,12 @@ class Timelapse:
         self.worker.send_spec(spec)
         log.info("latent-space time-lapse: %s of %d training + %d validation sources, frames at epochs %s",
                  self.method, len(train_ids), len(val_ids), messages.epochs_text(self.epochs, self.every))
+        if resuming:
+            lost = [e for e in range(1, self.resume_after) if self.missing_frame(e)]
+            if lost:
+                log.warning("the frame%s of epoch%s %s %s not drawn before the run was stopped and cannot be drawn now "
+                            "(the features they show were not kept): the time-lapse goes without them",
+                            *(("s", "s", ", ".join(map(str, lost)), "were") if len(lost) > 1 else ("", "", lost[0], "was")))
 
     def _stop_frames(self, status: str) -> None:
         """Drain and stop the worker (see FrameWorker.finish); a worker that died before a
@@ -397,6 +403,11 @@ class Timelapse:
             return
         if self._abort:
             log.warning("the frames not yet drawn were skipped, as asked; those already written are complete")
+            if status == "completed":  # the model is trained: the run still gets its animation, curves and report
+                from latentlapse.core.timelapse.end_of_run import finish_outputs
+
+                for message in finish_outputs(self.run_dir):
+                    messages.log_message(message)
             return
         if status == "completed":
             raise RunFailed(f"{self.run_dir}: the frame worker stopped (exit code {worker.exitcode}) before it "

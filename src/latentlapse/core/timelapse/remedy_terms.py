@@ -18,6 +18,8 @@ PHRASES = {
     "focal gamma": ("--focal_gamma", "the gamma of a focal loss"),
     "class weights": ("the loss weights (--alpha {}) favour the rare classes: use --alpha none to call them less often",
                       "where the loss weights the rare classes up, weigh them less to call them less often"),
+    "same seed": ("the same command (the same --seed and --threads train the same weights)",
+                  "your loop with the same seeds"),
     "probabilities": (" (the p_ columns of predict)", ""),
 }
 

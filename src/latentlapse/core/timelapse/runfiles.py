@@ -20,6 +20,7 @@ from latentlapse.core.errors import InputError
 from latentlapse.core.results import FINAL_METRICS
 from latentlapse.core.runs import HISTORY, METADATA, read_json, read_metadata
 from latentlapse.core.timelapse.progress import METRICS_FILE as LATENT_METRICS
+from latentlapse.core.timelapse.schedule import visualized_epochs
 
 Row = dict[str, float]
 
@@ -69,6 +70,16 @@ class RunFiles:
     @property
     def frame_epochs(self) -> list[int]:
         return [int(row["epoch"]) for row in self.metrics]
+
+    @property
+    def missing_frames(self) -> list[int]:
+        """Epochs up to the last one trained that the schedule gave a frame the run does not have
+        (a second Ctrl-C skips the frames not yet drawn; a frame that failed is skipped too)."""
+        viz = self.config.get("viz") or {}
+        if not viz.get("enabled") or not self.history:
+            return []
+        last, drawn = int(self.history[-1]["epoch"]), set(self.frame_epochs)
+        return [e for e in visualized_epochs(self.total_epochs, int(viz.get("every", 10))) if e <= last and e not in drawn]
 
     @property
     def from_library(self) -> bool:

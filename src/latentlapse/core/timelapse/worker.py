@@ -357,16 +357,11 @@ class _FrameState:
 
     def finish(self, options: dict[str, Any]) -> list[tuple]:
         """End-of-run outputs for a completed run: the animation, then curves, diagnosis and report."""
-        from latentlapse.core.timelapse import animate, end_of_run
+        from latentlapse.core.timelapse import end_of_run
 
         if options.get("status") != "completed":
             return []
-        messages = []
-        if animate.frame_paths(self.run_dir):
-            gif = animate.write_gif(self.run_dir, thumbnails=self.thumbnails)
-            messages.append(("animation", str(gif)))
-        messages += end_of_run.write_outputs(self.run_dir, status="completed")
-        return messages
+        return end_of_run.finish_outputs(self.run_dir, thumbnails=self.thumbnails)
 
 
 def _thread_only_progress_lock() -> None:

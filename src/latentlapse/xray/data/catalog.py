@@ -10,6 +10,7 @@ augmentation noise later. Default features leave out position and bookkeeping co
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.feature_choice import IDENTIFIER, choose_columns, flag_values, likely_placeholders
-from latentlapse.xray.data.spectra_checks import warn_duplicate_ids
+from latentlapse.xray.data.spectra_checks import UnknownLabels, warn_duplicate_ids
 from latentlapse.xray.data.schema import FLAG, NUMBER, unusable, unusable_text
 from latentlapse.xray.data.table_columns import MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
 from latentlapse.core.errors import InputError
@@ -28,14 +29,16 @@ DROP_NOTE = "missing values, policy 'drop'"
 def catalog_dataset(
     table: Table, label: str | None, id_columns: list[str], features, missing: str,
     exclude: Sequence[str] = (), placeholders: Sequence[float] = (),
+    unknown_labels: UnknownLabels | None = None,
 ) -> Dataset:
     """Raw catalogue features (NaN where missing) with their quoted errors and types.
 
     ``features`` (``--features``) are used as given (text flag columns read as 1/0); otherwise
     the numeric columns that describe the source. ``exclude`` removes columns, ``placeholders``
-    are values read as missing; ``missing == "drop"`` removes rows with any gap.
+    are values read as missing; ``missing == "drop"`` removes rows with any gap. Labels of no
+    known class are refused, or counted in ``unknown_labels`` and read as unlabelled.
     """
-    ids, labels, notes = ids_and_labels(table, label, id_columns)
+    ids, labels, notes = ids_and_labels(table, label, id_columns, unknown_labels)
     numeric = [n for n in table.names if n in table.numbers and n != label and n not in id_columns]
     text = [n for n in table.names if n not in table.numbers and n != label and n not in id_columns]
     if len(numeric) >= MIN_SPECTRAL_COLUMNS:
@@ -84,6 +87,7 @@ def catalog_dataset(
         notes=tuple(notes),
         feature_types=tuple(types),
         left_out=tuple(left_out),
+        rows=replace(table.rows, numbers=table.rows.numbers[keep]),
     )
 
 

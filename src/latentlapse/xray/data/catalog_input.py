@@ -15,9 +15,9 @@ from typing import Iterator
 
 import numpy as np
 
-from latentlapse.xray.data.schema import FeatureSchema, parse_columns
+from latentlapse.xray.data.schema import FeatureSchema, below_log_range, clipped_note, parse_columns
+from latentlapse.xray.data.spectra_checks import UnknownLabels
 from latentlapse.xray.data.table_columns import unlabelled_note
-from latentlapse.xray.data.taxonomy import UNLABELLED
 from latentlapse.core.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,10 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     are read as they are consumed (memory holds one piece), ECSV and VOTable whole.
 
     Only the data rows of ``span`` (from 0) are read. ``scan`` gathers what the whole-file checks
-    need (columns absent, or empty in every row); unless the caller passes its own (torchrun ranks
-    combine theirs), they run after the last piece, so a column that turns out empty everywhere
-    still stops the command before its output is complete.
+    need (columns absent, or empty in every row; labels of no known class, read as unlabelled:
+    ``predict`` needs no labels); unless the caller passes its own (torchrun ranks combine
+    theirs), they run after the last piece, so a column that turns out empty everywhere still
+    stops the command before its output is complete.
     """
     from latentlapse.xray.data import tables
     from latentlapse.xray.data.chunks import fits_chunks
@@ -69,7 +70,7 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     path = Path(path)
     kind = _table_kind(path, schema)
     own = scan is None
-    scan = Scan(path, schema) if own else scan
+    scan = Scan(path, schema, UnknownLabels(path)) if own else scan
     if kind == "csv":
         pieces: Iterator = tables.csv_chunks(path, rows, typed=False, span=span)
     elif kind == "fits":
@@ -86,15 +87,19 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
 
 class Scan:
     """What a reader has seen of a table so far: its columns, which of the schema's columns were
-    empty in every row read, the number of sources and of labelled ones. Scans of slices of one
-    file (torchrun ranks) combine with :meth:`merge`."""
+    empty in every row read, the values <= 0 of columns fed as log10 (how many, the first), the
+    number of sources and of labelled ones, and, given ``unknown_labels``, the labels of no known
+    class it read as unlabelled (else they are refused). Scans of slices of one file (torchrun
+    ranks) combine with :meth:`merge`."""
 
-    def __init__(self, path: Path, schema: FeatureSchema):
-        self.path, self.schema = Path(path), schema
+    def __init__(self, path: Path, schema: FeatureSchema, unknown_labels: UnknownLabels | None = None):
+        self.path, self.schema, self.unknown_labels = Path(path), schema, unknown_labels
         self.names: set[str] = set()
         self.empty = np.ones(len(schema.columns), dtype=bool)
         self.label: str | None = None
         self.rows = self.labelled = 0
+        self.clipped = np.zeros(len(schema.columns), dtype=np.int64)
+        self.first_clipped: dict[int, tuple[str, float]] = {}
 
     def add(self, table, label_column: str | None, keep: slice | None = None) -> SchemaRows:
         """The schema's raw values, ids and labels of one piece of the table, checked value by
@@ -108,17 +113,19 @@ class Scan:
             self.label = label
             self._refuse_absent()
         id_columns = [n for n in table.names if n != label and tables._looks_like_id(n)]
-        ids, labels, _ = ids_and_labels(table, label, id_columns)
+        ids, labels, _ = ids_and_labels(table, label, id_columns, self.unknown_labels)
+        given = table.strings(label) != "" if label else np.zeros(len(table), dtype=bool)  # known or not
         block = {name: table.text.get(name, table.numbers.get(name)) for name in self.schema.columns
                  if name in table.names}
         raw = parse_columns(self.schema, block, len(table),
                             lambda i, name: f"{self.path}: {table.rows.at(i)}, {table.positions[name]}")
         self.empty &= self.schema.missing_mask(raw).all(axis=0)
+        index = np.arange(len(ids))[keep] if keep is not None else np.arange(len(ids))
+        self._count_clipped(raw[index], lambda i: table.rows.at(int(index[i])))
         if keep is not None:
-            index = np.arange(len(ids))[keep]
-            ids, labels, raw = ids[index], labels[index], raw[index]
+            ids, labels, raw, given = ids[index], labels[index], raw[index], given[index]
         self.rows += len(ids)
-        self.labelled += int((labels != UNLABELLED).sum())
+        self.labelled += int(given.sum())
         return SchemaRows(ids=ids, labels=labels, raw=raw)
 
     def merge(self, others: "list[Scan]") -> "Scan":
@@ -130,13 +137,31 @@ class Scan:
             self.empty &= other.empty
             self.rows += other.rows
             self.labelled += other.labelled
+            self.clipped += other.clipped
+            for j, first in other.first_clipped.items():
+                self.first_clipped.setdefault(j, first)
+        if self.unknown_labels is not None:
+            self.unknown_labels.merge([other.unknown_labels for other in others])
         return self
 
     def finish(self) -> list[str]:
         """Notes on the whole table; a UsageError for a column the model needs that held no value."""
         notes = [unlabelled_note(self.label, self.rows)] if not self.labelled else []
+        notes += self.unknown_labels.notes() if self.unknown_labels is not None else []
+        notes += [clipped_note(name, int(self.clipped[j]), ("source", "sources"), *self.first_clipped[j])
+                  for j, name in enumerate(self.schema.columns) if self.clipped[j]]
         empty = [name for j, name in enumerate(self.schema.columns) if name not in self.names or self.empty[j]]
         return notes + check_columns(self.path, self.schema, empty, self.names)
+
+    def _count_clipped(self, raw: np.ndarray, where) -> None:
+        """Count the values <= 0 of columns fed as log10 and keep the first (``where(i)`` names
+        row ``i`` of ``raw``): the model reads them as 1e-30, which the note at the end says."""
+        clipped = below_log_range(self.schema, raw)
+        self.clipped += clipped.sum(axis=0)
+        for j in np.flatnonzero(clipped.any(axis=0)):
+            if int(j) not in self.first_clipped:
+                i = int(np.flatnonzero(clipped[:, j])[0])
+                self.first_clipped[int(j)] = (where(i), float(raw[i, j]))
 
     def _refuse_absent(self) -> None:
         """Columns the file lacks are known from its header: refuse them before reading any row."""

@@ -16,18 +16,20 @@ from pathlib import Path
 from typing import Iterator
 
 from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.spectra_checks import UnknownLabels
 
 CHUNK_ROWS = 8192
 
 
 def iter_chunks(
     path: str | os.PathLike, rows: int | None = None, *, label_column: str | None = None, missing: str = "indicator",
-    span: slice | None = None,
+    span: slice | None = None, unknown_labels: UnknownLabels | None = None,
 ) -> Iterator[Dataset]:
     """The file's sources as Datasets of at most ``rows`` (default ``CHUNK_ROWS``) each, in file order.
 
     ``span`` (data rows, counted from 0) limits the pieces to one contiguous stretch of the file:
-    a torchrun rank's share. Rows outside it are skipped without being parsed or checked.
+    a torchrun rank's share. Rows outside it are skipped without being parsed or checked. Labels
+    of no known class are refused, or counted in ``unknown_labels`` and read as unlabelled.
     """
     from latentlapse.xray.data import readers, tables, textformat
 
@@ -35,21 +37,27 @@ def iter_chunks(
     path = Path(path)
     kind = file_kind(path)
     if kind == "text":
-        yield from textformat.text_chunks(path, rows, span)
+        yield from textformat.text_chunks(path, rows, span, unknown_labels)
         return
     if kind == "csv":
         pieces = tables.csv_chunks(path, rows, span=span)
     elif kind == "fits":
         pieces = fits_chunks(path, rows, span)
     else:
-        yield _spanned(readers.load_dataset(path, label_column=label_column, missing=missing), span)
+        yield _spanned(readers.load_dataset(path, label_column=label_column, missing=missing,
+                                            unknown_labels=unknown_labels), span)
         return
     for index, table in enumerate(pieces):
-        piece = tables.table_dataset(table, label_column=label_column, features=None, missing=missing)
+        seen = None if unknown_labels is None else UnknownLabels(path)
+        piece = tables.table_dataset(table, label_column=label_column, features=None, missing=missing,
+                                     unknown_labels=seen)
         if index == 0 and piece.kind != "spectra":
             # a catalogue's missing values are filled from whole-column statistics: read it whole
-            yield _spanned(readers.load_dataset(path, label_column=label_column, missing=missing), span)
+            yield _spanned(readers.load_dataset(path, label_column=label_column, missing=missing,
+                                                unknown_labels=unknown_labels), span)
             return
+        if seen is not None:
+            unknown_labels.merge([seen])
         yield piece
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,6 +33,8 @@ class Dataset:
         the run metadata.
     feature_types : per catalogue feature, ``number`` or ``flag`` (see :mod:`.schema`).
     left_out : catalogue columns not used as features, each with the reason.
+    rows : where each row sits in its file (a :class:`~.spectra_checks.Rows`), for notes that
+        name a line; None where unknown.
 
     Catalogue features are raw values with NaN where missing; the model inputs come from a
     :class:`~latentlapse.xray.data.schema.FeatureSchema` fitted on the training split.
@@ -51,6 +53,7 @@ class Dataset:
     notes: tuple[str, ...] = ()
     feature_types: tuple[str, ...] = ()
     left_out: tuple[tuple[str, str], ...] = ()
+    rows: Any = None
 
     def __post_init__(self) -> None:
         n = self.X.shape[0]
@@ -89,6 +92,7 @@ class Dataset:
             notes=self.notes,
             feature_types=self.feature_types,
             left_out=self.left_out,
+            rows=None if self.rows is None else replace(self.rows, numbers=self.rows.numbers[index]),
         )
 
     def label_counts(self) -> dict[str, int]:

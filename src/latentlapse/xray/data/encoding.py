@@ -1,4 +1,4 @@
-"""Where a text file stops being UTF-8, as an editor would number the line.
+"""Where a file stops being text: its first byte that is not UTF-8 (on the line an editor shows), or not text.
 
 The readers decode ahead in blocks, so the line they are on when decoding fails is not the line
 of the bad byte; on that error path this scans the bytes themselves.
@@ -6,9 +6,12 @@ of the bad byte; on that error path this scans the bytes themselves.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 _BLOCK = 1 << 16
+# Control bytes no text file holds (tab, line breaks, vertical tab and form feed are text).
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def first_non_utf8(path: str | Path) -> tuple[int, int, int] | None:
@@ -36,6 +39,18 @@ def first_non_utf8(path: str | Path) -> tuple[int, int, int] | None:
             base += good
             if not block:
                 return None
+
+
+def first_binary_byte(data: bytes) -> int | None:
+    """Offset of the first byte of ``data`` that is not text: a control byte (NUL included) or
+    one that is not UTF-8; None when every byte is text."""
+    control = _CONTROL.search(data)
+    end = control.start() if control else len(data)
+    try:
+        data[:end].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return control.start() if control else None
 
 
 def _breaks(data: bytes, after_cr: bool) -> int:

@@ -24,6 +24,7 @@ from latentlapse.xray.data.spectra_checks import (
     FITS_SUFFIXES,
     PHA_SUFFIXES,
     Rows,
+    UnknownLabels,
     canonical_labels,
     is_spectrum_hdu,
     require_astropy,
@@ -62,13 +63,14 @@ class _NetSpectrum:
     notes: tuple[str, ...]
 
 
-def read_pha(path: Path) -> Dataset:
-    """One PHA file (with its background) as a one-row spectra Dataset."""
-    spectrum = _net_spectrum(path)
+def read_pha(path: Path, unknown_labels: UnknownLabels | None = None) -> Dataset:
+    """One PHA file (with its background) as a one-row spectra Dataset; a label of no known
+    class is refused, or counted in ``unknown_labels`` and read as unlabelled."""
+    spectrum = _net_spectrum(path, unknown_labels)
     return _dataset(path, [spectrum], list(spectrum.notes))
 
 
-def read_folder(folder: Path) -> Dataset:
+def read_folder(folder: Path, unknown_labels: UnknownLabels | None = None) -> Dataset:
     """Every PHA source spectrum in a folder, sorted by name, one row each.
 
     Background files (those another file names by BACKFILE, or HDUCLAS2 = BKG), ARFs, RMFs
@@ -94,7 +96,7 @@ def read_folder(folder: Path) -> Dataset:
             f"{folder}: no PHA source spectra in this folder (looked for {', '.join(suffixes)} files "
             f"with a SPECTRUM extension); pass a folder of spectra or a single file"
         )
-    net = [_net_spectrum(p) for p in sources]
+    net = [_net_spectrum(p, unknown_labels) for p in sources]
     notes = [f"{p.name}: {note}" for p, spectrum in zip(sources, net) for note in spectrum.notes]
     return _dataset(folder, net, [f"{len(sources)} PHA file(s) read from the folder"] + notes)
 
@@ -114,7 +116,7 @@ def _dataset(path: Path, spectra: list[_NetSpectrum], notes: list[str]) -> Datas
     )
 
 
-def _net_spectrum(path: Path) -> _NetSpectrum:
+def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpectrum:
     """Background-subtract, drop bad channels, rebin onto the grid and normalise one PHA file."""
     source = _read_counts(path)
     notes: list[str] = []
@@ -149,7 +151,8 @@ def _net_spectrum(path: Path) -> _NetSpectrum:
             f"check BACKSCAL/EXPOSURE of source and background, or leave this source out"
         )
     raw_label = str(source.keywords.get("CLASS", source.keywords.get("LABEL", ""))).strip()
-    label = canonical_labels(path, [raw_label], Rows("keyword CLASS/LABEL of spectrum", np.array([1])))[0]
+    label = canonical_labels(path, [raw_label], Rows("keyword CLASS/LABEL of spectrum", np.array([1])),
+                             unknown_labels)[0]
     source_id = str(source.keywords.get("OBJECT", "")).strip() or _stem(path)
     return _NetSpectrum(source_id, str(label), rebinned / net, net, tuple(notes + energy_notes))
 

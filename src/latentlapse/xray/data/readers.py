@@ -23,10 +23,12 @@ from typing import Sequence
 
 from latentlapse.xray.config import MISSING_POLICIES
 from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.encoding import first_binary_byte, not_utf8_message
 from latentlapse.xray.data.spectra_checks import (
     FITS_SUFFIXES,
     PHA_SUFFIXES,
     VOTABLE_SUFFIXES,
+    UnknownLabels,
     is_spectrum_hdu,
     require_astropy,
     suffix_of,
@@ -46,6 +48,7 @@ def load_dataset(
     missing: str = "indicator",
     exclude: Sequence[str] = (),
     placeholders: Sequence[float] = (),
+    unknown_labels: UnknownLabels | None = None,
 ) -> Dataset:
     """Read spectra or a catalogue from a file or a folder of PHA files.
 
@@ -62,6 +65,8 @@ def load_dataset(
         training split only (:mod:`latentlapse.xray.data.schema`); ``drop`` removes rows here.
     exclude : catalogue columns never to use (``--exclude``).
     placeholders : values that mean "missing" in catalogue features (``--placeholder``).
+    unknown_labels : where labels of no known class are counted and read as unlabelled, for a
+        command that needs no labels (``predict``); without it they are refused.
 
     Raises
     ------
@@ -76,20 +81,21 @@ def load_dataset(
     path = Path(path)
     if path.is_dir():
         _refuse_table_options(path, "a folder of PHA spectra", label_column, features or exclude)
-        return pha.read_folder(path)
+        return pha.read_folder(path, unknown_labels)
     kind = _detect_format(path)
     if kind == "pha":
         _refuse_table_options(path, "a PHA spectrum", label_column, features or exclude)
-        return pha.read_pha(path)
+        return pha.read_pha(path, unknown_labels)
     if kind == "text":
         _refuse_table_options(path, "a spectra text file", label_column, features or exclude)
-        return textformat.read_text(path)
+        return textformat.read_text(path, unknown_labels)
     if kind == "csv":
         table = tables.read_csv(path)
     else:
         table = tables.read_astropy(path, kind)
     return tables.table_dataset(table, label_column=label_column, features=features, missing=missing,
-                                exclude=tuple(exclude or ()), placeholders=tuple(placeholders or ()))
+                                exclude=tuple(exclude or ()), placeholders=tuple(placeholders or ()),
+                                unknown_labels=unknown_labels)
 
 
 def _refuse_table_options(path: Path, what: str, label_column, features) -> None:
@@ -161,9 +167,7 @@ def _decode_head(path: Path, head: bytes) -> str:
     """The head as text; NUL bytes or invalid UTF-8 mean the file is not a text or table file."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError(f"{path}: UTF-16 text (as some spreadsheets export it); save the file as UTF-8")
-    nul = head.find(b"\0")
-    bad = nul
-    if nul < 0:
+    if b"\0" not in head:
         try:
             return head.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -171,12 +175,9 @@ def _decode_head(path: Path, head: bytes) -> str:
             if exc.start >= len(head) - 3 and len(head) == _SNIFF_BYTES:
                 return head[: exc.start].decode("utf-8-sig")
             if _mostly_text(head):  # text in another encoding (an accented name saved as Latin-1)
-                from latentlapse.xray.data.encoding import not_utf8_message
-
                 raise InputError(not_utf8_message(path)) from None
-            bad = exc.start
     raise InputError(
-        f"{path}: not a text, CSV, FITS or VOTable file (binary content at byte {bad}); "
+        f"{path}: not a text, CSV, FITS or VOTable file (binary content at byte {first_binary_byte(head)}); "
         f"expected spectra or a catalogue table, check that you passed the right file"
     )
 

@@ -25,6 +25,10 @@ TYPES = (NUMBER, FLAG)
 MISSING_SUFFIX = "_missing"
 # Columns that are strictly positive and span more than this ratio (fluxes) are fed as log10.
 LOG_RANGE_RATIO = 100.0
+# log10_notes names a column kept linear by values <= 0 when this share of its values lies in the
+# lowest 1 % of its linear range (86 % for the Chandra catalogue's soft flux; 0-1 % for its
+# probability, magnitude and parallax columns, which hold real zeros and negative values).
+SQUEEZED_SHARE = 0.5
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none", "--"})
 FLAG_VALUES = {"t": 1.0, "true": 1.0, "y": 1.0, "yes": 1.0, "1": 1.0,
                "f": 0.0, "false": 0.0, "n": 0.0, "no": 0.0, "0": 0.0}
@@ -175,6 +179,69 @@ def fit_schema(
                            tuple(bool(v) for v in log10), (), (), base.placeholders, missing, tuple(left))
     mean, std = scaling_statistics(schema.transform(np.where(gaps, np.nan, values)), log10)
     return replace(schema, mean=tuple(mean.tolist()), std=tuple(std.tolist()))
+
+
+def log10_notes(schema: FeatureSchema, raw: np.ndarray, train: np.ndarray, where) -> list[str]:
+    """Notes on the values ``<= 0`` of a freshly fitted schema's rows ``raw``, each with how many
+    rows, the first (``where(i)`` names row ``i``, such as "line 18") and what it costs the model:
+    per number column that they keep off log10 in the training rows ``train``, although its
+    positive values span more than ``LOG_RANGE_RATIO``; and per column fed as log10, those
+    outside the training rows (:func:`clipped_note`).
+
+    One such training row decides for the whole column: kept as it is, since zeros and negative
+    values are often real (a probability of 0, a bright star's negative magnitude, a parallax).
+    Such a column is named only where the linear scale squeezes at least ``SQUEEZED_SHARE`` of
+    its values into the lowest 1 % of its range (a flux), where log10 would have mattered.
+    """
+    index = np.arange(len(raw))[np.asarray(train)]
+    clipped = below_log_range(schema, raw)
+    clipped[index] = False
+    notes = []
+    for j in np.flatnonzero(clipped.any(axis=0)):
+        hits = np.flatnonzero(clipped[:, j])
+        notes.append(clipped_note(schema.columns[j], hits.size, ("row", "rows"), where(int(hits[0])), raw[hits[0], j],
+                                  " outside the training split"))
+    values = _as_raw(raw, len(schema.columns))[index]
+    observed = np.where(schema.missing_mask(values), np.nan, values)
+    for j, name in enumerate(schema.columns):
+        column = observed[:, j]
+        positive = column[column > 0]
+        bad = np.flatnonzero(column <= 0)
+        if schema.log10[j] or schema.types[j] != NUMBER or not bad.size or not positive.size:
+            continue
+        low, high = float(positive.min()), float(positive.max())
+        if high <= LOG_RANGE_RATIO * low:
+            continue
+        first, seen = int(bad[0]), column[np.isfinite(column)]
+        bottom = float(np.mean(seen <= seen.min() + 0.01 * (seen.max() - seen.min())))
+        if bottom < SQUEEZED_SHARE:  # the linear scale loses little: magnitudes, probabilities, parallaxes
+            continue
+        rows = f"{bad.size} of {seen.size} training rows {'hold' if bad.size > 1 else 'holds'}"
+        notes.append(
+            f"{name} is fed linearly, not as log10: {rows} a value <= 0 (the first: {where(int(index[first]))}, "
+            f"{column[first]:g}), though its positive values span {low:.3g} to {high:.3g}; on the linear scale "
+            f"{bottom:.0%} of its values lie in the lowest 1% of its range; if those values are errors, fix them or "
+            f"leave the cells empty (read as missing)"
+        )
+    return notes
+
+
+def below_log_range(schema: FeatureSchema, raw: np.ndarray) -> np.ndarray:
+    """Where a value (not missing) of a column fed as log10 is ``<= 0``: the input scaler clips it
+    to 1e-30 (log10 -30), far below every value the model was trained on."""
+    values = _as_raw(raw, len(schema.columns))
+    logged = np.asarray(schema.log10[:len(schema.columns)], dtype=bool)
+    return (values <= 0) & logged & ~schema.missing_mask(values)
+
+
+def clipped_note(name: str, count: int, noun: tuple[str, str], first: str, value: float, scope: str = "") -> str:
+    """The note for ``count`` rows (``noun``: singular and plural, e.g. "source", "sources";
+    ``scope`` follows it) with a value <= 0 in column ``name``, which the model takes as log10;
+    ``first`` names where the first is."""
+    rows = f"{count} {noun[0]}{scope} holds" if count == 1 else f"{count} {noun[1]}{scope} hold"
+    return (f"{name} is fed as log10, but {rows} a value <= 0 (the first: {first}, {float(value):g}), "
+            f"which the model reads as 1e-30, far below every training value; fix those values, or leave the "
+            f"cells empty (read as missing)")
 
 
 def scaling_statistics(X: np.ndarray, log10: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -73,8 +73,40 @@ def require_astropy(purpose: str = "reading FITS/VOTable/ECSV files"):
     return fits
 
 
-def canonical_labels(path: Path, raw: Sequence[str], rows: Rows) -> np.ndarray:
-    """Canonical fine labels of raw strings (empty = unlabelled); unknown ones are all listed."""
+class UnknownLabels:
+    """Labels of no known class, read as unlabelled where a command needs no labels (predict):
+    how many, and the first, for one note about the whole file ``source``."""
+
+    def __init__(self, source: str | Path):
+        self.source = Path(source)
+        self.count = 0
+        self.first = ""
+
+    def add(self, path: Path, rows: Rows, unknown: dict[str, list[int]]) -> None:
+        """Count the rows of ``unknown`` (label -> row indices) and keep the first one seen."""
+        index, token = min((where[0], token) for token, where in unknown.items())
+        place = rows.at(index) if Path(path) == self.source else f"{Path(path).name}, {rows.at(index)}"
+        self.first = self.first or f"'{token}' at {place}"
+        self.count += sum(len(where) for where in unknown.values())
+
+    def merge(self, others: "Sequence[UnknownLabels]") -> None:
+        """Add the counts of other slices of the file, which come after this one."""
+        for other in others:
+            self.first = self.first or other.first
+            self.count += other.count
+
+    def notes(self) -> list[str]:
+        """The one note for the file, or none when every label was known."""
+        if not self.count:
+            return []
+        return [f"{self.count} source{'s' if self.count > 1 else ''} with a label of no known class (the first: "
+                f"{self.first}) classified as unlabelled: predict needs no labels, and writes no true class for them"]
+
+
+def canonical_labels(path: Path, raw: Sequence[str], rows: Rows,
+                     unknown_labels: UnknownLabels | None = None) -> np.ndarray:
+    """Canonical fine labels of raw strings (empty = unlabelled); unknown ones are all listed,
+    or, given ``unknown_labels``, counted there and read as unlabelled."""
     labels = np.full(len(raw), UNLABELLED, dtype=object)
     unknown: dict[str, list[int]] = {}
     for index, token in enumerate(raw):
@@ -86,7 +118,9 @@ def canonical_labels(path: Path, raw: Sequence[str], rows: Rows) -> np.ndarray:
             unknown.setdefault(token, []).append(index)
         else:
             labels[index] = label
-    if unknown:
+    if unknown and unknown_labels is not None:
+        unknown_labels.add(path, rows, unknown)
+    elif unknown:
         listed = ", ".join(f"'{token}' ({rows.several(where)})" for token, where in unknown.items())
         raise InputError(
             f"{path}: unknown labels {listed}; known labels: {', '.join(FINE_LABELS)} "
@@ -114,13 +148,16 @@ def spectra_dataset(
     """
     values = np.asarray(values, dtype=np.float64)
     _check_finite(path, values, counts, ids, rows, value_columns)
-    sums = values.sum(axis=1)
+    with np.errstate(over="ignore"):  # a sum too large for a float is inf, refused below
+        sums = values.sum(axis=1)
     _check_sums(path, values, sums, ids, rows)
     off = np.abs(sums - 1.0) > _SUM_TOLERANCE
     notes = list(notes)
     if off.any():
         values[off] /= sums[off, None]
-        notes.append(f"{int(off.sum())} of {len(values)} spectra did not sum to 1 and were divided by their sum")
+        i = int(np.flatnonzero(off)[0])
+        notes.append(f"{int(off.sum())} of {len(values)} spectra did not sum to 1 and were divided by their sum "
+                     f"(the first: {rows.at(i)} ({ids[i]}), which summed to {sums[i]:.6g})")
     k = values.shape[1]
     on_grid = k == grid.N_BINS
     if not on_grid:
@@ -140,7 +177,8 @@ def spectra_dataset(
 
 
 def _check_finite(path, values, counts, ids, rows, value_columns) -> None:
-    """NaN or inf in a spectrum or its counts is refused at the first row where it occurs."""
+    """NaN or inf in a spectrum, or net counts that are not a positive number, are refused at
+    the first row where they occur."""
     bad_rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
     if bad_rows.size:
         i = int(bad_rows[0])
@@ -149,27 +187,32 @@ def _check_finite(path, values, counts, ids, rows, value_columns) -> None:
             f"{path}: {rows.at(i)} ({ids[i]}): spectrum contains NaN/inf at {value_columns[j]}; "
             f"remove the row or replace the value"
         )
-    bad_counts = np.flatnonzero(~np.isfinite(counts))
+    bad_counts = np.flatnonzero(~(counts > 0))
     if bad_counts.size:
         i = int(bad_counts[0])
+        why = "" if not np.isfinite(counts[i]) else (
+            ", not positive: the spectrum is the net spectrum divided by them, and augmentation draws its "
+            "Poisson copies at that count level"
+        )
         raise InputError(
-            f"{path}: {rows.at(i)} ({ids[i]}): net_counts is {counts[i]}; "
-            f"give the number of net counts of the spectrum"
+            f"{path}: {rows.at(i)} ({ids[i]}): net_counts is {counts[i]:g}{why}; "
+            f"give the number of net counts of the spectrum, or remove the row"
         )
 
 
 def _check_sums(path, values, sums, ids, rows) -> None:
-    """All-zero spectra carry no information; a non-positive sum cannot be normalised."""
+    """All-zero spectra carry no information; a sum that is not positive, or too large for a
+    float (inf), cannot be normalised."""
     zero = np.flatnonzero(~values.any(axis=1))
     if zero.size:
         i = int(zero[0])
         raise InputError(f"{path}: {rows.at(i)} ({ids[i]}): all-zero spectrum; remove the row")
-    negative = np.flatnonzero(sums <= 0)
+    negative = np.flatnonzero(~(sums > 0) | np.isinf(sums))
     if negative.size:
         i = int(negative[0])
         raise InputError(
             f"{path}: {rows.at(i)} ({ids[i]}): spectrum sums to {sums[i]:.6g}, so it cannot be "
-            f"normalised; check its background subtraction or remove the row"
+            f"normalised; check its background subtraction and its values, or remove the row"
         )
 
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from latentlapse.xray.data.spectra_checks import Rows, canonical_labels
+from latentlapse.xray.data.spectra_checks import Rows, UnknownLabels, canonical_labels
 from latentlapse.xray.data.taxonomy import UNLABELLED
 from latentlapse.core.errors import InputError
 
@@ -67,9 +67,11 @@ class Table:
 
 
 def ids_and_labels(
-    table: Table, label: str | None, id_columns: list[str]
+    table: Table, label: str | None, id_columns: list[str], unknown_labels: UnknownLabels | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Source ids (from the first id column, else ``row<N>``), canonical labels, and notes."""
+    """Source ids (from the first id column, else ``row<N>``), canonical labels, and notes;
+    labels of no known class are refused, or counted in ``unknown_labels`` (see
+    :func:`~latentlapse.xray.data.spectra_checks.canonical_labels`)."""
     n = len(table)
     notes = list(table.notes)
     text_ids = [c for c in id_columns if c in table.text and c not in table.numbers]
@@ -78,8 +80,9 @@ def ids_and_labels(
     if label is None:
         notes.append(unlabelled_note(None, n))
         return ids, np.full(n, UNLABELLED), notes
-    labels = canonical_labels(table.path, table.strings(label), table.rows)
-    if not (labels != UNLABELLED).any():
+    raw = table.strings(label)
+    labels = canonical_labels(table.path, raw, table.rows, unknown_labels)
+    if not (raw != "").any():
         notes.append(unlabelled_note(label, n))
     return ids, labels, notes
 

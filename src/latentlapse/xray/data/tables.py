@@ -18,9 +18,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from latentlapse.xray.data import grid
 from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data.dataset import Dataset
-from latentlapse.xray.data.spectra_checks import Rows, require_astropy, spectra_dataset
+from latentlapse.xray.data.spectra_checks import Rows, UnknownLabels, bin_names, require_astropy, spectra_dataset
 from latentlapse.xray.data.table_columns import LABEL_NAMES, MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
 from latentlapse.core.errors import InputError, UsageError
 
@@ -32,6 +33,7 @@ _ID_TOKENS = {"id", "name", "src", "source", "designation"} | {
 }
 _MISSING_TOKENS = {"", "nan", "na", "n/a", "null", "none", "--"}
 _BIN_NAME = re.compile(r"v\d+|E\d+(\.\d+)?")
+_SHOWN = 5  # how many absent bin columns a message names before "..."
 _ASTROPY_FORMATS = {"ecsv": "ascii.ecsv", "votable": "votable", "fits": "fits"}
 
 
@@ -243,9 +245,10 @@ def astropy_table(path: Path, table, first_row: int) -> Table:
 
 def table_dataset(
     table: Table, *, label_column: str | None, features: Sequence[str] | None, missing: str,
-    exclude: Sequence[str] = (), placeholders: Sequence[float] = (),
+    exclude: Sequence[str] = (), placeholders: Sequence[float] = (), unknown_labels: UnknownLabels | None = None,
 ) -> Dataset:
-    """A spectra Dataset when the table holds spectra, else a catalogue Dataset."""
+    """A spectra Dataset when the table holds spectra, else a catalogue Dataset; labels of no
+    known class are refused, or counted in ``unknown_labels`` and read as unlabelled."""
     label = _label_column(table, label_column)
     id_columns = [n for n in table.names if n != label and _looks_like_id(n)]
     counts = next((n for n in table.names if n.lower() in COUNTS_NAMES and n != label), None)
@@ -266,10 +269,10 @@ def table_dataset(
                 f"{table.path}: spectra in column {vectors[0]} but no net-counts column; add one named net_counts"
             )
         values = vectors[0] if vectors else others
-        return _spectra(table, values, counts, label, id_columns)
+        return _spectra(table, values, counts, label, id_columns, unknown_labels)
     from latentlapse.xray.data.catalog import catalog_dataset  # it builds on this module's Table
 
-    return catalog_dataset(table, label, id_columns, features, missing, exclude, placeholders)
+    return catalog_dataset(table, label, id_columns, features, missing, exclude, placeholders, unknown_labels)
 
 
 def _spectral(columns: list[str]) -> bool:
@@ -299,18 +302,61 @@ def _looks_like_id(name: str) -> bool:
 
 
 def _spectra(
-    table: Table, values: str | list[str], counts: str, label: str | None, id_columns: list[str]
+    table: Table, values: str | list[str], counts: str, label: str | None, id_columns: list[str],
+    unknown_labels: UnknownLabels | None,
 ) -> Dataset:
     """Spectra from one vector column or from wide per-bin columns."""
-    ids, labels, notes = ids_and_labels(table, label, id_columns)
+    ids, labels, notes = ids_and_labels(table, label, id_columns, unknown_labels)
     if isinstance(values, str):
         matrix = table.numbers[values]
         where = [f"element {j + 1} of column {values}" for j in range(matrix.shape[1])]
         names = None
     else:
+        _refuse_bin_gaps(table, values)
         matrix = np.column_stack([table.numeric(name, "spectra values") for name in values])
         where, names = [table.positions[name] for name in values], values
+        _refuse_missing_cells(table, values, "spectra values")
     net = table.numeric(counts, "net counts")
+    _refuse_missing_cells(table, [counts], "net counts")
     return spectra_dataset(
         table.path, matrix, net, ids, labels, table.rows, where, feature_names=names, notes=notes
     )
+
+
+def _refuse_missing_cells(table: Table, names: list[str], purpose: str) -> None:
+    """A spectrum has no missing values: the first cell (in file order) of a text table that
+    is empty or a missing-value token such as ``--`` is named as the text it is, not as NaN."""
+    first: tuple[int, int, str] | None = None
+    for j, name in enumerate(names):
+        if name not in table.text:
+            continue
+        for i in np.flatnonzero(np.isnan(table.numbers[name])):
+            token = str(table.text[name][i]).strip()
+            if token.lower() != "nan":
+                first = min(first, (int(i), j, token)) if first else (int(i), j, token)
+                break
+    if first is not None:
+        i, j, token = first
+        what = "the cell is empty" if not token else f"'{token}' is not a number"
+        raise InputError(f"{table.path}: {table.rows.at(i)}, {table.positions[names[j]]}: {what}; {purpose} must be "
+                         f"numeric (a spectrum has no missing values): give the value, or remove the row")
+
+
+def _refuse_bin_gaps(table: Table, names: list[str]) -> None:
+    """Bin columns named v1, v2, ... or by the standard grid's centres (E0.5125, ...) must not skip
+    one: a spectrum without a bin would be read shifted, with every later bin out of place."""
+    grid_names = bin_names(grid.N_BINS)
+    if all(re.fullmatch(r"v\d+", n) for n in names):
+        expected = [f"v{j}" for j in range(1, max(int(n[1:]) for n in names) + 1)]
+    elif set(names) <= set(grid_names):
+        places = [grid_names.index(n) for n in names]
+        expected = list(grid_names[min(places):max(places) + 1])
+    else:
+        return
+    present = set(names)
+    absent = [n for n in expected if n not in present]
+    if absent:
+        shown = ", ".join(absent[:_SHOWN]) + (", ..." if len(absent) > _SHOWN else "")
+        plural = "s" if len(absent) > 1 else ""
+        raise InputError(f"{table.path}: the bin columns {expected[0]} to {expected[-1]} lack {shown} "
+                         f"({len(absent)} of {len(expected)}); add the missing bin column{plural}")

@@ -20,7 +20,7 @@ import numpy as np
 
 from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data.dataset import Dataset
-from latentlapse.xray.data.spectra_checks import Rows, bin_names, canonical_labels, spectra_dataset
+from latentlapse.xray.data.spectra_checks import Rows, UnknownLabels, bin_names, canonical_labels, spectra_dataset
 from latentlapse.core.errors import InputError
 
 _CHUNK_ROWS = 1024
@@ -29,8 +29,9 @@ _MAX_LINE_CHARS = 1 << 20
 _FORMAT = "src_id v1 ... vK net_counts [label]"
 
 
-def read_text(path: Path) -> Dataset:
-    """Read a text-format spectra file (see the module docstring) into a Dataset."""
+def read_text(path: Path, unknown_labels: UnknownLabels | None = None) -> Dataset:
+    """Read a text-format spectra file (see the module docstring) into a Dataset; labels of no
+    known class are refused, or counted in ``unknown_labels`` and read as unlabelled."""
     lines = _data_lines(path)
     first_line, first, header_note = _first_row(path, lines)
     k = _values_per_row(path, first_line, first)
@@ -51,7 +52,7 @@ def read_text(path: Path) -> Dataset:
         _collect(chunk, k, line_numbers, ids, raw_labels)
     numbers = np.vstack(blocks)
     rows = Rows("line", np.asarray(line_numbers))
-    labels = canonical_labels(path, raw_labels, rows)
+    labels = canonical_labels(path, raw_labels, rows, unknown_labels)
     return spectra_dataset(
         path,
         numbers[:, :k],
@@ -65,7 +66,8 @@ def read_text(path: Path) -> Dataset:
     )
 
 
-def text_chunks(path: Path, rows: int, span: slice | None = None) -> Iterator[Dataset]:
+def text_chunks(path: Path, rows: int, span: slice | None = None,
+                unknown_labels: UnknownLabels | None = None) -> Iterator[Dataset]:
     """The file as Datasets of ``rows`` sources each, read as they are needed (for ``predict``):
     every check of :func:`read_text` applies to each piece, and messages keep the file's line
     numbers. ``span`` keeps the data rows (from 0) of one contiguous stretch; the others are
@@ -84,10 +86,10 @@ def text_chunks(path: Path, rows: int, span: slice | None = None) -> Iterator[Da
             _check_field_count(path, line_no, tokens, k, first_line)
         chunk.append((line_no, tokens))
         if len(chunk) == rows:
-            yield _chunk_dataset(path, chunk, k, header_note)
+            yield _chunk_dataset(path, chunk, k, header_note, unknown_labels)
             chunk = []
     if chunk:
-        yield _chunk_dataset(path, chunk, k, header_note)
+        yield _chunk_dataset(path, chunk, k, header_note, unknown_labels)
 
 
 def count_rows(path: Path) -> int:
@@ -97,14 +99,15 @@ def count_rows(path: Path) -> int:
     return 1 + sum(1 for _ in lines)
 
 
-def _chunk_dataset(path: Path, chunk: list[tuple[int, list[str]]], k: int, notes: tuple[str, ...]) -> Dataset:
+def _chunk_dataset(path: Path, chunk: list[tuple[int, list[str]]], k: int, notes: tuple[str, ...],
+                   unknown_labels: UnknownLabels | None) -> Dataset:
     numbers = _parse_chunk(path, chunk, k)
     line_numbers: list[int] = []
     ids: list[str] = []
     raw_labels: list[str] = []
     _collect(chunk, k, line_numbers, ids, raw_labels)
     rows = Rows("line", np.asarray(line_numbers))
-    labels = canonical_labels(path, raw_labels, rows)
+    labels = canonical_labels(path, raw_labels, rows, unknown_labels)
     return spectra_dataset(path, numbers[:, :k], numbers[:, k], np.asarray(ids), labels,
                            rows, [f"column {j + 2}" for j in range(k)], feature_names=bin_names(k), notes=notes)
 
