@@ -17,7 +17,7 @@ import numpy as np
 
 from latentlapse.core.timelapse.remedy_terms import COMMAND_LINE, Terms
 from latentlapse.core.timelapse.runfiles import Row, column
-from latentlapse.core.timelapse.trends import SILHOUETTE_FORMED, Finding, smooth
+from latentlapse.core.timelapse.trends import SILHOUETTE_FORMED, Finding, apart, smooth
 
 # A plateau: the best epoch (the one best.pt holds) lies at least 20 epochs and a third of the
 # run before the end, and the smoothed validation balanced accuracy never rose more than one
@@ -139,11 +139,13 @@ def weak_structure(frames: Sequence[Row], judge_at: int, knn: float, knn_needed:
     if silhouette > SILHOUETTE_FORMED:
         return []
     values = [f["silhouette"] for f in late]
+    shown, line = apart(silhouette, SILHOUETTE_FORMED)
+    knn_shown, needed_shown = apart(knn, knn_needed)
     evidence = (
-        f"Epoch {epoch}: silhouette {silhouette:.2f}, under the line at {SILHOUETTE_FORMED:g} marked \"structure\" "
+        f"Epoch {epoch}: silhouette {shown}, under the line at {SILHOUETTE_FORMED:g} marked \"structure\" "
         f"in metrics.png ({SILHOUETTE_FORMED:g} or less: no substantial cluster structure); from epoch "
         f"{int(late[0]['epoch'])} on it stayed between {min(values):.2f} and {max(values):.2f}",
-        f"yet 5-NN balanced accuracy is {knn:.2f} (formed clusters reach {knn_needed:.2f}; the frames show plain 5-NN "
+        f"yet 5-NN balanced accuracy is {knn_shown} (formed clusters reach {needed_shown}; the frames show plain 5-NN "
         f"accuracy, {last.get('knn_acc', math.nan):.2f}, which the large classes lift): the two can differ because "
         f"5-NN asks only whether a source's nearest neighbours share its class, while the silhouette weighs its "
         f"distance to its whole class against the nearest other class — classes that touch, or stretch into arms, "
@@ -153,8 +155,8 @@ def weak_structure(frames: Sequence[Row], judge_at: int, knn: float, knn_needed:
     remedy = ("the network separates the classes at its decision boundaries without gathering them into compact "
               "clusters: give it more capacity (a wider or deeper network) or more epochs at a useful learning rate; "
               "where classes overlap in the data themselves (stars and YSO/CV spectra), better inputs help more")
-    return [Finding("weak_structure", "warning", f"Weak cluster structure: silhouette {silhouette:.2f}, under the "
-                    f"{SILHOUETTE_FORMED:g} structure line", evidence, remedy,
+    return [Finding("weak_structure", "warning", f"Weak cluster structure: silhouette {shown}, under the "
+                    f"{line} structure line", evidence, remedy,
                     {"epoch": epoch, "silhouette": silhouette, "knn_balanced_acc": knn, "line": SILHOUETTE_FORMED})]
 
 
