@@ -207,3 +207,15 @@ def test_low_precision_with_low_recall_is_not_blamed_on_oversampling():
     [low] = shortfalls.low_minority_precision(only_ns, NAMES, COUNTS, {"oversample_target": 0.7})
     assert low.title == "Low precision of minority classes: NS/HMXB/LMXB/NS_BIN 0.40"
     assert "oversample_target" not in low.remedy and "oversampling (" not in " ".join(low.evidence)
+
+
+def test_plateau_says_how_far_the_learning_rate_fell_below_the_collapse_too():
+    """The review's run: 0.0005 at the peak, 1.56e-05 at the end (32x) went unmentioned."""
+    history = history_rows(60)
+    for row in history:
+        row["val_balanced_acc"] = 0.75 if row["epoch"] == 31 else 0.70
+        row["lr"] = 0.0005 / 2 ** max(0, (row["epoch"] - 31) // 5)
+    [finding] = shortfalls.plateau(history, [], {})
+    assert ("the learning rate fell 32× from 0.0005 at epoch 31 to 1.6e-05 (cut each time the validation loss "
+            "stalled)") in finding.evidence
+    assert finding.values["lr_fall"] == 32

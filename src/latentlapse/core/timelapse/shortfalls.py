@@ -88,9 +88,12 @@ def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping, fina
                         f"{int(errors[-1][1])} at epoch {errors[-1][0]}; a larger fall since the first frame, "
                         f"where the diagnosis reports one, happened before the peak")
     lr = column(history, "lr")
-    if np.isfinite(lr[[b, -1]]).all() and lr[-1] > 0 and lr[b] / lr[-1] >= LR_COLLAPSE:
-        evidence.append(f"the learning rate fell from {lr[b]:.2g} at epoch {best} to {lr[-1]:.2g} (cut each time "
-                        f"the validation loss stalled), so the late updates hardly moved the weights")
+    if np.isfinite(lr[[b, -1]]).all() and 0 < lr[-1] < lr[b]:
+        values["lr_fall"] = fall = float(lr[b] / lr[-1])
+        collapsed = fall >= LR_COLLAPSE
+        evidence.append(f"the learning rate fell {'' if collapsed else f'{fall:.3g}× '}from {lr[b]:.2g} at epoch "
+                        f"{best} to {lr[-1]:.2g} (cut each time the validation loss stalled)"
+                        f"{', so the late updates hardly moved the weights' if collapsed else ''}")
     train = smooth(column(history, "train_acc"))
     if np.isfinite(train[[b, -1]]).all() and train[-1] - train[b] >= 0.01:
         evidence.append(f"training accuracy (5-epoch mean) still rose {train[b]:.3f} → {train[-1]:.3f}: the two can "
