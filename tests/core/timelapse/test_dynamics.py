@@ -152,3 +152,19 @@ def test_the_suspects_remedy_names_what_the_run_read(tmp_path, kind, check):
     (run / "run_metadata.json").write_text(json.dumps(meta))
     [finding] = suspect_findings(run)
     assert finding.remedy.startswith(f"look at these sources again {check};")
+
+
+def test_inspect_piped_into_a_reader_that_closes_early_exits_quietly(tmp_path):
+    """``latentlapse inspect RUN | head`` printed a BrokenPipeError traceback when head left first."""
+    import subprocess
+    import sys
+
+    from synthetic_runs import write_run
+
+    run = write_run(tmp_path / "run_001", epochs=12, dynamics=True)
+    reader = subprocess.Popen([sys.executable, "-m", "latentlapse", "inspect", str(run), "--suspects", "5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()  # the reader is gone before the first line is written
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 1
+    assert stderr == ""
