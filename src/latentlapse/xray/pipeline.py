@@ -23,7 +23,7 @@ from latentlapse.xray.config import TrainConfig
 from latentlapse.xray.data.schema import from_checkpoint
 from latentlapse.core.errors import InputError, UsageError
 from latentlapse.xray.prepare import Prepared, prepare
-from latentlapse.xray.session import Announce, RunResult, Session
+from latentlapse.xray.session import Announce, RunResult, Session, command_name
 
 __all__ = ["RunResult", "resume", "train"]
 
@@ -84,7 +84,7 @@ def train(config: TrainConfig, announce: Announce = _log_announce) -> RunResult:
             _write_start_metadata(run_dir, config, prepared, device, method, world)
         except KeyboardInterrupt:
             runs.update_metadata(run_dir, status="interrupted", end_time=runs.now_iso(), epochs_run=0)
-            log.warning("interrupted before training started; resume with: python main.py --resume %s", run_dir)
+            log.warning("interrupted before training started; resume with: %s --resume %s", command_name(), run_dir)
             return RunResult(run_dir, "interrupted", 130)
         return Session(run_dir, config, prepared, device, method, checkpoint=None, announce=announce,
                        ckpt_dir=checkpoint_dir(config, run_dir), world=world).run()

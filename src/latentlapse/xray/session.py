@@ -254,7 +254,7 @@ class Session:
         runs.update_metadata(self.run_dir, status="interrupted", end_time=runs.now_iso(),
                              epochs_run=epoch, **self._timing(trainer))
         done = f"after epoch {epoch} of {self.config.epochs}" if epoch else "before the first epoch finished"
-        log.warning("interrupted %s; resume with: %s --resume %s", done, _command_name(), self.run_dir)
+        log.warning("interrupted %s; resume with: %s --resume %s", done, command_name(), self.run_dir)
         return RunResult(self.run_dir, "interrupted", 130)
 
     def _finish_failed(self, trainer, exc: BaseException) -> RunResult:
@@ -350,8 +350,11 @@ class Session:
         return metrics
 
 
-def _command_name() -> str:
-    """How this run was started, for the resume hint: ``python main.py`` or ``latentlapse train``."""
+def command_name() -> str:
+    """The command the user ran, for the resume hint: ``python`` and main.py by the path they gave
+    (``python /work/main/main.py``), else ``latentlapse train``."""
+    import shlex
     import sys
 
-    return "python main.py" if Path(sys.argv[0]).name == "main.py" else "latentlapse train"
+    script = sys.argv[0]
+    return f"python {shlex.quote(script)}" if Path(script).name == "main.py" else "latentlapse train"
