@@ -165,6 +165,7 @@ def test_inspect_piped_into_a_reader_that_closes_early_exits_quietly(tmp_path):
     reader = subprocess.Popen([sys.executable, "-m", "latentlapse", "inspect", str(run), "--suspects", "5"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     reader.stdout.close()  # the reader is gone before the first line is written
-    stderr = reader.stderr.read().decode()
+    with reader.stderr:
+        stderr = reader.stderr.read().decode()
     assert reader.wait(timeout=60) == 1
     assert stderr == ""
