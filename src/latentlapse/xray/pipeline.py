@@ -123,7 +123,7 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
     device = resolve_device(config.device)
     recorded, started = int(metadata.get("world_size", 1)), distributed.requested_world_size()
     if recorded != started:
-        how = f"torchrun --nproc_per_node {recorded} main.py" if recorded > 1 else "python main.py"
+        how = f"torchrun --nproc_per_node {recorded} main.py" if recorded > 1 else command_name()
         raise UsageError(f"{run_dir}: the run trained with {recorded} process(es), this resume has {started}; "
                          f"resume with the same number: {how} --resume {run_dir}")
     prepared = prepare(config, schema=from_checkpoint(checkpoint))  # the run's own schema, not refitted
