@@ -69,7 +69,7 @@ def _assert_stopped_cleanly(run_dir: Path, code: int, stderr: str) -> dict:
     assert meta["status"] == "interrupted"
     epochs = meta["epochs_run"]
     assert 2 <= epochs < EPOCHS
-    assert f"resume with: python main.py --resume {run_dir}" in stderr
+    assert f"resume with: python {MAIN} --resume {run_dir}" in stderr  # main.py by the path the command gave
     assert checkpoints.load(run_dir / "last.pt")["trainer"]["epoch"] == epochs  # the last checkpoint is written
     assert len(_lines(run_dir / "history.csv")) == 1 + epochs  # logs flushed, ending at the checkpoint
     assert_folder_consistent(run_dir)  # no temp file, every PNG complete

@@ -7,6 +7,7 @@ the run-folder line that the README promises comes first."""
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -36,6 +37,15 @@ def test_ctrl_c_in_the_first_epoch_does_not_claim_a_checkpoint(make_config, logs
     assert not any("checkpoint of epoch 0" in message for message in logs.messages)
     assert f"interrupted before the first epoch finished; resume with: latentlapse train --resume {result.run_dir}" \
         in logs.messages
+
+
+def test_the_resume_hint_repeats_main_py_by_the_path_the_user_gave(make_config, logs, batch_hooks, monkeypatch):
+    """``python /work/main/main.py`` run elsewhere was told ``python main.py --resume``, which fails there."""
+    monkeypatch.setattr(sys, "argv", ["/work/main dir/main.py", "--epochs", "3"])
+    batch_hooks.actions[(1, 1)] = "interrupt"
+    result = pipeline.train(make_config(epochs=3))
+    assert (f"interrupted before the first epoch finished; resume with: python '/work/main dir/main.py' --resume "
+            f"{result.run_dir}") in logs.messages
 
 
 def test_ctrl_c_later_names_the_checkpoint_on_disk(make_config, logs, batch_hooks):

@@ -249,3 +249,30 @@ def test_cli_refusal_of_a_completed_run_is_one_line_exit_1(uninterrupted, capsys
     code = cli.train_main(["--resume", str(uninterrupted)])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "already completed" in err, err
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["interrupted", "killed"])
+def test_a_resumed_runs_loop_timing_covers_the_whole_run(killed, make_config, batch_hooks):
+    """loop_seconds / viz_seconds_in_loop counted only the epochs after the resume; a killed run
+    recorded no timing, so the epochs' own seconds in the history stand in for the part before."""
+    batch_hooks.actions[(3, 2)] = "interrupt"
+    run_dir = pipeline.train(make_config(EPOCHS), announce=_quiet).run_dir
+    before = metadata(run_dir)
+    assert before["epochs_run"] == 2
+    if killed:  # as after SIGKILL: status running, no timing, an older epochs_run
+        meta = metadata(run_dir)
+        for key in ("loop_seconds", "viz_seconds_in_loop", "epochs_run"):
+            meta.pop(key)
+        meta.update(status="running", pid=None)
+        (run_dir / "run_metadata.json").write_text(json.dumps(meta))
+    assert pipeline.resume(run_dir, announce=_quiet).status == "completed"
+    after = metadata(run_dir)
+    rows = (run_dir / "history.csv").read_text().splitlines()
+    column = rows[0].split(",").index("seconds")
+    seconds = [float(row.split(",")[column]) for row in rows[1:]]
+    assert len(seconds) == EPOCHS
+    # the loop's time of an epoch is at least its history seconds (they are timed from the same start)
+    earlier = sum(seconds[:2]) if killed else before["loop_seconds"]
+    assert after["loop_seconds"] >= earlier + sum(seconds[2:]) - 2e-3
+    if not killed:
+        assert after["viz_seconds_in_loop"] >= before["viz_seconds_in_loop"]

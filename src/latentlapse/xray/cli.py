@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -146,7 +147,12 @@ def _dispatch(command: str, prog: str, argv: list[str]) -> int:
     _configure_logging(args.debug, args.quiet)
     handler = _COMMANDS[command][1]
     try:
-        return handler(args, argv)
+        code = handler(args, argv)
+        sys.stdout.flush()  # a reader that left early shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
     except LatentlapseError as exc:
         if args.debug:
             log.exception("%s failed", command)
@@ -171,3 +177,10 @@ def train_main(argv: Sequence[str] | None = None, prog: str = "main.py") -> int:
     """Entry point of ``python main.py``: the guide's command line, i.e. ``latentlapse train``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     return _dispatch("train", prog, argv)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at devnull once its reader (``| head``) has closed the pipe, so that the
+    interpreter's last flush does not fail again (the Python docs' SIGPIPE recipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

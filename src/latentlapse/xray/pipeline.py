@@ -23,7 +23,7 @@ from latentlapse.xray.config import TrainConfig
 from latentlapse.xray.data.schema import from_checkpoint
 from latentlapse.core.errors import InputError, UsageError
 from latentlapse.xray.prepare import Prepared, prepare
-from latentlapse.xray.session import Announce, RunResult, Session
+from latentlapse.xray.session import Announce, RunResult, Session, command_name
 
 __all__ = ["RunResult", "resume", "train"]
 
@@ -84,7 +84,7 @@ def train(config: TrainConfig, announce: Announce = _log_announce) -> RunResult:
             _write_start_metadata(run_dir, config, prepared, device, method, world)
         except KeyboardInterrupt:
             runs.update_metadata(run_dir, status="interrupted", end_time=runs.now_iso(), epochs_run=0)
-            log.warning("interrupted before training started; resume with: python main.py --resume %s", run_dir)
+            log.warning("interrupted before training started; resume with: %s --resume %s", command_name(), run_dir)
             return RunResult(run_dir, "interrupted", 130)
         return Session(run_dir, config, prepared, device, method, checkpoint=None, announce=announce,
                        ckpt_dir=checkpoint_dir(config, run_dir), world=world).run()
@@ -123,7 +123,7 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
     device = resolve_device(config.device)
     recorded, started = int(metadata.get("world_size", 1)), distributed.requested_world_size()
     if recorded != started:
-        how = f"torchrun --nproc_per_node {recorded} main.py" if recorded > 1 else "python main.py"
+        how = f"torchrun --nproc_per_node {recorded} main.py" if recorded > 1 else command_name()
         raise UsageError(f"{run_dir}: the run trained with {recorded} process(es), this resume has {started}; "
                          f"resume with the same number: {how} --resume {run_dir}")
     prepared = prepare(config, schema=from_checkpoint(checkpoint))  # the run's own schema, not refitted

@@ -10,6 +10,7 @@ first error's line recorded and raised as :class:`~latentlapse.core.errors.RunFa
 from __future__ import annotations
 
 import logging
+import math
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ class Session:
         self.signals_received = 0
         # the epoch whose last.pt is on disk: what --resume continues from, whatever failed after it
         self.saved_epoch = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
+        self._timing_before = _timing_before(run_dir, checkpoint)  # a resumed run's timing covers the whole run
         self._winding_down = False
         self._finishing = False  # training is done: the last frames and the results are being made
         self._saving = False  # inside a checkpoint save: a first signal waits until last.pt is written
@@ -254,7 +256,7 @@ class Session:
         runs.update_metadata(self.run_dir, status="interrupted", end_time=runs.now_iso(),
                              epochs_run=epoch, **self._timing(trainer))
         done = f"after epoch {epoch} of {self.config.epochs}" if epoch else "before the first epoch finished"
-        log.warning("interrupted %s; resume with: %s --resume %s", done, _command_name(), self.run_dir)
+        log.warning("interrupted %s; resume with: %s --resume %s", done, command_name(), self.run_dir)
         return RunResult(self.run_dir, "interrupted", 130)
 
     def _finish_failed(self, trainer, exc: BaseException) -> RunResult:
@@ -270,7 +272,7 @@ class Session:
             log.debug("while stopping after a failure", exc_info=True)
         try:
             runs.update_metadata(self.run_dir, status="failed", end_time=runs.now_iso(), epochs_run=epoch,
-                                 error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+                                 error=f"{type(exc).__name__}: {exc}".splitlines()[0], **self._timing(trainer))
         except Exception:  # the disk may be full; the one-line error below still reaches the user
             log.debug("could not record the failed status", exc_info=True)
         if isinstance(exc, RunFailed):
@@ -303,9 +305,12 @@ class Session:
             raise error
 
     def _timing(self, trainer) -> dict[str, float]:
+        """The loop's seconds and those of its time-lapse callbacks, before a resume included."""
         if trainer is None:
             return {}
-        return {"loop_seconds": round(trainer.loop_seconds, 3), "viz_seconds_in_loop": round(trainer.callback_seconds, 4)}
+        loop, viz = self._timing_before
+        return {"loop_seconds": round(loop + trainer.loop_seconds, 3),
+                "viz_seconds_in_loop": round(viz + trainer.callback_seconds, 4)}
 
     def _final_results(self, trainer) -> dict:
         """Score best.pt on the validation split, fit its calibration there (stored back into
@@ -350,8 +355,24 @@ class Session:
         return metrics
 
 
-def _command_name() -> str:
-    """How this run was started, for the resume hint: ``python main.py`` or ``latentlapse train``."""
+def _timing_before(run_dir: Path, checkpoint: dict | None) -> tuple[float, float]:
+    """(loop, time-lapse) seconds of the epochs up to the checkpoint a run resumes from: as the
+    metadata recorded them when the run stopped there, else (a killed run records none) the
+    epochs' own seconds in the checkpoint's history, without the time-lapse's share."""
+    if checkpoint is None:
+        return 0.0, 0.0
+    recorded = runs.read_metadata(run_dir)
+    if recorded.get("epochs_run") == checkpoint["trainer"]["epoch"] and "loop_seconds" in recorded:
+        return float(recorded["loop_seconds"]), float(recorded.get("viz_seconds_in_loop") or 0.0)
+    seconds = [row.get("seconds", math.nan) for row in checkpoint["trainer"].get("history") or []]
+    return math.fsum(s for s in seconds if math.isfinite(s)), 0.0
+
+
+def command_name() -> str:
+    """The command the user ran, for the resume hint: ``python`` and main.py by the path they gave
+    (``python /work/main/main.py``), else ``latentlapse train``."""
+    import shlex
     import sys
 
-    return "python main.py" if Path(sys.argv[0]).name == "main.py" else "latentlapse train"
+    script = sys.argv[0]
+    return f"python {shlex.quote(script)}" if Path(script).name == "main.py" else "latentlapse train"

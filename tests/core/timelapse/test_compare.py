@@ -133,3 +133,31 @@ def test_command_line_prints_both_paths_and_errors_in_one_line(runs, tmp_path, c
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no frame at epoch 3" in err
     assert json.loads((a / "run_metadata.json").read_text())["status"] == "completed"
+
+
+def test_runs_scored_on_different_validation_splits_say_so(tmp_path, monkeypatch, caplog):
+    """Another --seed or class scheme draws another split of the same data: the deltas are of
+    different sources, said in the picture's note, the page and the log; the same split says nothing."""
+    a = write_run(tmp_path / "run_001", epochs=12, dynamics=True)
+    b = write_run(tmp_path / "run_002", epochs=12, dynamics=True, config_changes={"seed": 7})
+    notes = []
+    figure_png = compare_view.figure_png
+
+    def spy(runs, layouts, alignment, epoch, differences, note, different_data=False):
+        notes.append(note)
+        return figure_png(runs, layouts, alignment, epoch, differences, note, different_data)
+
+    monkeypatch.setattr(compare_view, "figure_png", spy)
+    page = compare.compare_runs(a, b)[1].read_text()
+    assert "different validation" not in notes[-1] and "not the same sources" not in page
+    sources = b / "dynamics" / "sources.csv"
+    lines = sources.read_text().splitlines()
+    sources.write_text("\n".join(line.replace(",val,", ",train,") if line.startswith("V00") else line
+                                 for line in lines) + "\n")  # V000-V009 moved into training
+    caplog.set_level("INFO", logger="latentlapse")
+    page = compare.compare_runs(a, b)[1].read_text()
+    note = ("different validation splits (15 sources in both, of 25 and 15: another seed or class scheme draws "
+            "another split): curves and scores are of different validation sources")
+    assert notes[-1].endswith(note)
+    assert note in page and "The two validation splits are not the same sources" in page
+    assert note in caplog.records[-1].getMessage()

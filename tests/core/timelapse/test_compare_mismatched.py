@@ -111,3 +111,11 @@ def test_different_schemes_get_a_legend_each(real_runs):
     gap = min(np.diff(x)) * np.sin(np.radians(ticks[0].get_rotation()))
     line = max(t.get_fontsize() for t in ticks) * fig.dpi / 72
     assert gap > 1.2 * line, (gap, line)
+
+
+def test_another_class_scheme_on_the_same_data_is_scored_on_another_split(real_runs):
+    a, c = load_run(real_runs["A"]), load_run(real_runs["C"])
+    assert compare.data_checksums([a, c])[0] == compare.data_checksums([a, c])[1]
+    note = compare.different_splits_note([a, c])
+    assert note is not None and note.startswith("different validation splits (")
+    assert compare.different_splits_note([a, a]) is None

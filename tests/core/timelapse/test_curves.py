@@ -26,7 +26,7 @@ def test_visualised_run_gets_six_panels_with_frames_and_best_epoch_marked(tmp_pa
         assert image.size == (1600, 980)
     fig = curves.curves_figure(load_run(folder))
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles[:3] == ["Accuracy", "Loss (focal)", "Validation recall per class"]
+    assert titles[:3] == ["Accuracy", "Loss (focal, gamma 2)", "Validation recall per class"]
     assert titles[3].startswith("Cluster spread") and titles[4].startswith("Class separation")
     assert titles[5].startswith("Validation errors")
     for ax in fig.axes:
@@ -59,3 +59,19 @@ def test_no_history_is_a_one_line_error(tmp_path):
 def test_not_a_run_folder(tmp_path):
     with pytest.raises(InputError, match=r"not a latentlapse run \(no run_metadata.json\)"):
         curves.plot_curves(tmp_path)
+
+
+@pytest.mark.parametrize("changes, title", [({"focal_gamma": 0.0}, "Loss (cross-entropy)"),
+                                            ({"focal_gamma": 1.5}, "Loss (focal, gamma 1.5)"),
+                                            ({"made_by": "latentlapse 0.1.0 Timelapse"}, "Loss")])
+def test_the_loss_panel_is_titled_by_the_loss_the_run_recorded(tmp_path, changes, title):
+    import json
+
+    folder = write_run(tmp_path / "run_001", epochs=8, frames=(1, 8))
+    meta = json.loads((folder / "run_metadata.json").read_text())
+    if "focal_gamma" in changes:
+        meta["config"]["focal_gamma"] = changes["focal_gamma"]
+    else:
+        meta.update(changes)
+    (folder / "run_metadata.json").write_text(json.dumps(meta))
+    assert curves.curves_figure(load_run(folder)).axes[1].get_title() == title

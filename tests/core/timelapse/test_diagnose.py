@@ -95,6 +95,16 @@ def test_clusters_not_forming_is_the_only_warning():
     assert "capacity" in finding.remedy and "data" in finding.remedy
 
 
+def test_a_5nn_accuracy_just_under_its_bar_never_prints_as_equal_to_it():
+    """The review's run: 0.622 against the 0.625 bar read "0.62 (... formed clusters reach 0.62)"."""
+    frames = flat_frames()
+    frames[-1].update({f"knn_to_{c}__{d}": 0.622 if c == d else 0.1 for c in SHORT for d in SHORT})
+    finding = next(f for f in run(history_rows(60), frames) if f.kind == "clusters_not_forming")
+    assert "5-NN balanced accuracy 0.622 (chance 0.25; formed clusters reach 0.625)" in finding.evidence[1]
+    assert diagnose.trends.apart(0.74, 0.625) == ("0.74", "0.62")
+    assert diagnose.trends.apart(0.62496, 0.625) == ("0.62496", "0.62500")
+
+
 def test_clusters_are_judged_only_after_half_the_run_or_50_epochs():
     early = run(history_rows(60), flat_frames((1, 5, 10, 20, 25)))  # nothing drawn after epoch 30 yet
     assert "clusters_not_forming" not in kinds(early, "warning")

@@ -134,3 +134,38 @@ def test_inspect_says_a_run_did_not_complete_and_a_completed_one_is_named_plainl
     assert " of run_001 (interrupted after epoch 12 of 30) are label suspects" in inspect_source.suspects_text(run, 2)
     assert inspect_source.source_text(run, "T001").startswith(
         "T001 (train split) in run_001 (interrupted after epoch 12 of 30): labelled")
+
+
+@pytest.mark.parametrize("kind, check", [("spectra", "(spectrum, literature class)"),
+                                         ("catalog", "(their catalogue values, literature class)"),
+                                         (None, "(their inputs, the source of their labels)")])
+def test_the_suspects_remedy_names_what_the_run_read(tmp_path, kind, check):
+    import json
+
+    from synthetic_runs import write_run
+
+    from latentlapse.core.timelapse.dynamics_summary import suspect_findings
+
+    run = write_run(tmp_path / "run_001", epochs=12, dynamics=True)
+    meta = json.loads((run / "run_metadata.json").read_text())
+    meta["data"]["kind"] = kind
+    (run / "run_metadata.json").write_text(json.dumps(meta))
+    [finding] = suspect_findings(run)
+    assert finding.remedy.startswith(f"look at these sources again {check};")
+
+
+def test_inspect_piped_into_a_reader_that_closes_early_exits_quietly(tmp_path):
+    """``latentlapse inspect RUN | head`` printed a BrokenPipeError traceback when head left first."""
+    import subprocess
+    import sys
+
+    from synthetic_runs import write_run
+
+    run = write_run(tmp_path / "run_001", epochs=12, dynamics=True)
+    reader = subprocess.Popen([sys.executable, "-m", "latentlapse", "inspect", str(run), "--suspects", "5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()  # the reader is gone before the first line is written
+    with reader.stderr:
+        stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=60) == 1
+    assert stderr == ""

@@ -12,6 +12,7 @@ runs, never into them: ``compare_<A>_vs_<B>.png`` and ``compare_<A>_vs_<B>.html`
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import numpy as np
 
 from latentlapse.core import atomic
 from latentlapse.core.errors import InputError
-from latentlapse.core.timelapse import compare_view
+from latentlapse.core.timelapse import compare_view, dynamics
 from latentlapse.core.timelapse.layouts import FrameLayout, layout_files, load_layout
 from latentlapse.core.timelapse.projection import procrustes_rotation
 from latentlapse.core.timelapse.runfiles import RunFiles, check_run_dir, flat_config, load_run
@@ -137,12 +138,16 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, epoch: int 
     stem = f"compare_{_label(folders[0], folders[1])}_vs_{_label(folders[1], folders[0])}"
     differences = config_differences(runs[0], runs[1])
     note = alignment_note(runs, alignment) if same_data else different_data_note(runs)
+    splits = different_splits_note(runs) if same_data else None
+    if splits:
+        note = f"{note}; {splits}"
     png = out_dir / f"{stem}.png"
     png_bytes = compare_view.figure_png(runs, (layout_a, layout_b), alignment, chosen, differences, note,
                                         different_data=not same_data)
     atomic.write_bytes(png, png_bytes)
     page = out_dir / f"{stem}.html"
-    atomic.write_text(page, compare_view.page_html(runs, chosen, differences, note, png_bytes))
+    atomic.write_text(page, compare_view.page_html(runs, chosen, differences, note, png_bytes,
+                                                   same_validation=same_data and not splits))
     log.info("compared %s and %s at epoch %d: %s", runs[0].name, runs[1].name, chosen, note)
     for run in runs:
         if run.unfinished():
@@ -215,6 +220,28 @@ def different_data_note(runs: list[RunFiles]) -> str:
     return (f"different data (sha256 {sha_a[:12] or 'unknown'} vs {sha_b[:12] or 'unknown'}): the maps are not aligned "
             f"— the same id in two data files need not be the same source — and each keeps its own orientation; "
             f"curves and scores are of different validation sources")
+
+
+def validation_ids(run: RunFiles) -> frozenset[str] | None:
+    """The ids of a run's validation split, from ``dynamics/sources.csv`` (None where the run
+    recorded none)."""
+    path = run.run_dir / dynamics.DYNAMICS_DIR / dynamics.SOURCES_FILE
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as handle:
+        return frozenset(row["id"] for row in csv.DictReader(handle) if row["split"] == "val")
+
+
+def different_splits_note(runs: list[RunFiles]) -> str | None:
+    """A sentence when runs on the same data scored different validation sources (another
+    ``--seed`` or class scheme draws another split); None when the splits agree or are unknown."""
+    ids = [validation_ids(run) for run in runs]
+    if None in ids or ids[0] == ids[1]:
+        return None
+    a, b = runs
+    return (f"different validation splits ({len(ids[0] & ids[1])} sources in both, of {len(ids[0])} and "
+            f"{len(ids[1])}: another seed or class scheme draws another split): curves and scores are of different "
+            f"validation sources")
 
 
 def alignment_note(runs: list[RunFiles], alignment: Alignment) -> str:

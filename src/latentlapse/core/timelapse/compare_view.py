@@ -76,7 +76,7 @@ def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, diff
         draw_map(_axes(fig, xs[side], _MAP_Y[1], size), train_xy, layout.train_labels, style,
                  title=f"{names[side]}\ntraining · epoch {epoch} · silhouette {_fmt(row.get('silhouette'), 2)}",
                  legend=legend)
-    fig.text(0.5, (_MAP_Y[1] - 0.55) / _H, _wrap(note, 150), ha="center", va="top",
+    fig.text(0.5, (_MAP_Y[1] - 0.3) / _H, _wrap(note, 170), ha="center", va="top",  # up to 3 lines
              fontsize=10, color="#555555")
     if different_data:  # short legend labels that still say which data each curve is of
         curve_names = [_marked(run, f"{run.name} · data {((run.metadata.get('data') or {}).get('sha256') or '?')[:8]}")
@@ -154,8 +154,9 @@ def _recall(run: RunFiles, name: str) -> float:
     return math.nan if recall is None else recall
 
 
-def page_html(runs, epoch: int, differences, note: str, png: bytes) -> str:
-    """The self-contained comparison page (the PNG embedded, no external references)."""
+def page_html(runs, epoch: int, differences, note: str, png: bytes, same_validation: bool = True) -> str:
+    """The self-contained comparison page (the PNG embedded, no external references);
+    ``same_validation`` False says by the score table that the runs scored different sources."""
     from latentlapse.core.timelapse import diagnose
 
     a, b = runs
@@ -170,7 +171,7 @@ def page_html(runs, epoch: int, differences, note: str, png: bytes) -> str:
     metrics = (f"<table><tr><th></th><th>{_e(_marked(a, a.name))}</th><th>{_e(_marked(b, b.name))}</th>"
                f"<th>{_e(b.name)} − {_e(a.name)}</th></tr>"
                f"{''.join(body)}</table><p class='note'>Green: {_e(b.name)} is better; red: worse. Final scores are of "
-               f"each run's best checkpoint on its validation split.</p>")
+               f"each run's best checkpoint on its validation split.{'' if same_validation else _OTHER_SOURCES}</p>")
     if differences:
         rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(va)}</td><td>{_e(vb)}</td></tr>" for k, va, vb in differences)
         config = (f"<table><tr><th>setting</th><th>{_e(_marked(a, a.name))}</th><th>{_e(_marked(b, b.name))}</th></tr>"
@@ -197,6 +198,10 @@ def page_html(runs, epoch: int, differences, note: str, png: bytes) -> str:
             f"<section><h2>Latent space and curves</h2><p class='note'>{_e(note)}. "
             f"Top: validation sources (red X = misclassified); middle: training sources, by true class.</p>"
             f"<img class='wide' alt='comparison' src='{image}'></section>\n</body>\n</html>\n")
+
+
+_OTHER_SOURCES = (" The two validation splits are not the same sources, so part of each difference is which "
+                  "sources were scored, not only how well.")
 
 
 def summary(runs, differences) -> str:

@@ -76,7 +76,7 @@ def curves_figure(run: RunFiles) -> Figure:
     best = best_epoch(run)
     style = run.style
     _accuracy(axes[0][0], history, epochs)
-    _loss(axes[0][1], history, epochs)
+    _loss(axes[0][1], history, epochs, loss_name(run))
     _recall(axes[0][2], history, epochs, style)
     if rows == 2:
         _spread(axes[1][0], run.metrics, style)
@@ -118,14 +118,23 @@ def _accuracy(ax: Axes, history, epochs) -> None:
     ax.set_ylim(_low(history, ("train_acc", "val_acc", "val_balanced_acc", "train_balanced_acc")), 1.0)
 
 
-def _loss(ax: Axes, history, epochs) -> None:
+def loss_name(run: RunFiles) -> str | None:
+    """The loss the run trained with, as its record says: a ``latentlapse train`` run's config
+    holds ``focal_gamma`` (0 is cross-entropy); a loop filmed by ``Timelapse`` records none."""
+    gamma = None if run.from_library else run.config.get("focal_gamma")
+    if gamma is None:
+        return None
+    return f"focal, gamma {gamma:g}" if gamma > 0 else "cross-entropy"
+
+
+def _loss(ax: Axes, history, epochs, name: str | None) -> None:
     train_key = "train_eval_loss" if np.isfinite(column(history, "train_eval_loss")).any() else "train_loss"
     ax.plot(epochs, column(history, train_key), color=TRAIN_COLOR, label="training", linewidth=1.6)
     ax.plot(epochs, column(history, "val_loss"), color=VAL_COLOR, label="validation", linewidth=1.6)
     if train_key == "train_eval_loss":
         ax.plot(epochs, column(history, "train_loss"), ":", color=TRAIN_COLOR, linewidth=1.0,
                 label="training batches (augmented)")
-    ax.set_title("Loss (focal)")
+    ax.set_title(f"Loss ({name})" if name else "Loss")
     ax.legend(fontsize=9)
 
 

@@ -173,10 +173,12 @@ def _not_forming(frames: list[Row], short: list[str], total_epochs: int) -> list
     if not (low_silhouette and low_knn):
         return []
     epoch, first = int(last["epoch"]), frames[0]
+    knn_shown, needed_shown = trends.apart(knn, knn_needed)
     evidence = (
         f"Epoch {epoch}: silhouette {silhouette:.2f} (epoch {int(first['epoch'])}: {first.get('silhouette', math.nan):.2f}); "
         f"{SILHOUETTE_FORMED:g} or less means no substantial cluster structure",
-        f"Epoch {epoch}: 5-NN balanced accuracy {knn:.2f} (chance {chance:.2f}; formed clusters reach {knn_needed:.2f})",
+        f"Epoch {epoch}: 5-NN balanced accuracy {knn_shown} (chance {chance:.2f}; formed clusters reach "
+        f"{needed_shown})",
         f"judged at the last frame from epoch {judge_at} on (half the run or {JUDGE_AFTER_EPOCHS} epochs)",
     )
     return [Finding("clusters_not_forming", "warning", f"Clusters not forming after {epoch} epochs", evidence,
@@ -292,8 +294,8 @@ def _underfitting(history: list[Row], n_classes: int, terms: Terms) -> list[Find
     evidence = (
         f"{label} (5-epoch mean): epoch {int(epochs[0])} {values[0]:.3f}, epoch {int(epochs[n // 2])} "
         f"{values[n // 2]:.3f}, epoch {int(epochs[-1])} {level:.3f}",
-        f"below {needed:.2f} (60 % of the way from chance {chance:.2f} to perfect) and up only {gain:+.3f} over the "
-        f"second half",
+        "ends at {}, below {} (60 % of the way from chance {:.2f} to perfect), and up only {:+.3f} over the second "
+        "half".format(*trends.apart(level, needed, 3), chance, gain),
     )
     return [Finding("underfitting", "warning", "Underfitting: training accuracy low and flat", evidence,
                     f"use a bigger model (more capacity) and train longer; check {terms('learning rate')}",

@@ -244,9 +244,16 @@ def suspect_findings(run_dir: str | os.PathLike) -> list:
     evidence = [summary.sentence()] + [
         f"#{s.rank} {s.id} ({s.split}): labelled {s.label}, model says {s.model_says or '-'} in {s.share:.0%} "
         f"of epochs, final prediction {s.final_prediction}" for s in summary.top]
-    remedy = ("look at these sources again (spectrum, literature class); a suspect is not proof of a wrong label. "
-              "dynamics.csv ranks every source") if summary.n_suspects else ""
+    remedy = (f"look at these sources again ({_what_to_check(read_metadata(run_dir))}); a suspect is not proof of "
+              f"a wrong label. dynamics.csv ranks every source") if summary.n_suspects else ""
     title = f"Label suspects: {summary.n_suspects} source{'s' if summary.n_suspects != 1 else ''}"
     return [Finding("label_suspects", "info", title, tuple(evidence), remedy,
                     {"n_suspects": summary.n_suspects, "by_class": summary.by_class,
                      "top": [s.id for s in summary.top]})]
+
+
+def _what_to_check(metadata: dict) -> str:
+    """What of a suspect to look at again, by the kind of data the run read (its metadata's data.kind)."""
+    kind = (metadata.get("data") or {}).get("kind")
+    return {"spectra": "spectrum, literature class",
+            "catalog": "their catalogue values, literature class"}.get(kind, "their inputs, the source of their labels")

@@ -17,7 +17,7 @@ import numpy as np
 
 from latentlapse.core.timelapse.remedy_terms import COMMAND_LINE, Terms
 from latentlapse.core.timelapse.runfiles import Row, column
-from latentlapse.core.timelapse.trends import SILHOUETTE_FORMED, Finding, smooth
+from latentlapse.core.timelapse.trends import SILHOUETTE_FORMED, Finding, apart, smooth
 
 # A plateau: the best epoch (the one best.pt holds) lies at least 20 epochs and a third of the
 # run before the end, and the smoothed validation balanced accuracy never rose more than one
@@ -88,9 +88,12 @@ def plateau(history: Sequence[Row], frames: Sequence[Row], config: Mapping, fina
                         f"{int(errors[-1][1])} at epoch {errors[-1][0]}; a larger fall since the first frame, "
                         f"where the diagnosis reports one, happened before the peak")
     lr = column(history, "lr")
-    if np.isfinite(lr[[b, -1]]).all() and lr[-1] > 0 and lr[b] / lr[-1] >= LR_COLLAPSE:
-        evidence.append(f"the learning rate fell from {lr[b]:.2g} at epoch {best} to {lr[-1]:.2g} (cut each time "
-                        f"the validation loss stalled), so the late updates hardly moved the weights")
+    if np.isfinite(lr[[b, -1]]).all() and 0 < lr[-1] < lr[b]:
+        values["lr_fall"] = fall = float(lr[b] / lr[-1])
+        collapsed = fall >= LR_COLLAPSE
+        evidence.append(f"the learning rate fell {'' if collapsed else f'{fall:.3g}× '}from {lr[b]:.2g} at epoch "
+                        f"{best} to {lr[-1]:.2g} (cut each time the validation loss stalled)"
+                        f"{', so the late updates hardly moved the weights' if collapsed else ''}")
     train = smooth(column(history, "train_acc"))
     if np.isfinite(train[[b, -1]]).all() and train[-1] - train[b] >= 0.01:
         evidence.append(f"training accuracy (5-epoch mean) still rose {train[b]:.3f} → {train[-1]:.3f}: the two can "
@@ -139,11 +142,13 @@ def weak_structure(frames: Sequence[Row], judge_at: int, knn: float, knn_needed:
     if silhouette > SILHOUETTE_FORMED:
         return []
     values = [f["silhouette"] for f in late]
+    shown, line = apart(silhouette, SILHOUETTE_FORMED)
+    knn_shown, needed_shown = apart(knn, knn_needed)
     evidence = (
-        f"Epoch {epoch}: silhouette {silhouette:.2f}, under the line at {SILHOUETTE_FORMED:g} marked \"structure\" "
+        f"Epoch {epoch}: silhouette {shown}, under the line at {SILHOUETTE_FORMED:g} marked \"structure\" "
         f"in metrics.png ({SILHOUETTE_FORMED:g} or less: no substantial cluster structure); from epoch "
         f"{int(late[0]['epoch'])} on it stayed between {min(values):.2f} and {max(values):.2f}",
-        f"yet 5-NN balanced accuracy is {knn:.2f} (formed clusters reach {knn_needed:.2f}; the frames show plain 5-NN "
+        f"yet 5-NN balanced accuracy is {knn_shown} (formed clusters reach {needed_shown}; the frames show plain 5-NN "
         f"accuracy, {last.get('knn_acc', math.nan):.2f}, which the large classes lift): the two can differ because "
         f"5-NN asks only whether a source's nearest neighbours share its class, while the silhouette weighs its "
         f"distance to its whole class against the nearest other class — classes that touch, or stretch into arms, "
@@ -153,15 +158,18 @@ def weak_structure(frames: Sequence[Row], judge_at: int, knn: float, knn_needed:
     remedy = ("the network separates the classes at its decision boundaries without gathering them into compact "
               "clusters: give it more capacity (a wider or deeper network) or more epochs at a useful learning rate; "
               "where classes overlap in the data themselves (stars and YSO/CV spectra), better inputs help more")
-    return [Finding("weak_structure", "warning", f"Weak cluster structure: silhouette {silhouette:.2f}, under the "
-                    f"{SILHOUETTE_FORMED:g} structure line", evidence, remedy,
+    return [Finding("weak_structure", "warning", f"Weak cluster structure: silhouette {shown}, under the "
+                    f"{line} structure line", evidence, remedy,
                     {"epoch": epoch, "silhouette": silhouette, "knn_balanced_acc": knn, "line": SILHOUETTE_FORMED})]
 
 
 def low_minority_precision(final: Mapping, names: Sequence[str], class_counts: Sequence[int] | None,
                            config: Mapping, *, terms: Terms = COMMAND_LINE) -> list[Finding]:
-    """Rare classes the best checkpoint calls too often: precision under LOW_PRECISION (``terms``:
-    how the remedy names the settings)."""
+    """Rare classes whose calls the best checkpoint gets wrong too often: precision under
+    LOW_PRECISION. The reason and remedy follow the numbers: a class called more often than it
+    occurs bought its recall with precision (oversampling, loss weights); one called no more often
+    than it occurs is confused with others both ways, and less oversampling would only cut its
+    recall (``terms``: how the remedy names the settings)."""
     per_class = final.get("per_class") or {}
     matrix = np.asarray(final.get("confusion_matrix") or [], dtype=np.int64)
     if not per_class or matrix.shape != (len(names), len(names)) or class_counts is None:
@@ -181,26 +189,53 @@ def low_minority_precision(final: Mapping, names: Sequence[str], class_counts: S
                   else "no recall (no validation source of its own)")
         evidence.append(f"{name}: precision {per_class[name]['precision']:.2f} ({found} of the {called} validation "
                         f"sources called {name} are {name}; the others: {mostly}), {recall}")
+    # precision < recall exactly when a class is called more often than it occurs
+    traded = [c for c in low if matrix[:, c].sum() > matrix[c].sum()]
+    confused = [c for c in low if c not in traded]
     target = config.get("oversample_target")
-    if target:
-        evidence.append(f"precision and recall can differ this much because oversampling "
-                        f"({terms('oversample_target', target)}) trained on rare classes nearly as often as on the "
-                        f"largest (each grown to {target:g}× the "
-                        f"largest's size, the loss weights making up the rest), so the model calls them "
-                        f"readily and finds most of them, while the validation split keeps the real proportions "
-                        f"({', '.join(f'{int(matrix[c].sum())} {names[c]}' for c in low)} of {total}): a small share "
-                        f"of a large class called rare outnumbers the rare sources themselves")
-        remedy = (f"the price of oversampling: lower {terms('oversampling')} (now {target}; e.g. 0.5) to trade some "
-                  f"of their recall back for precision, or keep it and require a higher probability"
-                  f"{terms('probabilities')} before trusting a rare-class call")
-    else:
-        remedy = (f"{terms('class weights', config.get('alpha', 'auto'))}, or require a higher probability"
-                  f"{terms('probabilities')} before trusting a rare-class call")
+    remedies = []
+    if traded:
+        cause = (f"oversampling ({terms('oversample_target', target)}) trained on rare classes nearly as often as "
+                 f"on the largest (each grown to {target:g}× the largest's size, the loss weights making up the rest)"
+                 if target else "the loss weights favour rare classes")
+        evidence.append(f"precision can be this far under recall because {cause}, so the model calls "
+                        f"{_named(traded, names)} more often than {_occur(traded)} ({_calls(traded, matrix, names)}), "
+                        f"while the validation split keeps the real proportions (of {total}): a small share of a "
+                        f"large class called rare outnumbers the rare sources themselves")
+        remedies.append(f"the price of oversampling: lower {terms('oversampling')} (now {target}; e.g. 0.5) to trade "
+                        f"some of the recall of {_named(traded, names)} back for precision" if target
+                        else terms("class weights", config.get("alpha", "auto")))
+    if confused:
+        less = f", and less oversampling would cut {'its' if len(confused) == 1 else 'their'} recall further"
+        evidence.append(f"{_named(confused, names)} {'is' if len(confused) == 1 else 'are'} called no more often than "
+                        f"{_occur(confused)} ({_calls(confused, matrix, names)}), so the low precision is not bought "
+                        f"with recall: the model confuses {'it' if len(confused) == 1 else 'them'} with other classes "
+                        f"both ways{less if target else ''}")
+        remedies.append(f"the model does not yet tell {_named(confused, names)} apart from the classes it mixes "
+                        f"{'it' if len(confused) == 1 else 'them'} with: more epochs or capacity, more labelled sources "
+                        f"of {'it' if len(confused) == 1 else 'them'}, or better inputs where the classes overlap in "
+                        f"the data")
+    check = f"require a higher probability{terms('probabilities')} before trusting a rare-class call"
+    remedy = "; ".join(remedies) + (f"; until then, {check}" if confused else f", or {check}")
     shown = ", ".join(f"{names[c]} {per_class[names[c]]['precision']:.2f}" for c in low)
     return [Finding("low_minority_precision", "warning", f"Low precision of minority classes: {shown}",
                     tuple(evidence), remedy,
                     {"classes": [names[c] for c in low],
                      "precision": [per_class[names[c]]["precision"] for c in low]})]
+
+
+def _named(classes: Sequence[int], names: Sequence[str]) -> str:
+    return " and ".join(names[c] for c in classes)
+
+
+def _occur(classes: Sequence[int]) -> str:
+    return "it occurs" if len(classes) == 1 else "they occur"
+
+
+def _calls(classes: Sequence[int], matrix: np.ndarray, names: Sequence[str]) -> str:
+    """"NAME: C calls for S sources" of each class, from the confusion matrix (rows true, columns called)."""
+    return ", ".join(f"{names[c]}: {int(matrix[:, c].sum())} calls for {int(matrix[c].sum())} sources"
+                     for c in classes)
 
 
 def _duration(seconds: float) -> str:

@@ -48,6 +48,16 @@ class Finding:
     values: dict = field(default_factory=dict)
 
 
+def apart(value: float, bar: float, digits: int = 2) -> tuple[str, str]:
+    """``value`` and the threshold ``bar`` it was checked against, printed with ``digits`` decimals
+    or as many more (up to 6) as it takes to tell them apart, so a failed check never reads as equal."""
+    for d in range(digits, 7):
+        shown = f"{value:.{d}f}", f"{bar:.{d}f}"
+        if shown[0] != shown[1]:
+            break
+    return shown
+
+
 def smooth(values: np.ndarray, window: int = SMOOTH_EPOCHS) -> np.ndarray:
     """Centred moving average (NaN-ignoring); the window shrinks at the ends."""
     values = np.asarray(values, dtype=np.float64)
