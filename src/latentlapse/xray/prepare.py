@@ -61,13 +61,15 @@ class Prepared:
 
 
 def load_data(config: TrainConfig) -> tuple[Dataset, str]:
-    """The data set and a checksum of its source (file bytes, or the simulated arrays)."""
+    """The data set and a checksum of its source: the file's bytes; for the built-in set, those of
+    the file ``latentlapse simulate --out FILE.txt`` writes, the same data (so compare and evaluate
+    know a run on either for what it is)."""
     if config.data is None:
         from latentlapse.xray.data.simulate import simulate_dataset
+        from latentlapse.xray.data.writers import text_file_sha256
 
         dataset = simulate_dataset(seed=BUILTIN_SEED)
-        digest = hashlib.sha256(dataset.X.tobytes() + "\n".join(dataset.labels).encode()).hexdigest()
-        return dataset, digest
+        return dataset, text_file_sha256(dataset)
     from latentlapse.xray.data.readers import load_dataset
 
     dataset = load_dataset(config.data, label_column=config.label_column, features=config.features,

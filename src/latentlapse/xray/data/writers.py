@@ -8,6 +8,7 @@ reads either file back to the same arrays, ids and labels (unlabelled rows inclu
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -35,6 +36,12 @@ def write_dataset(path: str | os.PathLike, dataset: Dataset) -> None:
         atomic.write_text(path, _csv_text(dataset))
     else:
         atomic.write_text(path, _text_format(path, dataset))
+
+
+def text_file_sha256(dataset: Dataset) -> str:
+    """SHA-256 of the text file :func:`write_dataset` writes for ``dataset`` (a ``.txt`` name),
+    without writing it: the checksum a run on that file records."""
+    return hashlib.sha256(_text_format(Path("spectra.txt"), dataset).encode("utf-8")).hexdigest()
 
 
 def _text_format(path: Path, dataset: Dataset) -> str:
