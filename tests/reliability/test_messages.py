@@ -78,16 +78,36 @@ def test_a_file_that_is_not_a_checkpoint_is_named_so_in_one_short_line(tmp_path,
     assert not (tmp_path / "p.csv").exists()
 
 
-@pytest.mark.parametrize("name, shown", [("p.txt", "'.txt'"), ("predictions", "no suffix")])
+@pytest.mark.parametrize("name, shown", [("p.txt", "'.txt' is not a predictions format"),
+                                         ("predictions", "the file name has no suffix")])
 def test_predict_refuses_an_unknown_out_suffix_before_any_work(tmp_path, capsys, name, shown):
     out = tmp_path / name
     # the checkpoint does not even exist: the suffix is refused before anything is read
     code = cli.main(["predict", "--checkpoint", str(tmp_path / "absent.pt"), "--data", str(tmp_path / "absent.txt"),
                      "--out", str(out)])
     assert code == 2
-    assert capsys.readouterr().err == (f"latentlapse predict: error: --out {out}: {shown} is not a predictions "
-                                       f"format; end the name in .csv, .json or .fits\n")
+    assert capsys.readouterr().err == (f"latentlapse predict: error: --out {out}: {shown}; "
+                                       f"end the name in .csv, .json or .fits\n")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("layout", ["same", "dot", "folder"])
+def test_predict_refuses_an_out_that_would_replace_its_data(tmp_path, capsys, monkeypatch, layout):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / ("spectra" if layout == "folder" else "same.csv")
+    if layout == "folder":
+        data.mkdir()
+        (data / "src.fits").write_bytes(b"SIMPLE  = T")
+    else:
+        data.write_text("SIM1,0.5,0.5,100\n")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    out, reason = {"same": ("same.csv", "is the --data file, which the predictions would overwrite"),
+                   "dot": ("./same.csv", "is the --data file, which the predictions would overwrite"),
+                   "folder": ("spectra/src.fits", "would replace a file of the --data folder spectra")}[layout]
+    code = cli.main(["predict", "--checkpoint", "absent.pt", "--data", data.name, "--out", out])
+    assert code == 2
+    assert capsys.readouterr().err == f"latentlapse predict: error: --out {out}: {reason}; choose another --out\n"
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
 def _pha(path, counts, quality):

@@ -45,7 +45,8 @@ def test_parse_named_and_custom_priors():
 @pytest.mark.parametrize("text, message", [
     ("AGN=0.5,HM/LM=0.5", "missing YSO/CV"),
     ("AGN=0.5,QSO=0.2,HM/LM=0.1,YSO/CV=0.2", "unknown class 'QSO'"),
-    ("AGN=0,HM/LM=0.5,YSO/CV=0.5", "must be positive"),
+    ("AGN=0,HM/LM=0.5,YSO/CV=0.5", "AGN=0 must be a finite positive number"),
+    ("AGN=inf,HM/LM=0.5,YSO/CV=0.5", "AGN=inf must be a finite positive number"),
     ("AGN=x,HM/LM=0.5,YSO/CV=0.5", "is not a number"),
     ("sky", "expected train, balanced, model or NAME=VALUE"),
 ])

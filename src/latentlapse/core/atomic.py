@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-from latentlapse.core.errors import RunFailed
+from latentlapse.core.errors import RunFailed, UsageError
 
 TMP_SUFFIX = ".tmp"
 _FULL_DISK = (errno.ENOSPC, errno.EDQUOT)  # errnos reported as "no space left"
@@ -93,6 +93,16 @@ def _full_disk(path: Path) -> RunFailed:
         f"{path}: no space left on device while writing; free some disk space "
         f"(the previous version of the file, if any, is intact)"
     )
+
+
+def check_destination(path: str | os.PathLike, flag: str = "--out") -> None:
+    """UsageError (exit 2), before any work, unless ``path`` can be written: its folder exists and
+    it is not itself a folder (found only at the end, the work would be lost)."""
+    given, path = os.fspath(path), Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {given}: is a folder; give the path of a file to write")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag} {given}: the folder {path.parent} does not exist; create it or choose another {flag}")
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

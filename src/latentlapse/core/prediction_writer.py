@@ -137,10 +137,10 @@ def _write_fits(handle, pieces, names) -> int:
         _truth_column(y_true, n == 0, with_truth)
         longest = max((len(i) for i in ids), default=0)
         if longest > id_width:
-            raise InputError(f"source id {ids[np.argmax([len(i) for i in ids])]!r} is longer than the {id_width} "
+            raise InputError(f"source id {str(ids[np.argmax([len(i) for i in ids])])!r} is longer than the {id_width} "
                              f"characters of the FITS id column (set by the first rows); write CSV output instead")
         records = np.zeros(len(ids), dtype=dtype)
-        records["id"] = np.char.encode(ids, "ascii", errors="replace") if ids.size else records["id"]
+        records["id"] = _ascii_ids(ids, n) if ids.size else records["id"]
         codes = np.array([name.encode("ascii", "replace") for name in names])
         records["predicted_class"] = codes[proba.argmax(axis=1)]
         if with_truth:
@@ -157,3 +157,14 @@ def _write_fits(handle, pieces, names) -> int:
     handle.write(header.tostring().encode("ascii"))
     handle.seek(0, 2)
     return n
+
+
+def _ascii_ids(ids: np.ndarray, before: int) -> np.ndarray:
+    """The ids as ASCII bytes, what a FITS text column holds; an id with other characters is
+    refused (replacing them could give two sources one id)."""
+    try:
+        return np.char.encode(ids, "ascii")
+    except UnicodeEncodeError:
+        row, source = next((i, source) for i, source in enumerate(ids.tolist()) if not source.isascii())
+        raise InputError(f"source id {source!r} (row {before + row + 1} of the predictions) is not ASCII, and FITS "
+                         f"text columns hold only ASCII; write the predictions to .csv or .json instead") from None

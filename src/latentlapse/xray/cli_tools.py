@@ -15,9 +15,10 @@ from latentlapse.core.errors import UsageError
 # -------------------------------------------------------------------------------------- simulate
 def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE",
-                        help="output file: the whitespace text format, or CSV when FILE ends in .csv")
+                        help="output file: the whitespace text format (.txt or .dat), or CSV (.csv)")
     parser.add_argument("--n", type=int, default=None,
-                        help="labelled sources, in the real set's class proportions (default: 2730, as the real set)")
+                        help="labelled sources, in the real set's class proportions except that every class keeps at least "
+                             "2 when N >= 18 (default: 2730, as the real set)")
     parser.add_argument("--unlabelled", type=int, default=0, help="unlabelled sources added to the file")
     parser.add_argument("--seed", type=int, default=42, help="random seed")
     parser.add_argument("--plot", metavar="PNG", default=None,
@@ -194,9 +195,9 @@ def run_cv(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if given:
         raise UsageError(f"--{given[0]} applies to train, not cv (cv writes no run folder); drop it")
     if args.out:
-        from latentlapse.xray.predict import check_out_path
+        from latentlapse.core import atomic
 
-        check_out_path(args.out)
+        atomic.check_destination(args.out)
     config = config_from_args(args)
     from latentlapse.xray import cv
 

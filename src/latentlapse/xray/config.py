@@ -125,6 +125,11 @@ def _check(condition: bool, message: str) -> None:
         raise UsageError(message)
 
 
+def check_seed(seed: int) -> None:
+    """UsageError unless ``seed`` is one the random streams take (train and simulate share it)."""
+    _check(0 <= seed < 2**63, f"--seed must be a non-negative integer below 2**63, got {seed}")
+
+
 def validate(config: TrainConfig) -> None:
     """Raise :class:`UsageError` with a one-line message for the first out-of-range value."""
     c, v = config, config.viz
@@ -147,7 +152,7 @@ def validate(config: TrainConfig) -> None:
     _check(c.sampler in SAMPLERS, f"--sampler must be one of {', '.join(SAMPLERS)}, got {c.sampler!r}")
     _check(0.0 < c.val_split < 1.0, f"--val_split must be between 0 and 1 (exclusive), got {c.val_split}")
     _check(c.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, got {c.device!r}")
-    _check(0 <= c.seed < 2**63, f"--seed must be a non-negative integer below 2**63, got {c.seed}")
+    check_seed(c.seed)
     _check(c.missing in MISSING_POLICIES, f"--missing must be one of {', '.join(MISSING_POLICIES)}, got {c.missing!r}")
     _check(c.model in MODELS, f"--model must be one of {', '.join(MODELS)}, got {c.model!r}")
     _check(c.patience is None or c.patience >= 1, f"--patience must be at least 1, got {c.patience}")

@@ -8,12 +8,14 @@ file holds; the network runs over each piece in batches of ``--batch_size`` rows
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
+from latentlapse.core import atomic
 from latentlapse.xray import checkpoints, distributed
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.taxonomy import scheme
@@ -116,26 +118,27 @@ def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
     return out
 
 
-def check_out_path(out: str) -> None:
-    """UsageError (exit 2), before any work, unless ``out`` can be written: its folder exists and
-    it is not itself a folder (found only at the end, the work would be lost)."""
-    path = Path(out)
-    if path.is_dir():
-        raise UsageError(f"--out {out}: is a folder; give the path of a file to write")
-    parent = path.parent
-    if not parent.is_dir():
-        raise UsageError(f"--out {out}: the folder {parent} does not exist; create it or choose another --out")
-
-
 def check_out_suffix(out: str) -> None:
     """UsageError (exit 2) unless ``out`` ends in a format the predictions can be written in."""
     from latentlapse.core.prediction_writer import FITS_SUFFIXES
 
     suffix = Path(out).suffix.lower()
     if suffix not in OUT_SUFFIXES + FITS_SUFFIXES:
-        shown = f"'{suffix}'" if suffix else "no suffix"
-        raise UsageError(f"--out {out}: {shown} is not a predictions format; end the name in "
-                         f"{', '.join(OUT_SUFFIXES[:-1])} or {OUT_SUFFIXES[-1]}")
+        problem = f"'{suffix}' is not a predictions format" if suffix else "the file name has no suffix"
+        raise UsageError(f"--out {out}: {problem}; end the name in {', '.join(OUT_SUFFIXES[:-1])} or {OUT_SUFFIXES[-1]}")
+
+
+def check_out_spares_data(out: str, data: str) -> None:
+    """UsageError (exit 2) when writing ``out`` would replace the input: the ``data`` file itself,
+    or a file already in the ``data`` folder (PHA spectra, their backgrounds and responses)."""
+    out_path, data_path = Path(out), Path(data)
+    if not os.path.lexists(out_path) or not data_path.exists():
+        return
+    if data_path.is_dir():
+        if out_path.parent.resolve() == data_path.resolve():
+            raise UsageError(f"--out {out}: would replace a file of the --data folder {data}; choose another --out")
+    elif os.path.samestat(os.lstat(out_path), os.stat(data_path)):  # the entry os.replace swaps out is the data
+        raise UsageError(f"--out {out}: is the --data file, which the predictions would overwrite; choose another --out")
 
 
 def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
@@ -161,7 +164,8 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
     if batch_size < 1:
         raise UsageError(f"--batch_size must be at least 1, got {batch_size}")
     check_out_suffix(out)
-    check_out_path(out)
+    atomic.check_destination(out)
+    check_out_spares_data(out, data)
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])

@@ -65,7 +65,7 @@ def parse(text: str, class_names: Sequence[str], train_priors: np.ndarray,
         except ValueError:
             raise UsageError(f"--priors: {name}={value!r} is not a number") from None
         if not np.isfinite(number) or number <= 0:
-            raise UsageError(f"--priors: {name}={value} must be positive (a class with prior 0 could never be predicted)")
+            raise UsageError(f"--priors: {name}={value} must be a finite positive number (a class with prior 0 could never be predicted)")
         if name in values:
             raise UsageError(f"--priors: class {name!r} is given twice")
         values[name] = number

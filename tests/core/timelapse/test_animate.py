@@ -106,9 +106,10 @@ def test_animate_run_rejects_a_folder_without_frames(tmp_path):
         animate.animate_run(tmp_path)
 
 
-def test_animate_run_rejects_a_non_positive_frame_rate(run_dir):
-    with pytest.raises(UsageError, match="--fps must be a positive number"):
-        animate.animate_run(run_dir, fps=0)
+@pytest.mark.parametrize("fps", [0, float("inf")])
+def test_animate_run_rejects_a_frame_rate_that_is_not_finite_and_positive(run_dir, fps):
+    with pytest.raises(UsageError, match="--fps must be a finite positive number"):
+        animate.animate_run(run_dir, fps=fps)
 
 
 # --------------------------------------------------------------------------- create_animation.sh

@@ -85,6 +85,15 @@ def test_small_sets_keep_two_sources_per_class(n):
     assert min(counts.values()) == 2
 
 
+def test_the_two_per_class_minimum_is_noted_where_it_changes_the_proportions(caplog):
+    with caplog.at_level("INFO", logger="latentlapse.xray.data.simulate"):
+        simulate.class_counts(20)
+        simulate.class_counts(3000)
+    assert [r.getMessage() for r in caplog.records] == [
+        "n=20: every class keeps at least 2 sources, so the proportions differ from the real set's "
+        "(AGN 10 -> 2, LM-STAR 4 -> 3, CV 1 -> 2, NS 0 -> 2, LMXB 0 -> 2, HMXB 0 -> 2, NS_BIN 0 -> 2)"]
+
+
 def test_explicit_counts_override_the_proportions():
     d = simulate.simulate_dataset(counts={"CV": 3, "YSO": 2}, seed=1)
     assert d.label_counts() == {"CV": 3, "YSO": 2}
@@ -303,3 +312,23 @@ def test_the_built_in_set_records_the_checksum_of_simulates_default_file(tmp_pat
     _, digest = load_data(TrainConfig())
     # the same data under either name: compare aligns the two runs, evaluate knows its training file
     assert digest == file_sha256(out)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--out", "s.txt", "--seed", "-1"], "--seed must be a non-negative integer below 2**63, got -1"),
+    (["--out", "nodir/s.txt"], "--out nodir/s.txt: the folder nodir does not exist; create it or choose another --out"),
+    (["--out", "s.txt", "--plot", "nodir/m.png"],
+     "--plot nodir/m.png: the folder nodir does not exist; create it or choose another --plot"),
+    (["--out", "s.fits"], "--out s.fits: simulate does not write '.fits' files; end the name in .txt or .dat "
+                          "(the text format) or .csv"),
+    (["--out", "s.pha", "--label_noise", "0.1"], "--out s.pha: simulate does not write '.pha' files"),
+    (["--out", "spectra"], "--out spectra: the file name has no suffix"),
+])
+def test_simulate_refuses_bad_flags_in_one_line_before_writing(tmp_path, monkeypatch, capsys, flags, message):
+    from latentlapse.xray import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["simulate", "--n", "20", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert list(tmp_path.iterdir()) == []

@@ -158,7 +158,7 @@ def _require_frames(run_dir: str | os.PathLike) -> list[Path]:
 def _check_fps(fps: float) -> None:
     """Reject a frame rate that is not a positive finite number."""
     if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
-        raise UsageError(f"--fps must be a positive number of frames per second, got {fps!r}")
+        raise UsageError(f"--fps must be a finite positive number of frames per second, got {fps!r}")
 
 
 def _frame_ms(fps: float) -> int:

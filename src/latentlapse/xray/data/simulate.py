@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from latentlapse.core import atomic
 from latentlapse.core import rng as rng_streams
+from latentlapse.xray.config import check_seed
 from latentlapse.xray.data import grid, instrument, spectral_models
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.taxonomy import FINE_LABELS, UNLABELLED
@@ -43,6 +45,7 @@ BACKGROUND_COUNTS_PER_KS = 250.0 / 20.0  # particle background in the source reg
 EXPOSURE_KS = (10.0, 40.0)  # log-uniform
 AREA_RATIO = (0.1, 0.3)  # source / background extraction area (BACKSCAL ratio)
 MIN_PER_CLASS = 2  # every class keeps this many sources when n allows it
+OUT_SUFFIXES = (".txt", ".dat", ".csv")  # the text format, or CSV
 
 # Parameters every simulated source reports (NaN where its model has no such parameter).
 PARAM_NAMES = (
@@ -71,10 +74,15 @@ def class_counts(n: int | None = None, counts: dict[str, int] | None = None) -> 
     alloc = np.floor(quota).astype(int)
     order = np.argsort(-(quota - alloc), kind="stable")
     alloc[order[: n - alloc.sum()]] += 1
+    proportional = alloc.copy()
     if n >= MIN_PER_CLASS * len(labels):
         while alloc.min() < MIN_PER_CLASS:
             alloc[np.argmax(alloc)] -= 1
             alloc[np.argmin(alloc)] += 1
+    if np.any(alloc != proportional):
+        moved = ", ".join(f"{labels[i]} {proportional[i]} -> {alloc[i]}" for i in np.flatnonzero(alloc != proportional))
+        log.info("n=%d: every class keeps at least %d sources, so the proportions differ from the real set's (%s)",
+                 n, MIN_PER_CLASS, moved)
     return dict(zip(labels, alloc.tolist()))
 
 
@@ -113,6 +121,7 @@ def simulate_dataset(
     Dataset of ``kind="spectra"``: float32 rows summing to 1 on the 380-bin grid, net counts,
     ids ``SIM000001``…, and each source's true physical parameters in ``params``.
     """
+    check_seed(seed)
     if unlabelled < 0:
         raise UsageError(f"the number of unlabelled sources must be ≥ 0, got {unlabelled}")
     labelled = class_counts(n, counts)
@@ -221,6 +230,7 @@ def run_command(out: str | Path, n: int | None, unlabelled: int, seed: int, plot
     from latentlapse.xray.data import label_noise as noise
     from latentlapse.xray.data.writers import write_dataset
 
+    check_outputs(out, plot)
     if label_noise is not None:
         noise.check_fraction(label_noise)
     dataset = simulate_dataset(n=n, unlabelled=unlabelled, seed=seed)
@@ -238,11 +248,22 @@ def run_command(out: str | Path, n: int | None, unlabelled: int, seed: int, plot
     return 0
 
 
+def check_outputs(out: str | Path, plot: str | Path | None) -> None:
+    """UsageError (exit 2) before anything is simulated unless ``out`` names a format simulate
+    writes and every output's folder exists."""
+    suffix = Path(out).suffix.lower()
+    if suffix not in OUT_SUFFIXES:
+        problem = f"simulate does not write '{suffix}' files" if suffix else "the file name has no suffix"
+        raise UsageError(f"--out {out}: {problem}; end the name in .txt or .dat (the text format) or .csv")
+    atomic.check_destination(out)
+    if plot is not None:
+        atomic.check_destination(plot, "--plot")
+
+
 def _with_label_noise(dataset: Dataset, out: str | Path, fraction: float, seed: int) -> Dataset:
     """The data set with ``fraction`` of its labels flipped; the flips written to the sidecar CSV."""
     from dataclasses import replace
 
-    from latentlapse.core import atomic
     from latentlapse.xray.data import label_noise as noise
 
     generator = rng_streams.generator(seed, "label_noise")
