@@ -26,6 +26,8 @@ from _common import quiet_logs  # noqa: E402
 from latentlapse.xray.config import TrainConfig  # noqa: E402
 from latentlapse.xray.experiment import build_trainer  # noqa: E402
 from latentlapse.xray.prepare import prepare  # noqa: E402
+from latentlapse.xray.training import history_path  # noqa: E402
+from latentlapse.core import atomic, runs  # noqa: E402
 from latentlapse.core.timelapse import dynamics  # noqa: E402
 from latentlapse.xray.training_visualizer import TrainingVisualizer  # noqa: E402
 
@@ -67,10 +69,16 @@ def main() -> None:
             return path
 
         dynamics.write_epoch = timed_write
-        trainer = build_trainer(prepared, "cpu", callbacks=[recorder])
+        run = Path(folder)
+        # what the session writes for the end-of-run curves (metrics.png): class names, history.csv
+        runs.update_metadata(run, class_names=list(prepared.scheme.names), config={"epochs": args.epochs})
+        trainer = build_trainer(prepared, "cpu", callbacks=[recorder],
+                                write_history=lambda h: atomic.write_text(history_path(run), h.to_csv()))
         trainer.fit()
         recorder.on_train_end(trainer, "completed")
-        size = sum(p.stat().st_size for p in (Path(folder) / dynamics.DYNAMICS_DIR).iterdir())
+        files = list((run / dynamics.DYNAMICS_DIR).iterdir())
+        per_epoch = [f.stat().st_size for f in files if f.name.startswith("epoch_")]
+        one_off = {f.name: f.stat().st_size for f in files if not f.name.startswith("epoch_")}
     epochs = [row["seconds"] for row in trainer.history.rows]
     ratios = [r / e for r, e in zip(recorder.in_loop, epochs)]
     print(f"{len(prepared.split.train) + len(prepared.split.val)} sources, {args.epochs} epochs, torch threads {args.threads}")
@@ -79,8 +87,13 @@ def main() -> None:
           f"(max {max(recorder.in_loop) * 1e3:.3f} ms) = {statistics.median(ratios):.4%} of an epoch "
           f"(max {max(ratios):.4%})")
     print(f"write on the writer thread (off the loop): median {statistics.median(recorder.writes) * 1e3:.1f} ms")
-    print(f"stored: {size / 1e3:.0f} kB for {args.epochs} epochs -> {size / args.epochs * 150 / 1e6:.2f} MB "
-          f"for the default 150")
+    each = statistics.mean(per_epoch)
+    once = sum(one_off.values())
+    print(f"stored in dynamics/: {len(per_epoch)} epoch files of {each / 1e3:.1f} kB each (min {min(per_epoch)}, "
+          f"max {max(per_epoch)} bytes) + once per run "
+          + ", ".join(f"{name} {size / 1e3:.1f} kB" for name, size in sorted(one_off.items())))
+    print(f"  -> for the default 150 epochs: 150 x {each / 1e3:.1f} kB + {once / 1e3:.1f} kB = "
+          f"{(150 * each + once) / 1e6:.2f} MB (bar <= 5 MB)")
     print(f"load: {os.getloadavg()[0]:.1f} (1-min average) at the end")
 
 

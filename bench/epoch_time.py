@@ -20,7 +20,14 @@ FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions 
 one batch: forward for evaluation, forward + backward for training. Achieved GFLOP/s is an
 epoch's counted FLOPs over its seconds, next to a float32 matmul timed in the same run.
 
-Run: ``python bench/epoch_time.py [--epochs 20] [--seeds 42 1 2]`` (about 3 minutes on a quiet machine).
+Threads: torch's threads and OpenMP's wait policy are chosen exactly as ``latentlapse train``
+chooses them (``latentlapse.core.threads``: a passive wait set before torch loads when other work
+fills the cores, then per seed ``choose_for_run`` on our model; ``--threads N`` or
+``OMP_NUM_THREADS`` as in ``train``), printed, and used by both models (one process, epochs
+alternated). Without this the bench ran torch's default threads with OpenMP's default wait,
+which on a busy machine took several times the real run's epoch (9 s against 1.3 s).
+
+Run: ``python bench/epoch_time.py [--epochs 20] [--seeds 42 1 2] [--threads N]`` (about 3 minutes on a quiet machine).
 """
 
 from __future__ import annotations
@@ -32,11 +39,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from latentlapse.core import threads  # noqa: E402  (imports nothing heavy)
+
+threads.prepare_environment()  # as `latentlapse train` does, before torch loads: OpenMP reads the policy once
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
 from _common import flops_per_sample, matmul_gflops, median_range, quiet_logs, table  # noqa: E402
 
 from latentlapse.xray import checkpoints, training  # noqa: E402
@@ -159,11 +170,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20, help="epochs per run (default 20)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2], help="seeds (split, init, sampling)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch threads, as train's --threads (default: chosen as train chooses them)")
     args = parser.parse_args()
     quiet_logs()
 
     yard_start = matmul_gflops()
-    print(f"machine: torch {torch.__version__}, {torch.get_num_threads()} threads; "
+    print(f"machine: torch {torch.__version__}, {torch.get_num_threads()} threads by default; "
           f"float32 1024^3 matmul {yard_start:.0f} GFLOP/s (start of run)")
     rows = []
     ratios: list[float] = []
@@ -177,6 +190,10 @@ def main() -> None:
             save = lambda trainer, name: checkpoints.save(  # noqa: E731
                 checkpoints.checkpoint_path(ckpt, name), {"trainer": trainer.state_dict()})
             trainer = build_trainer(prepared, save_checkpoint=save)
+            choice = threads.choose_for_run(args.threads, trainer.model, prepared.dataset.n_features,
+                                            prepared.config.batch_size)
+            torch.set_num_threads(choice.intra_op)  # as the session does; the reference runs with the same
+            print(f"seed {seed}: {threads.describe(choice)}", flush=True)
             reference = ReferenceRun(prepared, prepared.config, rows_per_epoch=len(prepared.oversampled.y),
                                      seed=rng.int_seed(seed, "init"))
             if not flops:

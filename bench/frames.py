@@ -77,6 +77,7 @@ def record(path: Path, epochs: int, every: int, seed: int) -> None:
     """Train the guide's run and save what the visualiser would send at each drawn epoch."""
     import logging
 
+    from latentlapse.core.timelapse.snapshot import with_scores
     from latentlapse.xray.config import TrainConfig, VizConfig
     from latentlapse.xray.experiment import build_trainer
     from latentlapse.xray.prepare import prepare
@@ -92,7 +93,8 @@ def record(path: Path, epochs: int, every: int, seed: int) -> None:
         trainer.fit()
         collected = recorder.worker
         recorder.on_train_end(trainer, "interrupted")  # waits for the dynamics writes; no end-of-run outputs
-    s, spec = collected.snapshots, collected.spec
+    spec = collected.spec
+    s = [with_scores(x, spec.class_names) for x in collected.snapshots]  # the worker computes scores, as here
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         path, epochs=np.array([x.epoch for x in s]), total_epochs=epochs, seed=spec.seed,

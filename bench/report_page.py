@@ -121,7 +121,7 @@ def measure(page: Path, rounds: int) -> tuple[list[float], list[float], list[str
                 tab = browser.new_page(viewport={"width": 1300, "height": 900})
                 tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 tab.on("pageerror", lambda e: errors.append(str(e)))
-                tab.goto(page.as_uri())
+                tab.goto(page.resolve().as_uri())
                 tab.wait_for_load_state("load")
                 ready.append(tab.evaluate("window.explorer.readyAt"))
                 loaded.append(tab.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
@@ -155,7 +155,7 @@ def main() -> None:
     from latentlapse.core.timelapse import report
 
     with tempfile.TemporaryDirectory(prefix="report_page_") as tmp:
-        run = Path(args.run) if args.run else stand_in_run(Path(tmp) / "run_001")
+        run = Path(args.run).resolve() if args.run else stand_in_run(Path(tmp) / "run_001")
         page = report.write_report(run)
         size = page.stat().st_size
         parts = breakdown(page)
