@@ -1,4 +1,5 @@
-"""What a completed visualised run gets at its end: the animation, curves, diagnosis and report.
+"""A visualised run's end: the frame worker drained and stopped, and for a completed run the
+animation, curves, diagnosis and report.
 
 Made by the frame worker once the last frame is drawn (the main process has written
 ``final_metrics.json`` before it asks the worker to finish), or by the main process from the
@@ -17,6 +18,42 @@ from typing import Any, Callable
 from latentlapse.core.errors import RunFailed
 
 log = logging.getLogger(__name__)
+
+
+def stop_worker(worker, status: str, run_dir: Path, on_message: Callable[[tuple], None],
+                aborted: Callable[[], bool], frames_written: Callable[[], int]) -> None:
+    """Drain and stop the frame worker at the run's end (see ``FrameWorker.finish``). Frames a
+    second Ctrl-C skipped are left out, but a completed run still gets :func:`finish_outputs`,
+    made here; a worker that died before a completed run's end fails it, after an interrupt or a
+    failure it is only reported."""
+    from latentlapse.core import atomic
+    from latentlapse.core.timelapse import messages
+
+    if not worker.has_spec:  # no epoch was logged: nothing to draw
+        worker.terminate()
+        return
+    if worker.pending and worker.exitcode is None:  # a dead worker draws nothing more
+        log.info("drawing the last %d frame%s ...", worker.pending, "s" if worker.pending > 1 else "")
+    try:
+        finished = worker.finish(status, on_message, aborted)
+    finally:
+        worker.terminate()
+        atomic.remove_stale_temps(run_dir)
+    if finished:
+        return
+    if aborted():
+        log.warning("the frames not yet drawn were skipped, as asked; those already written are complete")
+        if status == "completed":  # the model is trained: the run still gets its animation, curves and report
+            for message in finish_outputs(run_dir):
+                messages.log_message(message)
+        return
+    written = frames_written()
+    done = (f"the {written} frame{'s' if written > 1 else ''} written are complete" if written else
+            "no frame was written (the worker's own error, if it had one, is printed above)")
+    if status == "completed":
+        raise RunFailed(f"{run_dir}: the frame worker stopped (exit code {worker.exitcode}) before it finished the "
+                        f"time-lapse; {done}")
+    log.warning("frame worker stopped before it finished; %s", done)
 
 
 def finish_outputs(run_dir: str | os.PathLike, thumbnails: dict | None = None) -> list[tuple]:

@@ -21,8 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from latentlapse.core import atomic, rng, runs
-from latentlapse.core.errors import RunFailed
-from latentlapse.core.timelapse import dynamics, epoch_writes, loop_arrays, messages, run_record
+from latentlapse.core.timelapse import dynamics, end_of_run, epoch_writes, loop_arrays, messages, run_record
 from latentlapse.core.timelapse.epoch_writes import EpochBook, LoggedEpoch, Writer
 from latentlapse.core.timelapse.sample import SAMPLES_FILE, choose_sample, samples_csv
 from latentlapse.core.timelapse.schedule import should_visualize
@@ -199,6 +198,8 @@ class Timelapse:
         if self.frames:
             self._start_frames(*loop_arrays.ids_at(given, train_pos, val_pos), y_tr[train_pos], y_va[val_pos],
                                inputs if inputs is not None else self.inputs)
+        if self.resume_after:
+            run_record.warn_lost(self.run_dir, self.resume_after, self.missing_frame if self.frames else None)
 
     def log_epoch(self, epoch: int, train: Split, val: Split, *, metrics: Mapping[str, float] | None = None,
                   ids: Any = None, logits: tuple[Any, Any] | None = None, last: bool = False) -> None:
@@ -281,7 +282,7 @@ class Timelapse:
         return not waiting and not dynamics.epoch_path(self.run_dir, epoch).exists()
 
     def poll(self) -> None:
-        """Pass on the worker's messages; raise RunFailed if it failed (called by log_epoch)."""
+        """Pass on the worker's messages; raise the worker's RunFailed if it failed (called by log_epoch)."""
         self._polled = time.monotonic()
         if self.worker is None:
             return
@@ -338,11 +339,6 @@ class Timelapse:
         sources = self.run_dir / dynamics.DYNAMICS_DIR / dynamics.SOURCES_FILE
         if not (self.resume_after is not None and sources.exists()):
             self._book.later(epoch_writes.write_sources, self.run_dir, ids, n_train, n_val, self._sources["labels"], self.class_names)
-        if self.resume_after:
-            missing = sorted(set(range(1, self.resume_after)) - set(dynamics.recorded_epochs(self.run_dir)))
-            if missing:
-                log.warning("the training dynamics of epoch%s %s were lost when the run was stopped; the per-source "
-                            "statistics leave them out", "s" if len(missing) > 1 else "", ", ".join(map(str, missing)))
 
     def _stop_writes(self) -> None:
         """Write what is pending, wait for every file being written (dynamics, history, the
@@ -376,48 +372,12 @@ class Timelapse:
         self.worker.send_spec(spec)
         log.info("latent-space time-lapse: %s of %d training + %d validation sources, frames at epochs %s",
                  self.method, len(train_ids), len(val_ids), messages.epochs_text(self.epochs, self.every))
-        if resuming:
-            lost = [e for e in range(1, self.resume_after) if self.missing_frame(e)]
-            if lost:
-                log.warning("the frame%s of epoch%s %s %s not drawn before the run was stopped and cannot be drawn now "
-                            "(the features they show were not kept): the time-lapse goes without them",
-                            *(("s", "s", ", ".join(map(str, lost)), "were") if len(lost) > 1 else ("", "", lost[0], "was")))
 
     def _stop_frames(self, status: str) -> None:
-        """Drain and stop the worker (see FrameWorker.finish); a worker that died before a
-        completed run's end fails it, after an interrupt or failure it is only reported."""
         worker, self.worker = self.worker, None
-        if worker is None:
-            return
-        if not worker.has_spec:  # no epoch was logged: nothing to draw
-            worker.terminate()
-            return
-        if worker.pending and worker.exitcode is None:  # a dead worker draws nothing more
-            log.info("drawing the last %d frame%s ...", worker.pending, "s" if worker.pending > 1 else "")
-        try:
-            finished = worker.finish(status, self._on_message, lambda: self._abort)
-        finally:
-            worker.terminate()
-            atomic.remove_stale_temps(self.run_dir)
-        if finished:
-            return
-        if self._abort:
-            log.warning("the frames not yet drawn were skipped, as asked; those already written are complete")
-            if status == "completed":  # the model is trained: the run still gets its animation, curves and report
-                from latentlapse.core.timelapse.end_of_run import finish_outputs
-
-                for message in finish_outputs(self.run_dir):
-                    messages.log_message(message)
-            return
-        if status == "completed":
-            raise RunFailed(f"{self.run_dir}: the frame worker stopped (exit code {worker.exitcode}) before it "
-                            f"finished the time-lapse; {self._frames_done()}")
-        log.warning("frame worker stopped before it finished; %s", self._frames_done())
-
-    def _frames_done(self) -> str:
-        if not self.frames_written:
-            return "no frame was written (the worker's own error, if it had one, is printed above)"
-        return f"the {self.frames_written} frame{'s' if self.frames_written > 1 else ''} written are complete"
+        if worker is not None:
+            end_of_run.stop_worker(worker, status, self.run_dir, self._on_message, lambda: self._abort,
+                                   lambda: self.frames_written)
 
     def _on_message(self, message: tuple) -> None:
         if message[0] == "frame":

@@ -49,6 +49,24 @@ def cut_back(run_dir: Path, epoch: int) -> None:
                  "s" if len(dropped) > 1 else "", ", ".join(map(str, dropped)), epoch)
 
 
+def warn_lost(run_dir: Path, resume_after: int, frame_missing: Callable[[int], bool] | None) -> None:
+    """Warn which epochs before a resumed run's checkpoint lost their per-source record or (with
+    ``frame_missing``) their frame when the run was stopped: neither can be made again, the
+    arrays they came from are gone."""
+    def epochs(found: list[int]) -> tuple[str, str]:
+        return ("s" if len(found) > 1 else ""), ", ".join(map(str, found))
+
+    records = sorted(set(range(1, resume_after)) - set(dynamics.recorded_epochs(run_dir)))
+    if records:
+        log.warning("the training dynamics of epoch%s %s were lost when the run was stopped; the per-source "
+                    "statistics leave them out", *epochs(records))
+    frames = [e for e in range(1, resume_after) if frame_missing(e)] if frame_missing is not None else []
+    if frames:
+        log.warning("the frame%s of epoch%s %s %s not drawn before the run was stopped and cannot be drawn now "
+                    "(the features they show were not kept): the time-lapse goes without them",
+                    epochs(frames)[0], *epochs(frames), "were" if len(frames) > 1 else "was")
+
+
 def check_resume_point(run_dir: Path, after_epoch: Any) -> None:
     """ValueError unless ``after_epoch`` is an epoch the run got to (0: from the start) and the
     run is not completed (a completed run is not resumed, as on the command line)."""
