@@ -326,17 +326,21 @@ def test_a_loop_that_stops_early_gets_its_last_epoch_drawn(tmp_path):
     assert sorted(int(p.name.split("_")[1]) for p in run.glob("epoch_*.png")) == [1, 3]
 
 
-def test_a_resume_before_the_last_frame_draws_the_later_epochs_once(tmp_path):
-    import csv
-
-    rng = np.random.default_rng(9)
-    data = _epoch(rng, 60, 3)
+def _stopped_after_epoch_3(tmp_path, seed: int, epochs: int):
+    """A PCA-filmed loop of three classes interrupted after epoch 3: its folder and the epochs' data."""
+    data = _epoch(np.random.default_rng(seed), 60, 3)
     with pytest.raises(KeyboardInterrupt):
-        with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=4, every=1, method="pca") as tl:
+        with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=epochs, every=1, method="pca") as tl:
             for epoch in (1, 2, 3):
                 tl.log_epoch(epoch, train=data, val=data)
             raise KeyboardInterrupt
-    run = tmp_path / "run_001"
+    return tmp_path / "run_001", data
+
+
+def test_a_resume_before_the_last_frame_draws_the_later_epochs_once(tmp_path):
+    import csv
+
+    run, data = _stopped_after_epoch_3(tmp_path, seed=9, epochs=4)
     with Timelapse.resume(run, after_epoch=2) as tl:  # the loop's checkpoint was of epoch 2
         for epoch in (3, 4):
             tl.log_epoch(epoch, train=data, val=data)
@@ -390,14 +394,7 @@ def test_frames_skipped_as_the_run_finishes_still_leave_its_report_and_a_note_na
 
 
 def test_a_resumed_run_names_the_earlier_frames_it_goes_without(tmp_path, caplog):
-    rng = np.random.default_rng(5)
-    data = _epoch(rng, 60, 3)
-    with pytest.raises(KeyboardInterrupt):
-        with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=5, every=1, method="pca") as tl:
-            for epoch in (1, 2, 3):
-                tl.log_epoch(epoch, train=data, val=data)
-            raise KeyboardInterrupt
-    run = tmp_path / "run_001"
+    run, data = _stopped_after_epoch_3(tmp_path, seed=5, epochs=5)
     for path in [*run.glob("epoch_001_*.png"), *run.glob("layouts/epoch_001*")]:  # as a second Ctrl-C leaves it
         path.unlink()
     with caplog.at_level("WARNING"), Timelapse.resume(run, after_epoch=3) as tl:

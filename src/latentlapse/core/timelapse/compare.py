@@ -12,7 +12,6 @@ runs, never into them: ``compare_<A>_vs_<B>.png`` and ``compare_<A>_vs_<B>.html`
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from dataclasses import dataclass
@@ -225,11 +224,11 @@ def different_data_note(runs: list[RunFiles]) -> str:
 def validation_ids(run: RunFiles) -> frozenset[str] | None:
     """The ids of a run's validation split, from ``dynamics/sources.csv`` (None where the run
     recorded none)."""
-    path = run.run_dir / dynamics.DYNAMICS_DIR / dynamics.SOURCES_FILE
-    if not path.is_file():
+    try:
+        rows = dynamics.read_sources(run.run_dir)
+    except FileNotFoundError:
         return None
-    with open(path, newline="", encoding="utf-8") as handle:
-        return frozenset(row["id"] for row in csv.DictReader(handle) if row["split"] == "val")
+    return frozenset(row["id"] for row in rows if row["split"] == "val")
 
 
 def different_splits_note(runs: list[RunFiles]) -> str | None:

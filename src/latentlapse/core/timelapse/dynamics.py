@@ -139,11 +139,16 @@ def drop_epochs_after(run_dir: str | os.PathLike, epoch: int) -> None:
 
 
 # -------------------------------------------------------------------------------- reading
+def read_sources(run_dir: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a run's ``sources.csv`` (id, split, label, class); FileNotFoundError without one."""
+    with open(Path(run_dir) / DYNAMICS_DIR / SOURCES_FILE, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
 def load_history(run_dir: str | os.PathLike) -> DynamicsHistory:
     """The recorded history of a run folder; FileNotFoundError when it has none."""
     folder = Path(run_dir) / DYNAMICS_DIR
-    with open(folder / SOURCES_FILE, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_sources(run_dir)
     epochs = recorded_epochs(run_dir)
     if not epochs:
         raise FileNotFoundError(f"{folder}: no epoch_*.npz records")
