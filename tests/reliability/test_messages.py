@@ -91,6 +91,20 @@ def test_predict_refuses_an_unknown_out_suffix_before_any_work(tmp_path, capsys,
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name, shown", [("p.txt", "'.txt' is not a predictions format"),
+                                         ("nodir/p.csv", "the folder nodir does not exist; create it or choose "
+                                                         "another --save_preds")])
+def test_train_refuses_a_save_preds_it_could_not_write_before_the_run_folder(tmp_path, capsys, monkeypatch,
+                                                                             name, shown):
+    """--save_preds is written at the run's end: refused there, the whole training was lost."""
+    monkeypatch.chdir(tmp_path)
+    code = cli.train_main(["--data", "absent.txt", "--epochs", "1", "--save_preds", name])
+    assert code == 2
+    suffix = "; end the name in .csv, .json or .fits" if name.endswith(".txt") else ""
+    assert capsys.readouterr().err == f"main.py: error: --save_preds {name}: {shown}{suffix}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("layout", ["same", "dot", "folder"])
 def test_predict_refuses_an_out_that_would_replace_its_data(tmp_path, capsys, monkeypatch, layout):
     monkeypatch.chdir(tmp_path)

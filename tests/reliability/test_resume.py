@@ -234,6 +234,18 @@ def test_resuming_on_changed_data_is_refused(uninterrupted, tmp_path):
     assert metadata(run)["status"] == "interrupted"
 
 
+def test_resuming_a_run_whose_save_preds_folder_is_gone_is_refused(uninterrupted, tmp_path):
+    """The predictions are written at the run's end: a missing folder found only then would fail
+    every resume after the whole training again."""
+    config = dict(metadata(uninterrupted)["config"], save_preds=str(tmp_path / "gone" / "p.csv"))
+    run = _copy_as(uninterrupted, tmp_path / "run_001", status="failed", config=config)
+    expected = (rf"run_001: the folder {tmp_path / 'gone'} of the run's --save_preds {tmp_path / 'gone' / 'p.csv'} "
+                rf"does not exist here; create it \(or resume from the folder the run started in\) and resume again")
+    with pytest.raises(InputError, match=expected):
+        pipeline.resume(run, announce=_quiet)
+    assert metadata(run)["status"] == "failed"
+
+
 @pytest.mark.parametrize("extra", [["--epochs", "9"], ["--seed=3"], ["--visualize_training"]])
 def test_resume_with_conflicting_flags_is_refused_with_one_line(extra, uninterrupted, capsys):
     before = (uninterrupted / "run_metadata.json").read_bytes()

@@ -18,15 +18,27 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from latentlapse.core import atomic
-from latentlapse.core.errors import InputError
+from latentlapse.core.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
+NAMED_SUFFIXES = (".csv", ".json", ".fits")  # the formats as a message names them
 FITS_BLOCK = 2880
 MIN_ID_WIDTH = 64
 
 Piece = tuple[np.ndarray, np.ndarray, np.ndarray]  # ids, true classes (-1 unknown), probabilities
+
+
+def check_destination(path: str, flag: str) -> None:
+    """UsageError (exit 2), before any work, unless ``path`` names a predictions format (by its
+    suffix) in a folder that exists: found only at the end, the run's work would be lost."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in NAMED_SUFFIXES + FITS_SUFFIXES:
+        problem = f"'{suffix}' is not a predictions format" if suffix else "the file name has no suffix"
+        raise UsageError(f"{flag} {path}: {problem}; end the name in {', '.join(NAMED_SUFFIXES[:-1])} "
+                         f"or {NAMED_SUFFIXES[-1]}")
+    atomic.check_destination(path, flag)
 
 
 def write_stream(path: Path, pieces: Iterable[Piece], class_names: Sequence[str]) -> tuple[Path, int, np.ndarray]:

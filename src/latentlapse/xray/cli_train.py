@@ -117,7 +117,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--runs_dir", default=d.runs_dir, help="root of the auto-numbered run folders (run_001, run_002, ...)")
     g.add_argument("--out_dir", default=None, help="where checkpoints go (default: inside the run folder)")
     g.add_argument("--save_preds", metavar="FILE", default=None,
-                   help="write validation predictions and class probabilities (.csv or .json)")
+                   help="write validation predictions and class probabilities (.csv, .json or .fits, in a folder that exists)")
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue an interrupted run from its last checkpoint, in its own folder")
     g.add_argument("--tensorboard", action="store_true",
@@ -156,6 +156,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             require_extra("tensorboard", "tensorboard", "--tensorboard")
         except MissingExtraError as exc:
             raise UsageError(f"{exc} (or drop --tensorboard)") from None
+    if args.save_preds:
+        from latentlapse.core import prediction_writer
+
+        prediction_writer.check_destination(args.save_preds, "--save_preds")
     viz = VizConfig(enabled=args.visualize_training, **viz_values)
     return TrainConfig(
         classes=args.classes,

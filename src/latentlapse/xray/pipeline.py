@@ -115,6 +115,10 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
     if config.data and metadata.get("data", {}).get("path") and not Path(config.data).exists():
         # a relative --data from another working directory: use the absolute path recorded at the start
         config = dataclasses.replace(config, data=metadata["data"]["path"])
+    preds_folder = Path(config.save_preds or ".").parent
+    if not preds_folder.is_dir():  # the run's end writes there: found only then, the resume would fail
+        raise InputError(f"{run_dir}: the folder {preds_folder} of the run's --save_preds {config.save_preds} does not "
+                         f"exist here; create it (or resume from the folder the run started in) and resume again")
     ckpt_dir = checkpoint_dir(config, run_dir)
     last = checkpoints.checkpoint_path(ckpt_dir, "last")
     checkpoint = None

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from latentlapse.core import atomic
+from latentlapse.core import prediction_writer
 from latentlapse.xray import checkpoints, distributed
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.taxonomy import scheme
@@ -23,7 +23,6 @@ from latentlapse.core.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
 
-OUT_SUFFIXES = (".csv", ".json", ".fits")  # FITS also as .fit / .fts
 # Rows per forward pass: the CNN's activations for 256 spectra fit a core's L2 cache; 4,096 ran at
 # under half the speed (bench/predict_scale.py, bench/README.md).
 BATCH_SIZE = 256
@@ -118,16 +117,6 @@ def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
     return out
 
 
-def check_out_suffix(out: str) -> None:
-    """UsageError (exit 2) unless ``out`` ends in a format the predictions can be written in."""
-    from latentlapse.core.prediction_writer import FITS_SUFFIXES
-
-    suffix = Path(out).suffix.lower()
-    if suffix not in OUT_SUFFIXES + FITS_SUFFIXES:
-        problem = f"'{suffix}' is not a predictions format" if suffix else "the file name has no suffix"
-        raise UsageError(f"--out {out}: {problem}; end the name in {', '.join(OUT_SUFFIXES[:-1])} or {OUT_SUFFIXES[-1]}")
-
-
 def check_out_spares_data(out: str, data: str) -> None:
     """UsageError (exit 2) when writing ``out`` would replace the input: the ``data`` file itself,
     or a file already in the ``data`` folder (PHA spectra, their backgrounds and responses)."""
@@ -159,12 +148,10 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
     """
     from latentlapse.xray.config import TrainConfig
     from latentlapse.xray.operating import from_checkpoint
-    from latentlapse.core.prediction_writer import write_stream
 
     if batch_size < 1:
         raise UsageError(f"--batch_size must be at least 1, got {batch_size}")
-    check_out_suffix(out)
-    atomic.check_destination(out)
+    prediction_writer.check_destination(out, "--out")
     check_out_spares_data(out, data)
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
@@ -196,7 +183,7 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
                          for X, ids, labels in read)
 
         if world is None:
-            path, n, counts = write_stream(Path(out), pieces(), names)
+            path, n, counts = prediction_writer.write_stream(Path(out), pieces(), names)
         else:
             from latentlapse.xray.predict_parts import predict_in_parts
 
