@@ -32,7 +32,8 @@ COMMAND = ["--classes", "4", "--epochs", "150", "--oversample_target", "1.0", "-
 
 FRAME = re.compile(r"epoch_(\d{3})_acc\d\.\d{4}\.png")
 PROGRESS_ROW = re.compile(r"^( *)(\d+) \| +\d\.\d{4} \| +\d\.\d{4} \| +\d+\.\d{4} \| +\d+\.\d{4}$", re.MULTILINE)
-PHASE = re.compile(r"epoch (\d+): (\d+) validation errors, silhouette (\d\.\d\d)")
+PHASE = re.compile(r"epoch (\d+): (\d+) validation errors,(\s+)silhouette (\d\.\d\d)")  # a line may wrap
+PHASE_START = re.compile(r"epoch \d+: \d+ validation errors")  # every phase quote, to catch one PHASE misses
 VERDICT = re.compile(r"^Verdict: .*$", re.MULTILINE)
 # the settings that may differ from the documented command's without changing what it computes
 _FREE = ("runs_dir", "out_dir")
@@ -119,7 +120,8 @@ def rewrite(text: str, examples: dict) -> str:
 
     def phase(match: re.Match) -> str:
         values = _lookup(examples["latent"], match.group(1), "frame", match.group(0))
-        return f"epoch {int(match.group(1))}: {values['errors']} validation errors, silhouette {values['silhouette']:.2f}"
+        return (f"epoch {int(match.group(1))}: {values['errors']} validation errors,{match.group(3)}"
+                f"silhouette {values['silhouette']:.2f}")
 
     text = FRAME.sub(frame, text)
     text = PROGRESS_ROW.sub(row, text)
@@ -133,6 +135,7 @@ def quoted(text: str) -> dict[str, list[str]]:
         "frames": [m.group(0) for m in FRAME.finditer(text)],
         "progress": [m.group(0) for m in PROGRESS_ROW.finditer(text)],
         "phases": [m.group(0) for m in PHASE.finditer(text)],
+        "phase_starts": [m.group(0) for m in PHASE_START.finditer(text)],
         "verdicts": [m.group(0) for m in VERDICT.finditer(text)],
     }
 

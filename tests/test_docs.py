@@ -34,6 +34,7 @@ def test_every_example_number_is_the_recorded_runs(doc):
     text = doc.read_text(encoding="utf-8")
     found = regenerate.quoted(text)
     assert found["frames"], "the doc quotes no frame name"
+    assert len(found["phases"]) == len(found["phase_starts"]), "a phase quote the rewrite cannot parse"
     assert regenerate.rewrite(text, EXAMPLES) == text  # each quote is already the recorded run's value
     assert EXAMPLES["command"].removeprefix("python ") in text
 
