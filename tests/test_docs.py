@@ -122,3 +122,34 @@ def test_the_progress_table_starts_as_the_guide_shows(short_run):
     guide = GUIDE.read_text(encoding="utf-8")
     assert "\n  " + "\n  ".join(table[:2]) + "\n" in guide
     assert all(regenerate.PROGRESS_ROW.fullmatch(row) for row in table[2:]) and len(table) == 4
+
+
+def _spectra_line(i: int, label: str | None, n_values: int = 380) -> str:
+    values = " ".join(["0.0025"] * (n_values - 1) + ["0.05"])
+    return f"SRC{i} {values} 100" + (f" {label}" if label else "")
+
+
+@pytest.mark.parametrize("case", ["fields", "labels", "class"])
+def test_the_guides_quoted_data_errors_are_the_ones_printed(case, tmp_path, monkeypatch, capsys):
+    """The three one-line errors the guide shows under "Every problem with a file" are printed
+    word for word by files that have those problems."""
+    from latentlapse.xray import cli
+
+    text = GUIDE.read_text(encoding="utf-8")
+    block = text.split("Every problem with a file is one line", 1)[1].split("```")[1]
+    quotes = [line for line in block.splitlines() if line.startswith("main.py: error:")]
+    assert len(quotes) == 3
+    labels = ["AGN", "HM-STAR", "YSO", "LM-STAR"] * 5
+    if case == "fields":  # unlabelled; line 17 one value short
+        lines = [_spectra_line(i, None, 379 if i == 17 else 380) for i in range(1, 21)]
+    elif case == "labels":
+        lines = [_spectra_line(i, "QSO" if i in (3, 8) else labels[i - 1]) for i in range(1, 21)]
+    else:  # one NS/HMXB/LMXB/NS_BIN source among the four classes
+        lines = [_spectra_line(i, "NS" if i == 17 else labels[i - 1]) for i in range(1, 21)]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spectra.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = cli.train_main(["--data", "spectra.txt", "--epochs", "1", "--threads", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err == quotes[["fields", "labels", "class"].index(case)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spectra.txt"]
