@@ -8,7 +8,8 @@ same way. The session owns the run's metadata, history, checkpoints and signals
 (``owner=False``).
 
 To change the schedule or the colours, see ``latentlapse/core/timelapse/schedule.py``
-(``should_visualize``) and ``latentlapse/core/timelapse/styles.py``.
+(``should_visualize``) and ``latentlapse/xray/data/taxonomy.py`` (``CLASS_COLORS``,
+``CLASS_MARKERS``); ``latentlapse/core/timelapse/styles.py`` holds the colours of library runs.
 """
 
 from __future__ import annotations

@@ -71,3 +71,14 @@ def test_an_empty_class_is_only_warned_about(caplog):
     with caplog.at_level(logging.WARNING, logger="latentlapse.xray.data.taxonomy"):
         kept, classes = apply_scheme(data, 4)
     assert len(kept) == 4 and "class YSO/CV has no sources" in caplog.text
+
+
+def test_the_documented_colour_and_marker_tables_are_what_a_scheme_draws_with(monkeypatch):
+    """The guide sends a user to CLASS_COLORS / CLASS_MARKERS to change a run's colours."""
+    from latentlapse.xray.data import taxonomy
+
+    monkeypatch.setitem(taxonomy.CLASS_COLORS[4], 0, "#000000")
+    monkeypatch.setattr(taxonomy, "CLASS_MARKERS", ("x", "+", "1", "2", "3", "4", "8", "p"))
+    drawn = taxonomy.scheme(4)
+    assert drawn.colors[0] == "#000000" and drawn.colors[1] == taxonomy.CLASS_COLORS[4][1]
+    assert drawn.markers == ("x", "+", "1", "2")

@@ -70,10 +70,6 @@ _COLORS = {
     "NS": "#8c564b",
     "YSO": "#2ca02c",
 }
-_MARKERS = ("o", "s", "^", "D", "v", "P", "h", "*")
-# Every class colour once, and the markers in order: for classes outside the built-in schemes.
-PALETTE = tuple(dict.fromkeys(_COLORS.values()))
-MARKERS = _MARKERS
 
 # The colour of each fine label, for pictures drawn per fine label (class-mean spectra).
 # NS_BIN has no class of its own in any scheme, so it gets a grey of its own.
@@ -101,10 +97,13 @@ _SCHEMES = {
 
 SCHEME_SIZES = tuple(sorted(_SCHEMES))
 
-# The colour of each class name in every scheme, e.g. CLASS_COLORS[4][0] is AGN's colour.
+# What every run's pictures draw each class with, by scheme size and class index (edit these to
+# change them): CLASS_COLORS[4][0] is AGN's colour in the 4-class scheme, CLASS_MARKERS[i] the
+# matplotlib marker of class i.
 CLASS_COLORS = {
     n: {i: _COLORS[name] for i, (name, _) in enumerate(spec)} for n, spec in _SCHEMES.items()
 }
+CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "h", "*")
 
 
 def scheme(n_classes: int) -> ClassScheme:
@@ -119,8 +118,8 @@ def scheme(n_classes: int) -> ClassScheme:
         n_classes=n_classes,
         names=tuple(name for name, _ in spec),
         members=tuple(members for _, members in spec),
-        colors=tuple(_COLORS[name] for name, _ in spec),
-        markers=_MARKERS[: len(spec)],
+        colors=tuple(CLASS_COLORS[n_classes][i] for i in range(len(spec))),
+        markers=CLASS_MARKERS[: len(spec)],
     )
 
 
