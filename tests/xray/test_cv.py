@@ -92,3 +92,14 @@ def test_split_seed_puts_different_model_seeds_on_the_same_folds(tmp_path, capsy
 
     assert baseline_folds(results[1, 7]) == baseline_folds(results[2, 7])
     assert baseline_folds(results[2, 7]) != baseline_folds(results[2, None])
+
+
+def test_cv_help_leaves_out_the_flags_cv_refuses_and_train_help_keeps_them(capsys):
+    refused = ("--runs_dir", "--out_dir", "--save_preds", "--resume", "--tensorboard", "--visualize_training",
+               "--viz_every", "--viz_method", "--viz_train_samples", "--viz_val_samples")
+    for command, listed in (("cv", False), ("train", True)):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = capsys.readouterr().out
+        assert all((flag in text) == listed for flag in refused), command
+    assert "--folds" in cli.command_parser("cv", "latentlapse cv").format_help()

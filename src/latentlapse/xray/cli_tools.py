@@ -169,7 +169,7 @@ def run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 # -------------------------------------------------------------------------------------------- cv
 def add_cv_arguments(parser: argparse.ArgumentParser) -> None:
-    add_train_arguments(parser)
+    add_train_arguments(parser, run_folder=False)
     g = parser.add_argument_group("cross-validation")
     g.add_argument("--folds", type=int, default=5, help="number of stratified folds")
     g.add_argument("--baseline", choices=("hgb",), default=None,

@@ -40,8 +40,10 @@ def _float_list(text: str) -> tuple[float, ...]:
 
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The guide's flags, with its names and defaults, plus the data and run options."""
+def add_train_arguments(parser: argparse.ArgumentParser, run_folder: bool = True) -> None:
+    """The guide's flags, with its names and defaults, plus the data and run options; without
+    ``run_folder`` (``cv``, which writes none) the outputs and time-lapse flags are still parsed, to
+    be refused with a line that says why, but left out of ``--help``."""
     d = TrainConfig()
     v = VizConfig()
     g = parser.add_argument_group("training")
@@ -113,27 +115,32 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="catalogue values that mean 'no measurement': read as missing, also by predict "
                         "(negative values with '=': --placeholder=-99)")
 
+    def shown(text: str) -> str:
+        return text if run_folder else argparse.SUPPRESS
+
     g = parser.add_argument_group("outputs")
-    g.add_argument("--runs_dir", default=d.runs_dir, help="root of the auto-numbered run folders (run_001, run_002, ...)")
-    g.add_argument("--out_dir", default=None, help="where checkpoints go (default: inside the run folder)")
+    g.add_argument("--runs_dir", default=d.runs_dir,
+                   help=shown("root of the auto-numbered run folders (run_001, run_002, ...)"))
+    g.add_argument("--out_dir", default=None, help=shown("where checkpoints go (default: inside the run folder)"))
     g.add_argument("--save_preds", metavar="FILE", default=None,
-                   help="write validation predictions and class probabilities (.csv, .json or .fits, in a folder that exists)")
+                   help=shown("write validation predictions and class probabilities (.csv, .json or .fits, in a "
+                              "folder that exists)"))
     g.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="continue an interrupted run from its last checkpoint, in its own folder")
+                   help=shown("continue an interrupted run from its last checkpoint, in its own folder"))
     g.add_argument("--tensorboard", action="store_true",
-                   help="also write the history as scalars and each frame's features as an embedding into "
-                        "RUN/tensorboard/ (needs latentlapse[tensorboard])")
+                   help=shown("also write the history as scalars and each frame's features as an embedding into "
+                              "RUN/tensorboard/ (needs latentlapse[tensorboard])"))
 
     g = parser.add_argument_group("latent-space time-lapse")
     g.add_argument("--visualize_training", action="store_true",
-                   help="draw the latent space at milestone epochs (default: disabled)")
-    g.add_argument("--viz_every", type=int, default=None, help=f"draw every N epochs (default: {v.every})")
+                   help=shown("draw the latent space at milestone epochs (default: disabled)"))
+    g.add_argument("--viz_every", type=int, default=None, help=shown(f"draw every N epochs (default: {v.every})"))
     g.add_argument("--viz_method", choices=VIZ_METHODS, default=None,
-                   help=f"2-D projection: tsne, umap (needs latentlapse[umap]) or pca (default: {v.method})")
+                   help=shown(f"2-D projection: tsne, umap (needs latentlapse[umap]) or pca (default: {v.method})"))
     g.add_argument("--viz_train_samples", type=int, default=None,
-                   help=f"training sources in every frame (default: {v.train_samples})")
+                   help=shown(f"training sources in every frame (default: {v.train_samples})"))
     g.add_argument("--viz_val_samples", type=int, default=None,
-                   help=f"validation sources in every frame (default: {v.val_samples})")
+                   help=shown(f"validation sources in every frame (default: {v.val_samples})"))
 
 
 _VIZ_FLAGS = {
