@@ -8,7 +8,8 @@ The public surface is small; heavy modules (torch, matplotlib) load only when us
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["Dataset", "Timelapse", "TrainConfig", "VizConfig", "features", "load_dataset", "simulate_dataset", "train"]
+__all__ = ["Dataset", "MissingExtraError", "RunFailed", "Timelapse", "TrainConfig", "VizConfig", "features",
+           "load_dataset", "simulate_dataset", "train"]
 
 
 def __getattr__(name: str):
@@ -20,6 +21,10 @@ def __getattr__(name: str):
         from latentlapse.core.hooks import features
 
         return features
+    if name in ("MissingExtraError", "RunFailed"):  # what Timelapse raises (docs/LIBRARY.md)
+        from latentlapse.core import errors
+
+        return getattr(errors, name)
     if name == "Dataset":
         from latentlapse.xray.data.dataset import Dataset
 

@@ -40,9 +40,10 @@ def test_the_flag_without_the_package_is_a_usage_error_before_anything_runs(tmp_
 
 def test_the_api_refuses_at_construction(tmp_path):
     code = ("from latentlapse import Timelapse\n"
+            "from latentlapse import MissingExtraError\n"
             "try:\n"
             "    Timelapse('runs', class_names=['a', 'b'], epochs=2, tensorboard=True)\n"
-            "except ImportError as exc:\n"
+            "except MissingExtraError as exc:  # importable where LIBRARY.md names it\n"
             "    print(type(exc).__name__, exc)\n")
     done = _run(code, tmp_path)
     assert done.returncode == 0, done.stderr

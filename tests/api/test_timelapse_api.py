@@ -22,8 +22,10 @@ def test_up_to_twenty_classes_get_distinct_colours_none_red():
     colors, markers = default_style(MAX_CLASSES)
     assert MAX_CLASSES == 20 and len(set(colors)) == 20 and len(markers) == 20
     assert not any(r > 0.6 and g < 0.35 and b < 0.35 for r, g, b in map(to_rgb, colors))
-    with pytest.raises(ValueError, match="1 to 20 classes"):
-        default_style(21)
+    with pytest.raises(ValueError, match="21 classes: the time-lapse draws at most 20 classes"):
+        Timelapse("runs", class_names=[f"c{i}" for i in range(21)], epochs=3)
+    with pytest.raises(ValueError, match="1 class name"):
+        Timelapse("runs", class_names=["a"], epochs=3)
     with pytest.raises(ValueError, match="red, which marks misclassified"):
         Timelapse("runs", class_names=["a", "b"], epochs=3, colors=["#1f77b4", "red"])
 

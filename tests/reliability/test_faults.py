@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from latentlapse.xray import checkpoints, cli, pipeline
-from latentlapse.core.errors import RunFailed
+from latentlapse import RunFailed  # where docs/LIBRARY.md names it
 
 from .support import INJECT, VIZ_FLAGS, assert_folder_consistent, cli_args, failing_fsync, metadata, process_gone
 

@@ -27,7 +27,8 @@ def safe_name(name: str) -> str:
 def default_style(n_classes: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(colours, markers) for ``n_classes`` classes: distinct colours, markers in turn."""
     if not 1 <= n_classes <= MAX_CLASSES:
-        raise ValueError(f"{n_classes} classes: the time-lapse draws 1 to {MAX_CLASSES} classes with distinct colours")
+        raise ValueError(f"{n_classes} classes: the time-lapse draws at most {MAX_CLASSES} classes with distinct "
+                         f"colours")
     return PALETTE[:n_classes], tuple(MARKERS[i % len(MARKERS)] for i in range(n_classes))
 
 
