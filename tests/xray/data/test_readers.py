@@ -443,6 +443,29 @@ def test_a_bin_column_missing_from_a_spectra_table_is_named(tmp_path):
         load_dataset(write(tmp_path, header + "A,1,1,1,1,9\n", "spectra.csv"))
 
 
+def test_named_bin_columns_are_read_in_the_order_of_their_names(tmp_path):
+    """A table is matched by its column names: the same table with its bin columns in another
+    order gives the same spectra (it gave other predictions, read by position)."""
+    in_order = load_dataset(write(tmp_path, "src_id,v1,v2,v3,net_counts\nA,0.1,0.3,0.6,9\n", "a.csv"))
+    shuffled = load_dataset(write(tmp_path, "src_id,v3,v1,v2,net_counts\nA,0.6,0.1,0.3,9\n", "b.csv"))
+    assert np.array_equal(shuffled.X, in_order.X) and np.allclose(in_order.X, [[0.1, 0.3, 0.6]])
+    assert "the bin columns are read in the order of their names (v1 to v3), not in the file's order" in shuffled.notes
+    assert not any("order of their names" in note for note in in_order.notes)
+
+
+@pytest.mark.parametrize("renamed, message", [
+    ({3: "flux"}, r"column 4 \(flux\) is not a bin name among bin columns named v1, v2, \.\.\., which lack v3 "
+                  r"\(1 such column\); rename it to the bin it holds, or remove it"),
+    ({2: "x", 4: "y"}, r"column 3 \(x\) is not a bin name .*, which lack v2 \(2 such columns\)"),
+])
+def test_a_column_of_another_name_among_named_bins_is_refused(tmp_path, renamed, message):
+    """A renamed bin column was read in its place without a word (a table of 50 or more bins)."""
+    names = [renamed.get(j, f"v{j}") for j in range(1, 61)]
+    text = f"src_id,{','.join(names)},net_counts\nA,{','.join(['0.2'] * 60)},9\n"
+    with pytest.raises(InputError, match=r"spectra\.csv: " + message):
+        load_dataset(write(tmp_path, text, "spectra.csv"))
+
+
 def test_a_bin_column_missing_from_the_standard_grid_is_named(tmp_path, make_spectra):
     from latentlapse.xray.data.writers import write_dataset
 

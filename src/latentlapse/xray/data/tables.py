@@ -312,7 +312,7 @@ def _spectra(
         where = [f"element {j + 1} of column {values}" for j in range(matrix.shape[1])]
         names = None
     else:
-        _refuse_bin_gaps(table, values)
+        values = _bin_order(table, values, notes)
         matrix = np.column_stack([table.numeric(name, "spectra values") for name in values])
         where, names = [table.positions[name] for name in values], values
         _refuse_missing_cells(table, values, "spectra values")
@@ -342,21 +342,47 @@ def _refuse_missing_cells(table: Table, names: list[str], purpose: str) -> None:
                          f"numeric (a spectrum has no missing values): give the value, or remove the row")
 
 
-def _refuse_bin_gaps(table: Table, names: list[str]) -> None:
-    """Bin columns named v1, v2, ... or by the standard grid's centres (E0.5125, ...) must not skip
-    one: a spectrum without a bin would be read shifted, with every later bin out of place."""
+def _bin_order(table: Table, names: list[str], notes: list[str]) -> list[str]:
+    """The bin columns in bin order. Named v1, v2, ... or by the standard grid's centres
+    (E0.5125, ...), they are ordered by their names, whatever the file's order, and must not skip
+    one (a spectrum without a bin would be read shifted, every later bin out of place); a column
+    of another name among them is refused. Columns of other names are read in the file's order."""
     grid_names = bin_names(grid.N_BINS)
     if all(re.fullmatch(r"v\d+", n) for n in names):
-        expected = [f"v{j}" for j in range(1, max(int(n[1:]) for n in names) + 1)]
+        ordered = sorted(names, key=lambda n: int(n[1:]))
+        expected = [f"v{j}" for j in range(1, int(ordered[-1][1:]) + 1)]
     elif set(names) <= set(grid_names):
-        places = [grid_names.index(n) for n in names]
-        expected = list(grid_names[min(places):max(places) + 1])
+        ordered = sorted(names, key=grid_names.index)
+        expected = list(grid_names[grid_names.index(ordered[0]):grid_names.index(ordered[-1]) + 1])
     else:
-        return
-    present = set(names)
-    absent = [n for n in expected if n not in present]
+        on_grid = [n for n in names if n in grid_names]
+        numbered = [n for n in names if re.fullmatch(r"v\d+", n)]
+        named = on_grid if len(on_grid) >= len(numbered) else numbered
+        if len(named) * 2 < len(names):
+            return names
+        odd = [n for n in names if n not in named]
+        lacking = _absent(named, grid_names if named is on_grid else None)
+        raise InputError(f"{table.path}: {table.positions[odd[0]]} is not a bin name among bin columns named "
+                         f"{named[0]}, {named[1] if len(named) > 1 else '...'}, ...{lacking} ({len(odd)} such "
+                         f"column{'s' if len(odd) > 1 else ''}); rename it to the bin it holds, or remove it")
+    absent = sorted(set(expected) - set(names), key=expected.index)
     if absent:
         shown = ", ".join(absent[:_SHOWN]) + (", ..." if len(absent) > _SHOWN else "")
         plural = "s" if len(absent) > 1 else ""
         raise InputError(f"{table.path}: the bin columns {expected[0]} to {expected[-1]} lack {shown} "
                          f"({len(absent)} of {len(expected)}); add the missing bin column{plural}")
+    if ordered != names:
+        notes.append(f"the bin columns are read in the order of their names ({ordered[0]} to {ordered[-1]}), "
+                     f"not in the file's order")
+    return ordered
+
+
+def _absent(named: list[str], grid_names: tuple[str, ...] | None) -> str:
+    """", which lack E0.9375" (the first of the bins the named columns skip), or nothing."""
+    if grid_names is None:
+        numbers = {int(n[1:]) for n in named}
+        gaps = [f"v{j}" for j in range(1, max(numbers) + 1) if j not in numbers]
+    else:
+        places = sorted(grid_names.index(n) for n in named)
+        gaps = [grid_names[j] for j in range(places[0], places[-1] + 1) if grid_names[j] not in named]
+    return f", which lack {gaps[0]}" if gaps else ""
