@@ -82,6 +82,26 @@ def test_unlabelled_file_is_one_line_and_exit_2(trained, tmp_path, capsys):
     assert not (tmp_path / "ev").exists()
 
 
+def test_sources_of_an_unknown_class_are_skipped_and_counted_not_refused(trained, tmp_path, capsys):
+    """A cross-matched catalogue often holds a QSO or galaxy row: evaluate skips it, as the guide
+    says (it refused the whole file)."""
+    root, data, best = trained
+    labelled = write_catalog(tmp_path / "other.csv", n=40, seed=5)
+    lines = labelled.read_text().splitlines()
+    for i in (3, 7):
+        lines[i] = lines[i].rsplit(",", 1)[0] + ",QSO"
+    labelled.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "ev"
+    assert cli.main(["evaluate", "--checkpoint", str(best), "--data", str(labelled), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"{labelled}: 2 sources with a label of no known class (the first: 'QSO' at line 4) skipped: only the " \
+           f"model's classes are scored\n" in captured.err
+    assert "on 38 sources" in captured.out
+    assert "38 labelled sources (2 without a label of these classes skipped)" in (out / "evaluation_report.txt").read_text()
+    assert sum(json.loads((out / "evaluation.json").read_text())["per_class"][n]["support"] for n in
+               json.loads((out / "evaluation.json").read_text())["class_names"]) == 38
+
+
 def test_run_records_calibration_and_both_operating_points(trained):
     root, data, best = trained
     final = json.loads((best.parent / "final_metrics.json").read_text())

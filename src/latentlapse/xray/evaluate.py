@@ -44,6 +44,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     from latentlapse.xray import calibration
     from latentlapse.xray.calibration_figure import reliability_png
     from latentlapse.xray.config import TrainConfig
+    from latentlapse.xray.data.spectra_checks import UnknownLabels
     from latentlapse.xray.data.taxonomy import scheme
     from latentlapse.xray.operating import both_points, from_checkpoint, stored_priors
     from latentlapse.xray.predict import inputs_of_file, predict_logits
@@ -54,7 +55,8 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     config = TrainConfig.from_dict(payload["config"])
     names = list(payload["class_names"])
     notes: list[str] = []
-    X_all, _, labels = inputs_of_file(payload, str(data), config.label_column, notes=notes)
+    unknown = UnknownLabels(data, "skipped: only the model's classes are scored")
+    X_all, _, labels = inputs_of_file(payload, str(data), config.label_column, notes=notes, unknown_labels=unknown)
     y_all = scheme(len(names)).encode(labels)
     known = y_all >= 0
     if not known.any():  # one line: the reader's "read as unlabelled" note would only repeat it

@@ -63,14 +63,15 @@ def _bins_named(dataset: Dataset, payload: dict, data_path: str) -> str:
     return ": the file " + " and ".join(parts)
 
 
-def inputs_of_file(payload: dict, data: str, label_column: str | None,
-                   notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def inputs_of_file(payload: dict, data: str, label_column: str | None, notes: list[str] | None = None,
+                   unknown_labels=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Model inputs, ids and labels of the sources of ``data`` for a checkpoint's model.
 
     A catalogue is read through the checkpoint's feature schema (only its columns, its types,
     the training split's medians), so each source's inputs depend on that source alone. The
     reader's notes (e.g. PHA channels left out for their QUALITY flags) are logged, or added to
-    ``notes`` for a caller that first decides whether the file can be used at all.
+    ``notes`` for a caller that first decides whether the file can be used at all. Labels of no
+    known class are refused, or, given ``unknown_labels`` (an ``UnknownLabels``), read as unlabelled.
     """
     from latentlapse.xray.data.readers import load_dataset
 
@@ -78,12 +79,12 @@ def inputs_of_file(payload: dict, data: str, label_column: str | None,
         from latentlapse.xray.data.catalog_input import read_with_schema
 
         schema = checkpoint_schema(payload)
-        rows = read_with_schema(data, schema, label_column)
+        rows = read_with_schema(data, schema, label_column, unknown_labels)
         lines = [f"{data}: {note}" for note in rows.notes]
         result = schema.transform(rows.raw), rows.ids, rows.labels
     else:
-        dataset = load_dataset(data, label_column=label_column)
-        lines = [f"note: {note}" for note in dataset.notes]
+        dataset = load_dataset(data, label_column=label_column, unknown_labels=unknown_labels)
+        lines = [f"note: {note}" for note in (*dataset.notes, *(unknown_labels.notes() if unknown_labels else ()))]
         result = align_features(dataset, payload, data), dataset.ids, dataset.labels
     if notes is None:
         for line in lines:

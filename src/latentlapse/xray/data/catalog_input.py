@@ -36,7 +36,8 @@ class SchemaRows:
         return len(self.ids)
 
 
-def read_with_schema(path: str | Path, schema: FeatureSchema, label_column: str | None) -> SchemaRows:
+def read_with_schema(path: str | Path, schema: FeatureSchema, label_column: str | None,
+                     unknown_labels: UnknownLabels | None = None) -> SchemaRows:
     """The sources of a CSV, ECSV, FITS or VOTable table as raw values of ``schema.columns``.
 
     The label column (``label_column``, else True_Class/label/class) is optional: without it
@@ -47,7 +48,7 @@ def read_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     path = Path(path)
     kind = _table_kind(path, schema)
     table = tables.read_csv(path, typed=False) if kind == "csv" else tables.read_astropy(path, kind)
-    scan = Scan(path, schema)
+    scan = Scan(path, schema, unknown_labels)
     rows = scan.add(table, label_column)
     notes = list(table.notes) + scan.finish()
     return SchemaRows(ids=rows.ids, labels=rows.labels, raw=rows.raw, notes=tuple(notes))

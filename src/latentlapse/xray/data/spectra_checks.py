@@ -74,11 +74,14 @@ def require_astropy(purpose: str = "reading FITS/VOTable/ECSV files"):
 
 
 class UnknownLabels:
-    """Labels of no known class, read as unlabelled where a command needs no labels (predict):
-    how many, and the first, for one note about the whole file ``source``."""
+    """Labels of no known class, read as unlabelled where a command can do without them (predict
+    classifies those sources, evaluate skips them): how many, and the first, for one note about
+    the whole file ``source`` that ends in what became of them (``consequence``)."""
 
-    def __init__(self, source: str | Path):
+    def __init__(self, source: str | Path,
+                 consequence: str = "classified as unlabelled: predict needs no labels, and writes no true class for them"):
         self.source = Path(source)
+        self.consequence = consequence
         self.count = 0
         self.first = ""
 
@@ -100,7 +103,7 @@ class UnknownLabels:
         if not self.count:
             return []
         return [f"{self.count} source{'s' if self.count > 1 else ''} with a label of no known class (the first: "
-                f"{self.first}) classified as unlabelled: predict needs no labels, and writes no true class for them"]
+                f"{self.first}) {self.consequence}"]
 
 
 def canonical_labels(path: Path, raw: Sequence[str], rows: Rows,
