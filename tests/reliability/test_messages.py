@@ -220,3 +220,20 @@ def test_a_second_ctrl_c_as_the_run_finishes_skips_only_frames(make_config, logs
     assert (notes[0]["values"]["epochs"] if notes else []) == [e for e in (1, 2) if e not in drawn]
     if notes:
         assert "the same --seed and --threads" in notes[0]["remedy"]
+
+
+def test_a_catalogue_given_to_a_spectra_model_is_one_line_with_a_fix(two_class_checkpoint, tmp_path, capsys):
+    """The catalogue's reading notes (one advising --placeholder, which predict lacks) came before
+    the refusal, and the refusal had no fix."""
+    rows = ["name,Fs,Fh,Gmag,True_Class"] + [f"S{i},8e-18,{i + 1}e-15,{'' if i % 4 else 15},AGN" for i in range(12)]
+    catalogue = tmp_path / "cat.csv"
+    catalogue.write_text("\n".join(rows) + "\n")
+    code = cli.main(["predict", "--checkpoint", str(two_class_checkpoint), "--data", str(catalogue),
+                     "--out", str(tmp_path / "p.csv")])
+    assert code == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("probabilities:")]
+    assert err == [
+        f"latentlapse predict: error: {catalogue}: holds a catalogue, but the checkpoint's model was trained on "
+        f"spectra; give spectra (the text format, a spectra table or PHA files), or the checkpoint of a model "
+        f"trained on a catalogue"]
+    assert not (tmp_path / "p.csv").exists()

@@ -36,8 +36,10 @@ def align_features(dataset: Dataset, payload: dict, data_path: str) -> np.ndarra
     """Spectra as the model expects them: the same number of bins."""
     expected = payload["model_spec"]["n_features"]
     kind = payload["data"]["kind"]
-    if dataset.kind != kind:
-        raise InputError(f"{data_path}: holds {dataset.kind} data, but the checkpoint's model was trained on {kind}")
+    if dataset.kind != kind:  # a catalogue for a spectra model (the other way is refused by catalog_input)
+        raise InputError(f"{data_path}: holds a catalogue, but the checkpoint's model was trained on spectra; give "
+                         f"spectra (the text format, a spectra table or PHA files), or the checkpoint of a model "
+                         f"trained on a catalogue")
     if dataset.n_features != expected:
         named = _bins_named(dataset, payload, data_path)
         fix = "give the file the bin columns the model was trained on" if named else "rebin them onto the same grid"
@@ -234,6 +236,7 @@ def input_pieces(payload: dict, data: str, label_column: str | None, span: slice
     unlabelled, rows, pieces = [], 0, 0
     unknown = UnknownLabels(data)  # predict needs no labels: those of no known class are counted, once
     for piece in chunks.iter_chunks(data, label_column=label_column, span=span, unknown_labels=unknown):
+        features = align_features(piece, payload, data)  # first: a file the model cannot take gets no notes
         for note in piece.notes:  # e.g. PHA channels left out for their QUALITY flags
             if _UNLABELLED.search(note):
                 unlabelled.append(note)  # said once for the whole file, below
@@ -241,7 +244,7 @@ def input_pieces(payload: dict, data: str, label_column: str | None, span: slice
                 shown.add(note)
                 log.info("note: %s", note)
         rows, pieces = rows + len(piece), pieces + 1
-        yield align_features(piece, payload, data), piece.ids, piece.labels
+        yield features, piece.ids, piece.labels
     if unlabelled and len(unlabelled) == pieces:  # every piece unlabelled: the file is
         whole = f"all {rows} sources{' of this process' if span is not None else ''} read as unlabelled"
         log.info("note: %s", _UNLABELLED.sub(whole, unlabelled[0]))
