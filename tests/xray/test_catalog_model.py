@@ -120,7 +120,7 @@ def test_a_needed_column_without_an_indicator_is_named_in_one_line(trained, tmp_
     code = cli.main(["predict", "--checkpoint", str(run_dir / "best.pt"), "--data", str(path), "--out",
                      str(tmp_path / "x.csv")])
     err = capsys.readouterr().err
-    assert code == 2 and not (tmp_path / "x.csv").exists()
+    assert code == 1 and not (tmp_path / "x.csv").exists()
     assert len(err.strip().splitlines()) == 1
     assert "no_hr.csv: the file lacks hr, which the model needs and has no missing indicator for" in err
 

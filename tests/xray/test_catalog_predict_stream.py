@@ -77,7 +77,7 @@ def test_a_needed_column_empty_in_every_piece_stops_after_the_last(trained, tmp_
     monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
     code, _ = _predict(run_dir / "best.pt", path, tmp_path / "p.csv")
     err = capsys.readouterr().err
-    assert code == 2 and not (tmp_path / "p.csv").exists()
+    assert code == 1 and not (tmp_path / "p.csv").exists()
     assert "no_hr.csv: the file has no value in hr, which the model needs" in err
     rows[50][5] = "0.1"  # one value, in the last piece: the column is not empty
     code, written = _predict(run_dir / "best.pt", _write(tmp_path / "one_hr.csv", rows), tmp_path / "q.csv")

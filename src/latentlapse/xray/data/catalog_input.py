@@ -18,7 +18,7 @@ import numpy as np
 from latentlapse.xray.data.schema import FeatureSchema, below_log_range, clipped_note, parse_columns
 from latentlapse.xray.data.spectra_checks import UnknownLabels
 from latentlapse.xray.data.table_columns import unlabelled_note
-from latentlapse.core.errors import InputError, UsageError
+from latentlapse.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class Scan:
         return self
 
     def finish(self) -> list[str]:
-        """Notes on the whole table; a UsageError for a column the model needs that held no value."""
+        """Notes on the whole table; an InputError for a column the model needs that held no value."""
         notes = [unlabelled_note(self.label, self.rows)] if not self.labelled else []
         notes += self.unknown_labels.notes() if self.unknown_labels is not None else []
         notes += [clipped_note(name, int(self.clipped[j]), ("source", "sources"), *self.first_clipped[j])
@@ -183,7 +183,7 @@ def _table_kind(path: Path, schema: FeatureSchema) -> str:
 
 
 def check_columns(path: Path, schema: FeatureSchema, empty: list[str], present: set[str]) -> list[str]:
-    """Notes for ``empty``, the columns the file lacks or leaves empty; a UsageError when the model
+    """Notes for ``empty``, the columns the file lacks or leaves empty; an InputError when the model
     cannot impute one.
 
     A column with a missing indicator is simply all-missing; without one the model never saw it
@@ -198,7 +198,7 @@ def check_columns(path: Path, schema: FeatureSchema, empty: list[str], present: 
             f"lacks {', '.join(absent)}" if absent else "",
             f"has no value in {', '.join(n for n in cannot if n in present)}" if len(absent) < len(cannot) else "",
         ) if part)
-        raise UsageError(f"{path}: the file {what}, which the model needs and has no missing indicator for "
+        raise InputError(f"{path}: the file {what}, which the model needs and has no missing indicator for "
                          f"(the training split had no gap there); add the column's values, or retrain with "
                          f"--missing indicator on data with gaps in it, or without it (--exclude)")
     return [f"columns absent or empty in this file, read as missing (the model has indicators for them): "
