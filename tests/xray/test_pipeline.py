@@ -120,6 +120,13 @@ def test_save_preds_and_predict_command(small_data, tmp_path, capsys):
     assert sum(r["true_class"] == "" for r in records) == outside
     assert all(abs(r["p_AGN"] + r["p_HM/LM"] - 1) < 1e-4 for r in records)
     assert "450 sources classified" in capsys.readouterr().out
+    # --save_preds holds the raw network's probabilities, as its log line and the guide say
+    raw = tmp_path / "raw.json"
+    assert cli.main(["predict", "--checkpoint", str(result.run_dir / "best.pt"), "--data", str(small_data),
+                     "--out", str(raw), "--uncalibrated", "--priors", "model", "--quiet"]) == 0
+    by_id = {r["id"]: r for r in json.loads(raw.read_text())}
+    saved = [row.split(",") for row in rows[1:]]
+    assert all(abs(float(p) - by_id[row[0]]["p_AGN"]) < 2e-6 for row in saved for p in [row[3]])
 
 
 def test_cnn_on_a_catalogue_is_a_usage_error(tmp_path):
