@@ -181,6 +181,27 @@ def test_an_interrupted_loop_resumes_in_its_own_folder(tmp_path):
     assert not list(tmp_path.glob("run_002"))
 
 
+def test_every_resume_is_recorded_not_only_the_last(tmp_path):
+    rng = np.random.default_rng(1)
+    data = _epoch(rng, 60, 3)
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse(tmp_path, class_names=["a", "b", "c"], epochs=5, frames=False, seed=3) as tl:
+            tl.log_epoch(1, train=data, val=data)
+            raise KeyboardInterrupt
+    run = tmp_path / "run_001"
+    with pytest.raises(KeyboardInterrupt):
+        with Timelapse.resume(run, after_epoch=1) as tl:
+            tl.log_epoch(2, train=data, val=data)
+            tl.log_epoch(3, train=data, val=data)
+            raise KeyboardInterrupt
+    with Timelapse.resume(run, after_epoch=3) as tl:
+        tl.log_epoch(4, train=data, val=data)
+        tl.log_epoch(5, train=data, val=data)
+    meta = json.loads((run / "run_metadata.json").read_text())
+    assert [r["from_epoch"] for r in meta["resumes"]] == [1, 3]
+    assert meta["resumed_from_epoch"] == 3 and meta["resumed_at"] == meta["resumes"][-1]["at"]
+
+
 @pytest.mark.parametrize("frames", [True, False])
 def test_a_block_that_logs_no_epoch_ends_failed_and_says_why(tmp_path, caplog, frames):
     caplog.set_level(logging.WARNING, logger="latentlapse")

@@ -104,3 +104,12 @@ def update_metadata(run_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]
     metadata.update(fields)
     atomic.write_json(Path(run_dir) / METADATA, metadata)
     return metadata
+
+
+def record_resume(run_dir: str | os.PathLike, from_epoch: int, **fields: Any) -> dict[str, Any]:
+    """Mark a resume in ``run_metadata.json``: ``resumes`` lists every one (from which epoch,
+    when), ``resumed_from_epoch`` / ``resumed_at`` repeat the last; ``fields`` are merged too."""
+    at = now_iso()
+    earlier = read_metadata(run_dir).get("resumes") or []
+    return update_metadata(run_dir, resumes=[*earlier, {"from_epoch": from_epoch, "at": at}],
+                           resumed_from_epoch=from_epoch, resumed_at=at, **fields)

@@ -144,8 +144,8 @@ def resume(run_dir: str | os.PathLike, announce: Announce = _log_announce) -> Ru
             atomic.remove_stale_temps(ckpt_dir)
             announce(str(run_dir))
             start = int(checkpoint["trainer"]["epoch"]) if checkpoint is not None else 0
-            runs.update_metadata(run_dir, status="running", pid=os.getpid(), host=socket.gethostname(),
-                                 resumed_from_epoch=start, resumed_at=runs.now_iso(), end_time=None, error=None)
+            runs.record_resume(run_dir, start, status="running", pid=os.getpid(), host=socket.gethostname(),
+                               end_time=None, error=None)
             if checkpoint is None:
                 log.info("the run was stopped before its first checkpoint; starting it again from epoch 1 in %s",
                          run_dir)

@@ -88,7 +88,12 @@ def test_a_resumed_run_says_from_which_epoch_and_a_fresh_one_says_nothing(tmp_pa
     meta.update(resumed_from_epoch=2, resumed_at="2026-11-25T11:00:00")
     (folder / "run_metadata.json").write_text(json.dumps(meta))
     page = report.write_report(folder).read_text()
-    assert "<dt>resumed</dt><dd>after epoch 2, 2026-11-25T11:00:00</dd>" in page
+    assert "<dt>resumed</dt><dd>after epoch 2, 2026-11-25T11:00:00</dd>" in page  # a run from before the list
+    meta["resumes"] = [{"from_epoch": 0, "at": "2026-11-25T10:00:00"}, {"from_epoch": 2, "at": "2026-11-25T11:00:00"}]
+    (folder / "run_metadata.json").write_text(json.dumps(meta))
+    page = report.write_report(folder).read_text()
+    assert ("<dt>resumed</dt><dd>2 times: from the start, 2026-11-25T10:00:00; after epoch 2, "
+            "2026-11-25T11:00:00</dd>") in page
 
 
 def test_run_without_frames_still_gets_a_report(tmp_path):

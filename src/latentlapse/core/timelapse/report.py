@@ -114,12 +114,16 @@ def _header(run: RunFiles, status: str) -> str:
 
 
 def _resumed(meta: dict) -> str | None:
-    """When and from which epoch a resumed run went on (its metadata keeps the last resume)."""
-    epoch = meta.get("resumed_from_epoch")
-    if epoch is None:
-        return None
-    when = f", {meta['resumed_at']}" if meta.get("resumed_at") else ""
-    return (f"after epoch {epoch}{when}" if epoch else f"from the start{when}")
+    """When and from which epoch a resumed run went on, each time (runs from before the list
+    was kept name only their last resume)."""
+    resumes = meta.get("resumes") or (
+        [{"from_epoch": meta["resumed_from_epoch"], "at": meta.get("resumed_at")}]
+        if meta.get("resumed_from_epoch") is not None else [])
+    parts = [(f"after epoch {r['from_epoch']}" if r["from_epoch"] else "from the start")
+             + (f", {r['at']}" if r.get("at") else "") for r in resumes]
+    if len(parts) > 1:
+        return f"{len(parts)} times: " + "; ".join(parts)
+    return parts[0] if parts else None
 
 
 def _diagnosis(diagnosis: diagnosis_module.Diagnosis) -> str:

@@ -89,7 +89,7 @@ def record_start(tl: Any) -> list[dict[str, float]]:
     common = dict(status="running", pid=os.getpid(), host=socket.gethostname(), end_time=None, error=None)
     if tl.resume_after is not None:
         rows = history_file.truncate(tl.run_dir, tl.resume_after)
-        runs.update_metadata(tl.run_dir, resumed_from_epoch=tl.resume_after, resumed_at=runs.now_iso(), **common)
+        runs.record_resume(tl.run_dir, tl.resume_after, **common)
         return rows
     config = {"epochs": tl.epochs, **tl.config, "tensorboard": tl.tensorboard,
               "viz": {"enabled": tl.frames, "every": tl.every, "method": tl.method,
