@@ -78,6 +78,10 @@ def test_inspect_one_source_and_the_suspects(noisy_blobs, blob_run, capsys):
     assert cli.main(["inspect", str(blob_run), "--suspects", "5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 + 5 and lines[2].split()[0] == "1"
+    flagged = [r["id"] for r in dynamics.read_summary(blob_run) if r["suspect"] == "1"]
+    assert cli.main(["inspect", str(blob_run), "--suspects", "1000"]) == 0  # more than the run has: all the flagged ones
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(f"; all {len(flagged)}, by suspect score:") and [line.split()[1] for line in lines[2:]] == flagged
 
 
 def test_inspect_an_unknown_id_is_one_line_and_exit_2(blob_run, capsys):
