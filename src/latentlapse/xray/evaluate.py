@@ -112,7 +112,8 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
                 + operating_points_text(points)
     png = reliability_png(y, raw, None if fitted is None else fitted.apply(logits),
                           f"{Path(checkpoint).name} on {Path(data).name} ({len(y)} sources)",
-                          confusion=np.asarray(metrics["confusion_matrix"]), class_names=names)
+                          confusion=np.asarray(metrics["confusion_matrix"]), class_names=names,
+                          calibrated_label="calibrated (at training priors)", confusion_point=point.describe())
     if training_file:
         log.warning(TRAINING_FILE_NOTE)
     atomic.write_json(folder / JSON_FILE, metrics)
