@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import html
+import json
 
 import numpy as np
 import pytest
@@ -104,3 +106,7 @@ def test_a_visualised_run_shows_the_suspects_in_its_diagnosis_and_report(noisy_b
     assert "Label suspects:" in (run_dir / "diagnosis.txt").read_text()
     page = (run_dir / "report.html").read_text()
     assert "Training dynamics and label suspects" in page and top in page
+    # the headline scores are the raw network's: the JSON and the page's header say so, as the log does
+    evaluated = json.loads((run_dir / "final_metrics.json").read_text())["evaluated"]
+    assert evaluated.endswith("on the validation split, raw network (argmax of the uncalibrated softmax)")
+    assert f'<p class="note">Scores of the {html.escape(evaluated)}.</p>' in page
