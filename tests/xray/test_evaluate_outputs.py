@@ -38,3 +38,27 @@ def test_the_figure_names_the_operating_point_of_each_panel(checkpoint, tmp_path
     assert point in " ".join(matrix.get_title().split())
     legend = [text.get_text() for text in curves.get_legend().get_texts()]
     assert any(label.startswith("calibrated (at training priors): ECE ") for label in legend), legend
+
+
+def test_the_skipped_sources_are_counted_as_unlabelled_or_of_another_class(tmp_path):
+    """A 2-class model skips both the sources without a label and those labelled YSO or NS (a
+    class it does not have); evaluation.json counts them apart, the report's (and log's) first
+    line names them together."""
+    root = tmp_path / "two"
+    root.mkdir()
+    data = write_catalog(root / "cat.csv")
+    result = pipeline.train(TrainConfig(classes=2, epochs=2, batch_size=32, data=str(data), runs_dir=str(root / "runs")))
+    lines = write_catalog(tmp_path / "other.csv", n=60, seed=5).read_text().splitlines()
+    blank = {1, 2, 3, 6}  # rows 1-3 are YSO, LM-STAR, NS; row 6 is YSO: four unlabelled
+    rows = [line.rsplit(",", 1)[0] + "," if i in blank else line for i, line in enumerate(lines[1:], 1)]
+    labels = [line.rsplit(",", 1)[1] for line in rows]
+    (tmp_path / "other.csv").write_text("\n".join([lines[0]] + rows) + "\n")
+    out = tmp_path / "ev"
+    assert cli.main(["evaluate", "--checkpoint", str(result.run_dir / "best.pt"), "--data",
+                     str(tmp_path / "other.csv"), "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "evaluation.json").read_text())
+    other = sum(label in ("YSO", "NS") for label in labels)
+    assert (metrics["n_skipped_unlabelled"], metrics["n_skipped_other_class"]) == (4, other) and other > 20
+    assert metrics["n_sources"] == 60 - 4 - other
+    first = (out / "evaluation_report.txt").read_text().splitlines()[0]
+    assert first.endswith(f": {60 - 4 - other} labelled sources ({4 + other} without a label of these classes skipped)")

@@ -86,7 +86,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
         "checkpoint": str(Path(checkpoint).resolve()),
         "data": str(Path(data).resolve()),
         "n_sources": int(len(y)),
-        "n_skipped_unlabelled": int((~known).sum()),
+        **_skipped(labels, known),
         "training_file": training_file,
         "operating_point": point.describe(),
         "priors": point.label,
@@ -121,6 +121,16 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     atomic.write_bytes(folder / FIGURE_FILE, png)
     log.info(text.rstrip())
     return folder, metrics
+
+
+def _skipped(labels: np.ndarray, known: np.ndarray) -> dict[str, int]:
+    """The sources not scored: without a label, and labelled with a class the model does not have
+    (e.g. YSO for a 2-class model)."""
+    from latentlapse.xray.data.taxonomy import UNLABELLED
+
+    unlabelled = np.asarray(labels).astype(str) == UNLABELLED
+    return {"n_skipped_unlabelled": int((~known & unlabelled).sum()),
+            "n_skipped_other_class": int((~known & ~unlabelled).sum())}
 
 
 def _is_training_file(payload: dict, data: str | os.PathLike) -> bool:
