@@ -62,3 +62,19 @@ def test_the_skipped_sources_are_counted_as_unlabelled_or_of_another_class(tmp_p
     assert metrics["n_sources"] == 60 - 4 - other
     first = (out / "evaluation_report.txt").read_text().splitlines()[0]
     assert first.endswith(f": {60 - 4 - other} labelled sources ({4 + other} without a label of these classes skipped)")
+
+
+def test_an_out_folder_with_an_evaluation_is_replaced_with_a_warning(checkpoint, tmp_path, capsys):
+    data = write_catalog(tmp_path / "other.csv", n=40, seed=5)
+    out = tmp_path / "ev"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    command = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--out", str(out), "--quiet"]
+    assert cli.main(command) == 0
+    assert "replacing" not in capsys.readouterr().err  # a folder without an evaluation: nothing to say
+    assert cli.main(command + ["--priors", "train"]) == 0
+    err = capsys.readouterr().err
+    assert (f"replacing the evaluation in {out} (its evaluation.json, evaluation_report.txt, evaluation.png)"
+            in err), err
+    assert json.loads((out / "evaluation.json").read_text())["priors"] == "train"
+    assert (out / "notes.txt").read_text() == "mine\n"

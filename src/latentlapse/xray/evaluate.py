@@ -143,12 +143,17 @@ def _is_training_file(payload: dict, data: str | os.PathLike) -> bool:
 
 
 def _output_folder(out: str | os.PathLike | None, out_root: str | os.PathLike) -> Path:
-    """``--out`` (created if absent), else the next free ``<out_root>/eval_NNN``."""
+    """``--out`` (created if absent; a warning names the earlier evaluation's files it will replace),
+    else the next free ``<out_root>/eval_NNN``."""
     if out is not None:
         folder = Path(out)
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"--out {folder}: exists and is not a folder; give a folder path")
         folder.mkdir(parents=True, exist_ok=True)
+        earlier = [name for name in (JSON_FILE, REPORT_FILE, FIGURE_FILE) if (folder / name).exists()]
+        if earlier:
+            log.warning("replacing the evaluation in %s (its %s); give another --out, or none for a new "
+                        "evaluations/eval_NNN, to keep it", folder, ", ".join(earlier))
         return folder
     root = Path(out_root)
     used = [int(p.name[5:]) for p in root.glob("eval_*") if p.name[5:].isdigit()] if root.is_dir() else []
