@@ -103,3 +103,28 @@ def test_cv_help_leaves_out_the_flags_cv_refuses_and_train_help_keeps_them(capsy
         text = capsys.readouterr().out
         assert all((flag in text) == listed for flag in refused), command
     assert "--folds" in cli.command_parser("cv", "latentlapse cv").format_help()
+
+
+@pytest.mark.parametrize("class_names", [("AGN", "STAR"), ("AGN", "CV", "HM-STAR", "HMXB", "LM-STAR", "LMXB", "NS", "YSO"),
+                                         ("AGN", "HM/LM", "YSO/CV", "NS/HMXB/LMXB/NS_BIN")])
+def test_the_summary_columns_line_up_whatever_the_class_names(class_names):
+    """Every row's first number ends in the same column: the label column fits the longest label
+    printed ("ECE floor (calibrated)", "at balanced priors"), not only the class names."""
+    from latentlapse.xray.cv import summary_text
+
+    stat = {"mean": 0.5, "std": 0.01}
+    per_class = {name: {"recall": stat, "f1": stat} for name in class_names}
+    ours = {key: stat for key in ("acc", "balanced_acc", "macro_f1", "ece_raw", "ece_calibrated", "ece_floor")}
+    ours.update(per_class=per_class, balanced_priors={"acc": stat, "balanced_acc": stat},
+                train_priors={"acc": stat, "balanced_acc": stat})
+    hgb = {"acc": stat, "balanced_acc": stat, "macro_f1": stat, "per_class": per_class}
+    result = {"folds": 3, "data": "s.txt", "n_sources": 600, "n_features": 380, "seed": 42, "class_names": list(class_names),
+              "models": {"latentlapse": {"summary": ours}, "hgb": {"summary": hgb}}}
+    lines = summary_text(result).splitlines()
+    table = [line for line in lines[3:] if "±" in line and not line.startswith("ECE of all")]
+    assert len(table) == 6 + 2 + 2 * len(class_names)
+    first_number_ends = {line.index("±") for line in table if not line.lstrip().startswith("at ")}
+    assert len(first_number_ends) == 1, "\n".join(table)
+    assert any(line.startswith("ECE floor (calibrated)  ") for line in table)
+    priors = [line for line in table if line.startswith("at ")]
+    assert len({line.index("acc ") for line in priors}) == 1 and priors[0].index("acc ") > len("at balanced priors")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import html
+import json
 
 import numpy as np
 import pytest
@@ -78,6 +80,10 @@ def test_inspect_one_source_and_the_suspects(noisy_blobs, blob_run, capsys):
     assert cli.main(["inspect", str(blob_run), "--suspects", "5"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 + 5 and lines[2].split()[0] == "1"
+    flagged = [r["id"] for r in dynamics.read_summary(blob_run) if r["suspect"] == "1"]
+    assert cli.main(["inspect", str(blob_run), "--suspects", "1000"]) == 0  # more than the run has: all the flagged ones
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(f"; all {len(flagged)}, by suspect score:") and [line.split()[1] for line in lines[2:]] == flagged
 
 
 def test_inspect_an_unknown_id_is_one_line_and_exit_2(blob_run, capsys):
@@ -100,3 +106,7 @@ def test_a_visualised_run_shows_the_suspects_in_its_diagnosis_and_report(noisy_b
     assert "Label suspects:" in (run_dir / "diagnosis.txt").read_text()
     page = (run_dir / "report.html").read_text()
     assert "Training dynamics and label suspects" in page and top in page
+    # the headline scores are the raw network's: the JSON and the page's header say so, as the log does
+    evaluated = json.loads((run_dir / "final_metrics.json").read_text())["evaluated"]
+    assert evaluated.endswith("on the validation split, raw network (argmax of the uncalibrated softmax)")
+    assert f'<p class="note">Scores of the {html.escape(evaluated)}.</p>' in page

@@ -46,6 +46,7 @@ def test_run_leaves_metadata_checkpoints_and_results(built_in_runs):
     final = json.loads((run / "final_metrics.json").read_text())
     assert sum(final["per_class"][c]["support"] for c in final["class_names"]) == 546
     assert "best checkpoint" in final["evaluated"]
+    assert final["evaluated"].endswith("on the validation split, raw network (argmax of the uncalibrated softmax)")
 
 
 def test_second_run_is_run_002_and_first_is_untouched(built_in_runs, tmp_path):

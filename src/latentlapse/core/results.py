@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 
 FINAL_METRICS = "final_metrics.json"
 REPORT = "classification_report.txt"
+# What the best checkpoint's headline scores are of (the calibrated operating points sit beside them).
+RAW_NETWORK = "raw network (argmax of the uncalibrated softmax)"
 
 
 def write_results(
@@ -30,13 +32,14 @@ def write_results(
     selected_by: str = "validation balanced accuracy",
     evaluated: str | None = None,
 ) -> dict[str, object]:
-    """Write ``final_metrics.json`` and ``classification_report.txt`` for the best checkpoint
-    (or, given ``evaluated``, for the predictions it describes, e.g. a library loop's last epoch);
-    ``extra`` (calibration, operating points) joins the JSON and ``extra_text`` the report."""
+    """Write ``final_metrics.json`` and ``classification_report.txt`` for the best checkpoint's raw
+    network, ``y_pred`` its argmax (or, given ``evaluated``, for the predictions it describes, e.g. a
+    library loop's last epoch); ``extra`` (calibration, operating points) joins the JSON and
+    ``extra_text`` the report."""
     metrics = evaluation.report(y_true, y_pred, class_names)
     metrics.update(
         {
-            "evaluated": evaluated or f"best checkpoint (chosen by {selected_by}) on the validation split",
+            "evaluated": evaluated or f"best checkpoint (chosen by {selected_by}) on the validation split, {RAW_NETWORK}",
             "best_epoch": best_epoch,
             "epochs_run": epochs_run,
             "last_epoch_scores": last_scores,

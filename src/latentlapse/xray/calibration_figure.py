@@ -4,20 +4,34 @@ the caller writes it atomically."""
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from latentlapse.xray import calibration
 
 
 def reliability_png(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray | None, title: str,
-                    confusion: np.ndarray | None = None, class_names: list[str] | None = None) -> bytes:
+                    confusion: np.ndarray | None = None, class_names: list[str] | None = None,
+                    calibrated_label: str = "calibrated", confusion_point: str | None = None) -> bytes:
+    """:func:`reliability_figure` as PNG bytes."""
+    from latentlapse.core.timelapse.render import png_bytes
+
+    return png_bytes(reliability_figure(y, raw, calibrated, title, confusion, class_names, calibrated_label,
+                                        confusion_point))
+
+
+def reliability_figure(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray | None, title: str,
+                       confusion: np.ndarray | None = None, class_names: list[str] | None = None,
+                       calibrated_label: str = "calibrated", confusion_point: str | None = None):
     """Accuracy against confidence per 15-bin confidence bin, with the ECE in the legend; the
-    bar chart under it shows how many sources fall in each bin."""
+    bar chart under it shows how many sources fall in each bin. ``calibrated_label`` names the
+    calibrated curve (``evaluate``: at which priors), ``confusion_point`` the operating point the
+    confusion matrix is at (it can differ from the curve's), under the matrix's title."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from latentlapse.xray.inspect_figures import _matrix
-    from latentlapse.core.timelapse.render import png_bytes
 
     wide = confusion is not None
     fig = Figure(figsize=(13.0 if wide else 7.0, 7.0), dpi=100, facecolor="white")
@@ -29,15 +43,15 @@ def reliability_png(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray | Non
     ax.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1, label="perfect calibration")
     edges = np.linspace(0, 1, calibration.N_BINS + 1)
     centres = (edges[:-1] + edges[1:]) / 2
-    for name, proba, color in (("raw", raw, "#d62728"), ("calibrated", calibrated, "#1f77b4")):
+    for name, proba, color, shift in (("raw", raw, "#d62728", -0.012),
+                                      (calibrated_label, calibrated, "#1f77b4", 0.012)):
         if proba is None:
             continue
         bins = calibration.reliability(proba, y)
         used = bins["count"] > 0
         ax.plot(bins["confidence"][used], bins["accuracy"][used], marker="o", color=color,
                 label=f"{name}: ECE {calibration.ece(proba, y):.3f}")
-        counts_ax.bar(centres + (0.012 if name == "calibrated" else -0.012), bins["count"], width=0.024, color=color,
-                      alpha=0.8)
+        counts_ax.bar(centres + shift, bins["count"], width=0.024, color=color, alpha=0.8)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("accuracy in the bin")
@@ -50,6 +64,8 @@ def reliability_png(y: np.ndarray, raw: np.ndarray, calibrated: np.ndarray | Non
         matrix_ax = fig.add_axes((0.6, 0.2, 0.34, 0.65))
         rows = confusion.sum(axis=1, keepdims=True)
         share = np.divide(confusion, rows, out=np.full(confusion.shape, np.nan), where=rows > 0)
-        _matrix(matrix_ax, share, list(class_names), "Confusion matrix (share of each true class)", "predicted class",
+        matrix_title = "Confusion matrix (share of each true class)" + (
+            "\n" + textwrap.fill(confusion_point, 60) if confusion_point else "")
+        _matrix(matrix_ax, share, list(class_names), matrix_title, "predicted class",
                 lambda i, j: f"{share[i, j]:.2f}\n({confusion[i, j]})")
-    return png_bytes(fig)
+    return fig

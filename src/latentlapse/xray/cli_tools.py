@@ -146,8 +146,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="a checkpoint written by a run (best.pt)")
     parser.add_argument("--data", required=True, metavar="FILE", help="labelled sources to score (a label column is needed)")
     parser.add_argument("--out", metavar="DIR", default=None,
-                        help="folder for evaluation.json, evaluation_report.txt and evaluation.png "
-                             "(default: the next free evaluations/eval_NNN)")
+                        help="folder for evaluation.json, evaluation_report.txt and evaluation.png; an earlier "
+                             "evaluation there is replaced, with a warning (default: the next free "
+                             "evaluations/eval_NNN)")
     parser.add_argument("--batch_size", type=int, default=256,
                         help="sources per forward pass (256 keeps the network's activations in cache)")
     add_operating_arguments(parser)

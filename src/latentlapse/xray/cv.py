@@ -162,7 +162,17 @@ def summary_text(result: dict) -> str:
     """The printed table: mean ± std over folds per metric and per class, models side by side."""
     models = result["models"]
     columns = list(models)
-    width = max(len(n) for n in result["class_names"]) + 12
+    rows = [(label, key, [models[m]["summary"].get(key) for m in columns])
+            for label, key in (("accuracy", "acc"), ("balanced accuracy", "balanced_acc"), ("macro-F1", "macro_f1"),
+                               ("ECE raw", "ece_raw"), ("ECE calibrated", "ece_calibrated"),
+                               ("ECE floor (calibrated)", "ece_floor"))]
+    rows = [row for row in rows if any(s is not None for s in row[2])]
+    points = [(f"at {point.replace('_', ' ')}", models["latentlapse"]["summary"].get(point))
+              for point in ("balanced_priors", "train_priors")]
+    points = [(label, summary) for label, summary in points if summary]
+    # the label column fits the longest label printed (a row's, a class's after its indent)
+    width = max([len(n) + 12 for n in result["class_names"]] + [len(row[0]) + 2 for row in rows]
+                + [len(label) + 2 for label, _ in points])
 
     def cell(stat) -> str:
         return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
@@ -173,22 +183,14 @@ def summary_text(result: dict) -> str:
              "latentlapse: the raw network's top class (predict --uncalibrated --priors model); 'at ... priors': "
              "calibrated, re-weighted to those priors",
              f"{'':<{width}}" + "".join(f"{name:>22}" for name in columns)]
-    rows = [("accuracy", "acc"), ("balanced accuracy", "balanced_acc"), ("macro-F1", "macro_f1"),
-            ("ECE raw", "ece_raw"), ("ECE calibrated", "ece_calibrated"),
-            ("ECE floor (calibrated)", "ece_floor")]
-    for label, key in rows:
-        stats = [models[m]["summary"].get(key) for m in columns]
-        if any(s is not None for s in stats):
-            lines.append(f"{label:<{width}}" + "".join(f"{cell(s) if s else '-':>22}" for s in stats))
+    for label, _, stats in rows:
+        lines.append(f"{label:<{width}}" + "".join(f"{cell(s) if s else '-':>22}" for s in stats))
     pooled = models["latentlapse"]["summary"].get("ece_pooled")
     if pooled:
         lines.append(f"ECE of all held-out sources together: raw {pooled['raw']:.4f}, calibrated {pooled['calibrated']:.4f} "
                      f"(floor {pooled['floor']:.4f})")
-    for point in ("balanced_priors", "train_priors"):
-        summary = models["latentlapse"]["summary"].get(point)
-        if summary:
-            lines.append(f"{'at ' + point.replace('_', ' '):<{width}}{'acc ' + cell(summary['acc']):>26}  "
-                         f"bal.acc {cell(summary['balanced_acc'])}")
+    for label, summary in points:
+        lines.append(f"{label:<{width}}{'acc ' + cell(summary['acc']):>26}  bal.acc {cell(summary['balanced_acc'])}")
     lines.append("recall per class:")
     for name in result["class_names"]:
         lines.append(f"  {name:<{width - 2}}" + "".join(

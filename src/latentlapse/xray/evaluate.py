@@ -88,7 +88,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
         "checkpoint": str(Path(checkpoint).resolve()),
         "data": str(Path(data).resolve()),
         "n_sources": int(len(y)),
-        "n_skipped_unlabelled": int((~known).sum()),
+        **_skipped(labels, known),
         "training_file": training_file,
         "operating_point": point.describe(),
         "priors": point.label,
@@ -114,7 +114,8 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
                 + operating_points_text(points)
     png = reliability_png(y, raw, None if fitted is None else fitted.apply(logits),
                           f"{Path(checkpoint).name} on {Path(data).name} ({len(y)} sources)",
-                          confusion=np.asarray(metrics["confusion_matrix"]), class_names=names)
+                          confusion=np.asarray(metrics["confusion_matrix"]), class_names=names,
+                          calibrated_label="calibrated (at training priors)", confusion_point=point.describe())
     if training_file:
         log.warning(TRAINING_FILE_NOTE)
     atomic.write_json(folder / JSON_FILE, metrics)
@@ -122,6 +123,16 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     atomic.write_bytes(folder / FIGURE_FILE, png)
     log.info(text.rstrip())
     return folder, metrics
+
+
+def _skipped(labels: np.ndarray, known: np.ndarray) -> dict[str, int]:
+    """The sources not scored: without a label, and labelled with a class the model does not have
+    (e.g. YSO for a 2-class model)."""
+    from latentlapse.xray.data.taxonomy import UNLABELLED
+
+    unlabelled = np.asarray(labels).astype(str) == UNLABELLED
+    return {"n_skipped_unlabelled": int((~known & unlabelled).sum()),
+            "n_skipped_other_class": int((~known & ~unlabelled).sum())}
 
 
 def _is_training_file(payload: dict, data: str | os.PathLike) -> bool:
@@ -134,12 +145,17 @@ def _is_training_file(payload: dict, data: str | os.PathLike) -> bool:
 
 
 def _output_folder(out: str | os.PathLike | None, out_root: str | os.PathLike) -> Path:
-    """``--out`` (created if absent), else the next free ``<out_root>/eval_NNN``."""
+    """``--out`` (created if absent; a warning names the earlier evaluation's files it will replace),
+    else the next free ``<out_root>/eval_NNN``."""
     if out is not None:
         folder = Path(out)
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"--out {folder}: exists and is not a folder; give a folder path")
         folder.mkdir(parents=True, exist_ok=True)
+        earlier = [name for name in (JSON_FILE, REPORT_FILE, FIGURE_FILE) if (folder / name).exists()]
+        if earlier:
+            log.warning("replacing the evaluation in %s (its %s); give another --out, or none for a new "
+                        "evaluations/eval_NNN, to keep it", folder, ", ".join(earlier))
         return folder
     root = Path(out_root)
     used = [int(p.name[5:]) for p in root.glob("eval_*") if p.name[5:].isdigit()] if root.is_dir() else []

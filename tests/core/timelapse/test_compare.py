@@ -72,6 +72,24 @@ def test_files_go_into_the_parent_and_nothing_into_either_run(runs, tmp_path):
     assert "<th>accuracy</th><td>0.8956</td><td>0.8956</td><td class=''>+0.0000</td>" in page
 
 
+def test_the_shared_legend_gives_no_count_of_one_run_as_if_for_both(runs, monkeypatch):
+    """Runs with the same classes share one legend beside both validation maps: the number
+    misclassified is in each map's title, not in the legend (it would be run B's only)."""
+    from matplotlib.figure import Figure
+
+    captured = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: captured.append(fig) or original(fig, *a, **k))
+    compare.compare_runs(*runs)
+    fig, = captured
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes if ax.get_legend() is not None
+               and "epoch" in ax.get_title()]
+    assert len(legends) == 2  # beside run B's validation and training maps, shared with run A's
+    assert "misclassified\nring = true class" in legends[0] and not any("(" in text for text in legends[0])
+    titles = [ax.get_title() for ax in fig.axes if "validation · epoch" in ax.get_title()]
+    assert len(titles) == 2 and all(f"3 of {N_VAL} wrong" in title for title in titles)
+
+
 def test_a_run_that_did_not_complete_is_marked_next_to_its_name(runs, caplog):
     a, b = runs
     meta = json.loads((b / "run_metadata.json").read_text())

@@ -65,8 +65,35 @@ def test_summary_rows_and_suspects():
     assert rows[2]["forgetting_events"] == "1" and rows[2]["learned_epoch"] == "3"
     summary = dynamics_summary.suspects(history, stats)
     assert (summary.n_suspects, summary.by_class) == (1, {"X": 0, "Y": 1, "Z": 0})
-    assert [s.id for s in summary.top] == ["C", "A", "B"]
+    assert [s.id for s in summary.top] == ["C"]  # A and B are ranked but not flagged: not listed
     assert "1 of 3 sources are label suspects" in summary.sentence() and "Y 1" in summary.sentence()
+    assert summary.heading() == "the only one"
+
+
+def test_every_list_of_suspects_shows_the_flagged_ones_only_and_says_where_it_is_cut(tmp_path):
+    """The diagnosis, the report and ``inspect --suspects`` list the same sources: the flagged
+    suspects ranked by score, never a source whose flag is 0, and "top N of K" when cut."""
+    from synthetic_runs import write_run
+
+    from latentlapse.core.timelapse import inspect_source
+
+    run = write_run(tmp_path / "run_001", epochs=12, dynamics=True)  # T001 and V002 flagged, 8 more sources ranked
+    rows = dynamics.read_summary(run)
+    assert len(rows) > dynamics_summary.TOP_SUSPECTS // 2 and sum(r["suspect"] == "1" for r in rows) == 2
+    flagged = [r["id"] for r in rows if r["suspect"] == "1"]
+    finding, = dynamics_summary.suspect_findings(run)
+    assert finding.values["top"] == flagged and finding.evidence[1] == "all 2, by suspect score:"
+    assert [line.split()[1] for line in finding.evidence[2:]] == flagged
+    page = dynamics_summary.suspects_html(dynamics_summary.load_suspects(run))
+    assert "All 2, by suspect score:" in page and page.count("<tr><td>") == 2
+    assert all(f"<td>{i}</td>" in page for i in flagged)
+    text = inspect_source.suspects_text(run, 20)
+    assert text.splitlines()[0].endswith("are label suspects; all 2, by suspect score:")
+    assert [line.split()[1] for line in text.splitlines()[2:]] == flagged
+    cut = inspect_source.suspects_text(run, 1).splitlines()
+    assert cut[0].endswith("; the top 1 of 2, by suspect score:") and [line.split()[1] for line in cut[2:]] == flagged[:1]
+    short = dynamics_summary.suspects_text(dynamics_summary.load_suspects(run, top=1))
+    assert "the top 1 of 2, by suspect score:" in short
 
 
 def test_epoch_record_margin_and_prediction():

@@ -53,8 +53,9 @@ def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, diff
                different_data: bool = False) -> bytes:
     """The comparison picture as PNG bytes (``note`` says how the maps were aligned).
 
-    Runs with the same classes share one legend; runs with different class schemes get one
-    legend each, so no panel is read against another scheme's colours. ``different_data``
+    Runs with the same classes share one legend (without a count of misclassified points: each
+    validation map's title gives its own); runs with different class schemes get one legend
+    each, so no panel is read against another scheme's colours. ``different_data``
     labels the curves as being of different validation sources.
     """
     fig = Figure(figsize=(_W, _H), dpi=_DPI, facecolor="white")
@@ -72,7 +73,8 @@ def figure_png(runs, layouts: Sequence[FrameLayout], alignment, epoch: int, diff
         n_wrong = int(np.sum(layout.val_pred != layout.val_labels))
         draw_map(_axes(fig, xs[side], _MAP_Y[0], size), val_xy, layout.val_labels, style, pred=layout.val_pred,
                  title=f"{names[side]}\nvalidation · epoch {epoch} · acc {_fmt(row.get('val_acc'), 4)} · "
-                       f"{n_wrong} of {len(layout.val_labels)} wrong", legend=legend)
+                       f"{n_wrong} of {len(layout.val_labels)} wrong", legend=legend,
+                 count_in_legend=not same_scheme)  # a shared legend: each title gives its run's count
         draw_map(_axes(fig, xs[side], _MAP_Y[1], size), train_xy, layout.train_labels, style,
                  title=f"{names[side]}\ntraining · epoch {epoch} · silhouette {_fmt(row.get('silhouette'), 2)}",
                  legend=legend)

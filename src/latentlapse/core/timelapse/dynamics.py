@@ -234,6 +234,23 @@ def source_stats(history: DynamicsHistory) -> SourceStats:
     )
 
 
+def top_suspects(stats: SourceStats, n: int | None = None) -> np.ndarray:
+    """The indices of the flagged suspects (``suspect`` true), most suspect first, at most ``n``:
+    the one ranking every list of suspects shows (the diagnosis, the report, ``inspect``)."""
+    flagged = np.flatnonzero(stats.suspect)
+    order = flagged[np.argsort(stats.rank[flagged], kind="stable")]
+    return order if n is None else order[:n]
+
+
+def suspects_heading(n_shown: int, n_suspects: int) -> str:
+    """How a list of suspects is introduced: all of them, or the top ``n_shown`` of ``n_suspects``."""
+    if n_suspects == 1 and n_shown:
+        return "the only one"
+    if n_shown >= n_suspects:
+        return f"all {n_suspects}, by suspect score"
+    return f"the top {n_shown} of {n_suspects}, by suspect score"
+
+
 def learned_epochs(right: np.ndarray, epochs: np.ndarray) -> np.ndarray:
     """The first epoch from which each source is predicted right at every later epoch (-1 when it
     is wrong at the last one)."""

@@ -48,7 +48,8 @@ SHORT_RUN_EPOCHS = 10  # fewer recorded epochs: suspects are mostly sources not 
 
 @dataclass(frozen=True)
 class SuspectSummary:
-    """How many suspects, in which classes (by their label), and the top of the ranking."""
+    """How many suspects, in which classes (by their label), and the top of them by suspect score
+    (flagged suspects only: a source the history doubts less is not listed)."""
 
     n_sources: int
     n_suspects: int
@@ -66,6 +67,10 @@ class SuspectSummary:
         return (f"{self.n_suspects} of {self.n_sources} sources are label suspects (area under the margin "
                 f"below {dynamics.SUSPECT_AUM:g} over the first third of training and right in under "
                 f"{dynamics.SUSPECT_CORRECTNESS:.0%} of epochs); by their label: {classes}{short}")
+
+    def heading(self) -> str:
+        """What the list below the sentence holds: all the suspects, or the top N of them."""
+        return dynamics.suspects_heading(len(self.top), self.n_suspects)
 
 
 def _name(names: tuple[str, ...], index: int) -> str:
@@ -108,7 +113,7 @@ def csv_text(rows: list[dict[str, str]]) -> str:
 
 def suspects(history: DynamicsHistory, stats: SourceStats, top: int = TOP_SUSPECTS) -> SuspectSummary:
     names = history.class_names
-    order = np.argsort(stats.rank, kind="stable")[:top]
+    order = dynamics.top_suspects(stats, top)
     n_classes = max(len(names), int(history.labels.max(initial=0)) + 1)
     counts = np.bincount(history.labels[stats.suspect], minlength=n_classes)
     return SuspectSummary(
@@ -197,6 +202,7 @@ def suspects_text(summary: SuspectSummary) -> str:
     """The suspects as plain text lines: the sentence, then the top of the ranking."""
     lines = [summary.sentence()]
     if summary.top:
+        lines.append(f"{summary.heading()}:")
         lines.append("  rank  id                    split  label                model says (epochs)   final")
         for s in summary.top:
             lines.append(f"  {s.rank:>4}  {s.id:<20}  {s.split:<5}  {s.label:<19}  "
@@ -213,7 +219,7 @@ def suspects_html(summary: SuspectSummary | None) -> str:
         f"<tr><td>{s.rank}</td><td>{e(s.id)}</td><td>{e(s.split)}</td><td>{e(s.label)}</td>"
         f"<td>{e(s.model_says or '-')} ({s.share:.0%} of epochs)</td><td>{e(s.final_prediction)}</td>"
         f"<td>{s.score:.3f}</td></tr>" for s in summary.top)
-    table = ("<table><thead><tr><th>rank</th><th>id</th><th>split</th><th>label</th><th>model says</th>"
+    table = (f"<p>{e(summary.heading()[:1].upper() + summary.heading()[1:])}:</p><table><thead><tr><th>rank</th><th>id</th><th>split</th><th>label</th><th>model says</th>"
              "<th>final prediction</th><th>score</th></tr></thead><tbody>" + rows + "</tbody></table>") if rows else ""
     return (f"<p>{e(summary.sentence())}.</p>"
             "<p>A suspect is a source to look at again, not proof that its label is wrong: a rare or "
@@ -241,7 +247,7 @@ def suspect_findings(run_dir: str | os.PathLike) -> list:
     summary = load_suspects(run_dir)
     if summary is None:
         return []
-    evidence = [summary.sentence()] + [
+    evidence = [summary.sentence()] + ([f"{summary.heading()}:"] if summary.top else []) + [
         f"#{s.rank} {s.id} ({s.split}): labelled {s.label}, model says {s.model_says or '-'} in {s.share:.0%} "
         f"of epochs, final prediction {s.final_prediction}" for s in summary.top]
     remedy = (f"look at these sources again ({_what_to_check(read_metadata(run_dir))}); a suspect is not proof of "

@@ -70,14 +70,17 @@ def source_text(run_dir: str | os.PathLike, source_id: str) -> str:
 
 
 def suspects_text(run_dir: str | os.PathLike, n: int) -> str:
-    """The ``n`` most suspect labels of the run, most suspect first."""
+    """The ``n`` most suspect labels of the run (flagged suspects only), most suspect first."""
     if n < 1:
         raise UsageError(f"--suspects must be at least 1, got {n}")
     run, history, stats = _load(run_dir)
     names = history.class_names
-    order = np.argsort(stats.rank, kind="stable")[:n]
-    lines = [f"{int(stats.suspect.sum())} of {len(history.ids)} sources of {_run_name(run)} are label suspects; "
-             f"the top {len(order)} by suspect score:",
+    order = dynamics.top_suspects(stats, n)
+    n_suspects = int(stats.suspect.sum())
+    head = f"{n_suspects} of {len(history.ids)} sources of {_run_name(run)} are label suspects"
+    if not n_suspects:
+        return head
+    lines = [f"{head}; {dynamics.suspects_heading(len(order), n_suspects)}:",
              f"  {'rank':>4}  {'id':<24} {'split':<5}  {'label':<20} {'model says (epochs)':<27} {'final':<20} "
              f"{'region':<14} score"]
     for i in order:

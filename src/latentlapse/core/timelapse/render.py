@@ -143,6 +143,7 @@ def draw_map(
     pred: np.ndarray | None = None,
     title: str = "",
     legend: bool = True,
+    count_in_legend: bool = True,
 ) -> int:
     """Draw one map panel: points by true class, misclassified ones as large red X's on true-class rings.
 
@@ -156,6 +157,8 @@ def draw_map(
         X markers over a ring in their true class's colour, and counted in the legend.
     title : the panel title.
     legend : draw the class legend outside the panel, to its right.
+    count_in_legend : give the number misclassified in the legend (off for a legend shared by
+        panels with different counts: each panel's title gives its own).
 
     Returns
     -------
@@ -194,7 +197,7 @@ def draw_map(
             ring = Line2D([], [], linestyle="none", marker="o", markersize=13, markerfacecolor="none",
                           markeredgecolor="#7f7f7f", markeredgewidth=_RING_WIDTH)
             handles.append((ring, _handle("X", MISCLASSIFIED_COLOR, "", size=11)))
-            texts.append(misclassified_label(n_wrong))
+            texts.append(misclassified_label(n_wrong if count_in_legend else None))
         ax.legend(
             handles, texts, loc="upper left", bbox_to_anchor=(1.015, 1.0), borderaxespad=0.0,
             fontsize=10, frameon=False, handletextpad=0.4, labelspacing=0.7,
@@ -203,9 +206,9 @@ def draw_map(
     return n_wrong
 
 
-def misclassified_label(n_wrong: int) -> str:
-    """The legend line of the red X's: their count, and how to read the ring under each."""
-    return f"misclassified ({n_wrong})\nring = true class"
+def misclassified_label(n_wrong: int | None) -> str:
+    """The legend line of the red X's: their count (None: no count), and how to read the ring under each."""
+    return f"misclassified{'' if n_wrong is None else f' ({n_wrong})'}\nring = true class"
 
 
 def _style_axes(ax: Axes) -> None:
