@@ -219,8 +219,10 @@ def suspects_html(summary: SuspectSummary | None) -> str:
         f"<tr><td>{s.rank}</td><td>{e(s.id)}</td><td>{e(s.split)}</td><td>{e(s.label)}</td>"
         f"<td>{e(s.model_says or '-')} ({s.share:.0%} of epochs)</td><td>{e(s.final_prediction)}</td>"
         f"<td>{s.score:.3f}</td></tr>" for s in summary.top)
-    table = (f"<p>{e(summary.heading()[:1].upper() + summary.heading()[1:])}:</p><table><thead><tr><th>rank</th><th>id</th><th>split</th><th>label</th><th>model says</th>"
-             "<th>final prediction</th><th>score</th></tr></thead><tbody>" + rows + "</tbody></table>") if rows else ""
+    heading = summary.heading()
+    table = (f"<p>{e(heading[:1].upper() + heading[1:])}:</p><table><thead><tr><th>rank</th><th>id</th>"
+             "<th>split</th><th>label</th><th>model says</th><th>final prediction</th><th>score</th></tr></thead>"
+             "<tbody>" + rows + "</tbody></table>") if rows else ""
     return (f"<p>{e(summary.sentence())}.</p>"
             "<p>A suspect is a source to look at again, not proof that its label is wrong: a rare or "
             "unusual source of the right class can look the same. Every source is in dynamics.csv; "
