@@ -47,6 +47,8 @@ def test_run_leaves_metadata_checkpoints_and_results(built_in_runs):
     assert sum(final["per_class"][c]["support"] for c in final["class_names"]) == 546
     assert "best checkpoint" in final["evaluated"]
     assert final["evaluated"].endswith("on the validation split, raw network (argmax of the uncalibrated softmax)")
+    first = (run / "classification_report.txt").read_text().splitlines()[0]
+    assert first.endswith("(chosen by validation balanced accuracy), raw network (argmax of the uncalibrated softmax)")
 
 
 def test_second_run_is_run_002_and_first_is_untouched(built_in_runs, tmp_path):

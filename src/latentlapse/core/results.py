@@ -51,7 +51,7 @@ def write_results(
     metrics.update(extra or {})
     atomic.write_json(run_dir / FINAL_METRICS, metrics)
     first = (f"Evaluated: {evaluated}, epoch {best_epoch} of {epochs_run}\n" if evaluated else
-             f"Best checkpoint: epoch {best_epoch} of {epochs_run} (chosen by {selected_by})\n")
+             f"Best checkpoint: epoch {best_epoch} of {epochs_run} (chosen by {selected_by}), {RAW_NETWORK}\n")
     header = (
         first +
         f"accuracy {metrics['acc']:.4f}   balanced accuracy {metrics['balanced_acc']:.4f}   "
