@@ -69,7 +69,10 @@ def test_fits_in_and_out_with_probabilities_as_columns(trained, monkeypatch, tmp
     _, checkpoint, files = trained
     Table.read(files["csv"], format="ascii.csv").write(tmp_path / "spectra.fits")
     monkeypatch.setattr(chunks, "CHUNK_ROWS", 64)
-    predict_file(str(checkpoint), str(tmp_path / "spectra.fits"), str(tmp_path / "p.fits"))
+    stored = tmp_path / ("a_long_folder_name_" * 4) / "best.pt"  # a path longer than one header card
+    stored.parent.mkdir()
+    stored.write_bytes(checkpoint.read_bytes())
+    predict_file(str(stored), str(tmp_path / "spectra.fits"), str(tmp_path / "p.fits"))
     out = Table.read(tmp_path / "p.fits")
     reference = Table.read(_whole_file_predictions(checkpoint, files["text"], tmp_path / "p.csv"), format="ascii.csv")
     assert len(out) == 170 and out.meta["EXTNAME"] == "PREDICTIONS"
@@ -78,6 +81,14 @@ def test_fits_in_and_out_with_probabilities_as_columns(trained, monkeypatch, tmp
     assert list(np.ma.filled(out["true_class"], "")) == list(reference["true_class"].filled(""))
     np.testing.assert_allclose(out["p_HM_LM"], reference["p_HM/LM"], atol=1e-6)
     np.testing.assert_allclose(sum(out[c] for c in out.colnames if c.startswith("p_")), 1, atol=1e-5)
+    # which model and which probabilities travel with the file (a long path continues over cards)
+    from astropy.io import fits
+
+    with fits.open(tmp_path / "p.fits") as hdus:
+        hdus.verify("exception")
+        header = hdus["PREDICTIONS"].header
+        assert header["CHECKPNT"] == str(stored.resolve()) and len(str(stored.resolve())) > 68
+        assert header["PROBS"].startswith("calibrated (T = ") and "priors balanced" in header["PROBS"]
 
 
 def test_a_bad_row_far_into_the_file_names_its_line_and_leaves_no_output(trained, monkeypatch, tmp_path, capsys):

@@ -13,7 +13,7 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -41,11 +41,17 @@ def check_destination(path: str, flag: str) -> None:
     atomic.check_destination(path, flag)
 
 
-def write_stream(path: Path, pieces: Iterable[Piece], class_names: Sequence[str]) -> tuple[Path, int, np.ndarray]:
+def write_stream(path: Path, pieces: Iterable[Piece], class_names: Sequence[str],
+                 about: Mapping[str, str] | None = None) -> tuple[Path, int, np.ndarray]:
     """Write every piece's rows to ``path`` (format by suffix); returns (path, rows, predicted
-    counts per class)."""
+    counts per class). ``about`` (keyword -> text, e.g. the checkpoint and which probabilities)
+    goes into a FITS table's header; CSV and JSON rows have no place for it."""
     suffix = path.suffix.lower()
-    write = _write_fits if suffix in FITS_SUFFIXES else _write_json if suffix == ".json" else _write_csv
+    if suffix in FITS_SUFFIXES:
+        def write(handle, rows, names):
+            return _write_fits(handle, rows, names, about or {})
+    else:
+        write = _write_json if suffix == ".json" else _write_csv
     counts = np.zeros(len(class_names), dtype=np.int64)
 
     def counted():
@@ -119,8 +125,9 @@ def _write_json(handle, pieces, names) -> int:
     return n
 
 
-def _write_fits(handle, pieces, names) -> int:
-    """A primary HDU and one binary table whose row count is filled in after the last row.
+def _write_fits(handle, pieces, names, about: Mapping[str, str]) -> int:
+    """A primary HDU and one binary table whose row count is filled in after the last row;
+    ``about`` becomes header keywords of the table (long values continue over several cards).
 
     The table's header is written first with NAXIS2 = 0, the rows are streamed as big-endian
     records, and the header (the same length) is rewritten with the final count.
@@ -144,6 +151,8 @@ def _write_fits(handle, pieces, names) -> int:
             columns += [fits.Column(name=f"p_{safe_name(c)}", format="E") for c in names]
             header = fits.BinTableHDU.from_columns(columns, nrows=0).header
             header["EXTNAME"] = "PREDICTIONS"
+            for key, text in about.items():
+                header[key] = text.encode("ascii", "replace").decode("ascii")
             dtype = np.dtype([("id", f"S{id_width}")] + ([("true_class", f"S{class_width}")] if with_truth else [])
                              + [("predicted_class", f"S{class_width}")] + [(f"p_{safe_name(c)}", ">f4") for c in names])
             handle.write(header.tostring().encode("ascii"))

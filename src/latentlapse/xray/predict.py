@@ -185,12 +185,14 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
             return ahead((ids, encode(labels), point.proba(predict_logits(model, X, batch_size)))
                          for X, ids, labels in read)
 
+        # which model and which probabilities, kept with FITS output (CSV and JSON rows have no place)
+        about = {"CHECKPNT": str(Path(checkpoint).resolve()), "PROBS": point.describe()}
         if world is None:
-            path, n, counts = prediction_writer.write_stream(Path(out), pieces(), names)
+            path, n, counts = prediction_writer.write_stream(Path(out), pieces(), names, about)
         else:
             from latentlapse.xray.predict_parts import predict_in_parts
 
-            path, n, counts = predict_in_parts(world, Path(out), data, pieces, scan, names)
+            path, n, counts = predict_in_parts(world, Path(out), data, pieces, scan, names, about)
     finally:
         torch.set_num_threads(threads_before)
         distributed.shutdown(world)

@@ -25,11 +25,11 @@ log = logging.getLogger(__name__)
 
 
 def predict_in_parts(world: World, out: Path, data: str, pieces: Callable[[slice], Iterator], scan,
-                     class_names: Sequence[str]) -> tuple[Path, int, np.ndarray]:
+                     class_names: Sequence[str], about: dict[str, str]) -> tuple[Path, int, np.ndarray]:
     """Classify this rank's slice of ``data`` with ``pieces(span)`` (ids, true classes,
     probabilities); rank 0 writes ``out``. Returns (path, rows, predicted counts per class) on
     every rank. ``scan`` (catalogues) gathers the whole-file checks, run on the ranks' scans
-    together."""
+    together; ``about`` goes into a FITS output's header."""
     from latentlapse.xray.data.chunks import count_rows
 
     part = part_path(out, world.rank, world.size)
@@ -52,7 +52,7 @@ def predict_in_parts(world: World, out: Path, data: str, pieces: Callable[[slice
             others = [other for rank, (_, other) in enumerate(outcomes) if rank != world.rank]  # copies, own included
             for note in scan.merge(others).finish():
                 log.info("%s: %s", data, note)
-        merged, failure = world.broadcast(_merge(world, out, class_names) if world.is_main else None)
+        merged, failure = world.broadcast(_merge(world, out, class_names, about) if world.is_main else None)
         if failure is not None:
             _raise_first_failure(world, [failure])
         return merged
@@ -69,13 +69,13 @@ def part_path(out: Path, rank: int, size: int) -> Path:
     return out.with_name(f".{out.name}.part{rank}-of-{size}{atomic.TMP_SUFFIX}")
 
 
-def _merge(world: World, out: Path, class_names: Sequence[str]):
+def _merge(world: World, out: Path, class_names: Sequence[str], about: dict[str, str]):
     """Rank 0: the parts, in rank order, through the single-process writer; (result, None) or
     (None, the failure)."""
     from latentlapse.core.prediction_writer import write_stream
 
     try:
-        return write_stream(out, _repieced(_read_parts(out, world.size)), class_names), None
+        return write_stream(out, _repieced(_read_parts(out, world.size)), class_names, about), None
     except errors.LatentlapseError as exc:
         return None, (type(exc).__name__, str(exc))
     except Exception as exc:
