@@ -103,7 +103,6 @@ def labelled_inputs(payload: dict, data: str, label_column: str | None, command:
     (``evaluate``, ``visualize``). Labels of no known class are skipped with one note that ends
     in ``done`` (e.g. "scored"); a file without any usable label is a UsageError for ``command``."""
     from latentlapse.xray.data.spectra_checks import UnknownLabels
-    from latentlapse.xray.data.taxonomy import scheme
 
     names = list(payload["class_names"])
     notes: list[str] = []
