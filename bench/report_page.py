@@ -45,7 +45,7 @@ def stand_in_run(folder: Path) -> Path:
 
     from latentlapse.xray.config import TrainConfig, VizConfig
     from latentlapse.xray.prepare import prepare
-    from latentlapse.core.timelapse import explorer, layouts, projection, render
+    from latentlapse.core.timelapse import layouts, projection, render
     from latentlapse.core.timelapse.schedule import frame_name, visualized_epochs
     from latentlapse.core.timelapse.snapshot import Snapshot
     from _common import collecting_visualizer

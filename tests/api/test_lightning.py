@@ -56,7 +56,6 @@ def test_epoch_totals_of_the_training_metrics_land_in_their_own_epoch(tmp_path):
     import csv
 
     import lightning as L
-    import torch
     from torch.utils.data import DataLoader
 
     from latentlapse.integrations.lightning import TimelapseCallback

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from latentlapse.core import atomic, runs
 from latentlapse.xray import checkpoints

@@ -21,7 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from latentlapse.core.timelapse.layouts import FrameLayout
 from latentlapse.core.timelapse.render import METHOD_LABELS, draw_map, png_bytes
 from latentlapse.core.timelapse.report_assets import STYLE
-from latentlapse.core.timelapse.runfiles import RunFiles, class_style, column
+from latentlapse.core.timelapse.runfiles import RunFiles, column
 
 RUN_COLORS = ("#37474f", "#00a0a0")
 RUN_STYLES = ("-", "--")

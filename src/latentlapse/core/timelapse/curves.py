@@ -26,7 +26,7 @@ from latentlapse.core.timelapse.styles import safe_name
 from latentlapse.core.errors import InputError
 from latentlapse.core.timelapse.diagnose import SILHOUETTE_FORMED
 from latentlapse.core.timelapse.render import png_bytes
-from latentlapse.core.timelapse.runfiles import RunFiles, class_style, column, load_run
+from latentlapse.core.timelapse.runfiles import RunFiles, column, load_run
 
 METRICS_PNG = "metrics.png"
 DPI = 100
