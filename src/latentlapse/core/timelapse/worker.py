@@ -323,7 +323,8 @@ class _FrameState:
             _warm_up_umap()
 
     def draw(self, snapshot) -> tuple:
-        """Project, measure, render and log one snapshot; a failure skips only this frame."""
+        """Project, measure, render and log one snapshot; a projection that fails skips this frame, and
+        any other failure is raised (the worker reports it and stops, and the run fails)."""
         from latentlapse.core.timelapse import animate, latent_metrics, layouts, progress, projection, render
         from latentlapse.core.timelapse.schedule import frame_name
         from latentlapse.core.timelapse.snapshot import with_scores
