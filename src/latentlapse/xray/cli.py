@@ -103,8 +103,7 @@ def command_parser(command: str, prog: str) -> argparse.ArgumentParser:
     add_arguments, _, summary = _COMMANDS[command]
     parser = _Parser(prog=prog, description=summary, formatter_class=_formatter)
     add_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    parser.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
+    _add_common(parser)
     return parser
 
 

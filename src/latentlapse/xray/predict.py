@@ -133,13 +133,6 @@ def check_out_spares_data(out: str, data: str) -> None:
         raise UsageError(f"--out {out}: is the --data file, which the predictions would overwrite; choose another --out")
 
 
-def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
-    """Raw (uncalibrated) class probabilities of ``X``, ``batch_size`` rows at a time."""
-    from latentlapse.xray.calibration import softmax
-
-    return softmax(predict_logits(model, X, batch_size)).astype(np.float32)
-
-
 def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_SIZE, priors: str = "balanced",
                  uncalibrated: bool = False) -> str:
     """Write one row per source of ``data`` (id, true class when labelled, prediction,

@@ -72,7 +72,6 @@ class FrameWorker:
         self.failure: str | None = None
         self._epoch_ends: list[float] = []  # of the snapshots sent and not yet drawn, oldest first
         self.urgent = False
-        self.behind_episodes = 0
         if spec is not None:
             self.send_spec(spec)
 
@@ -111,7 +110,6 @@ class FrameWorker:
             if not wanted:
                 log.info("frames caught up; the frame worker is back at idle priority")
             return
-        self.behind_episodes += 1
         from latentlapse.core.threads import machine_now
 
         machine = machine_now()
