@@ -140,7 +140,7 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
     returns a one-line summary.
 
     Probabilities are calibrated (unless ``uncalibrated``) and re-weighted to ``priors``
-    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.xray.priors`).
+    (``train``, ``balanced``, ``model`` or ``NAME=VALUE,...``; see :mod:`latentlapse.xray.priors`).
     """
     from latentlapse.xray.config import TrainConfig
     from latentlapse.xray.operating import from_checkpoint

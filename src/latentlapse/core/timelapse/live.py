@@ -40,7 +40,7 @@ class Timelapse:
     Parameters
     ----------
     runs_dir : folder under which the next free ``run_NNN`` is created.
-    class_names : display names of the classes, index order (2-20 classes for frames).
+    class_names : display names of the classes, index order (2-20 classes).
     epochs : the epochs the loop will run (the schedule, titles and "half the run" use it).
     method : ``tsne``, ``umap`` or ``pca``; every : a frame every N-th epoch (plus epoch 1, the
         milestones and the last). ``frames=False`` records history and dynamics only.

@@ -113,7 +113,7 @@ class FrameWorker:
         from latentlapse.core.threads import machine_now
 
         machine = machine_now()
-        busy = f"the machine is busy: load average {machine.load:.1f} on {machine.cores} cores"
+        busy = f"the machine is busy: {machine.load:.1f} of {machine.cores} cores busy, this run included"
         if raised:
             log.warning("frames are falling behind (a frame has waited %.0f s since its epoch ended; %s); the "
                         "frame worker runs at normal priority until it catches up", wait, busy)
