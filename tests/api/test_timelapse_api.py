@@ -425,3 +425,26 @@ def test_a_resumed_run_names_the_earlier_frames_it_goes_without(tmp_path, caplog
             tl.log_epoch(epoch, train=data, val=data)
     assert "the frame of epoch 1 was not drawn before the run was stopped and cannot be drawn now" in caplog.text
     assert "epochs 1" not in caplog.text and "epoch 2 " not in caplog.text
+
+
+@pytest.mark.parametrize("status, skips", [(None, None), ("completed", [False, True]), ("interrupted", [True])])
+def test_a_signal_while_the_run_closes_skips_frames_at_the_second_only_when_it_completed(status, skips, caplog):
+    """As on the command line: closing a completed run, the first Ctrl-C says that a second one
+    skips the frames not yet drawn (it skipped them at once); closing after an interrupt (the
+    user's first signal) the next one skips them; before closing a signal interrupts the loop."""
+    import signal
+
+    from latentlapse.core.timelapse.run_record import Signals
+
+    skipped = []
+    signals = Signals(lambda: status, lambda: skipped.append(True))
+    if skips is None:
+        with pytest.raises(KeyboardInterrupt):
+            signals._on_signal(signal.SIGINT, None)
+        return
+    for expected in skips:
+        with caplog.at_level("WARNING"):
+            signals._on_signal(signal.SIGINT, None)
+        assert bool(skipped) == expected
+    if status == "completed":
+        assert "Ctrl-C again skips the frames not yet drawn" in caplog.text

@@ -106,6 +106,30 @@ def test_data_file_shows_its_labelled_sources(tiny_run, tmp_path, capsys):
     assert re.search(r"^  all\s+\d+ / 300 ", text, flags=re.M)
 
 
+def test_data_file_skips_unknown_labels_and_refuses_an_unlabelled_file_as_evaluate_does(tiny_run, tmp_path, capsys):
+    """visualize --data and evaluate take the labelled sources of a file by one rule: a QSO row
+    is skipped with a note (it refused the file), a file without labels is a usage error (exit 2)."""
+    run_dir, root = tiny_run
+    lines = (root / "sim.txt").read_text().splitlines()
+    lines[2] = lines[2].rsplit(" ", 1)[0] + " QSO"
+    (tmp_path / "qso.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "bare.txt").write_text("".join(line.rsplit(" ", 1)[0] + "\n" for line in lines))
+    code = cli.main(["visualize", "--checkpoint", str(run_dir / "best.pt"), "--data", str(tmp_path / "qso.txt"),
+                     "--method", "pca", "--out", str(tmp_path / "vis")])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "1 source with a label of no known class (the first: 'QSO' at line 3) skipped: only the model's " \
+           "classes are drawn" in captured.err
+    for command in ("visualize", "evaluate"):
+        code = cli.main([command, "--checkpoint", str(run_dir / "best.pt"), "--data", str(tmp_path / "bare.txt"),
+                         "--out", str(tmp_path / command)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1
+        assert err.endswith(f"{command} needs a labelled file (a label column such as True_Class); use predict for "
+                            f"unlabelled sources")
+        assert not (tmp_path / command).exists()
+
+
 def test_the_map_draws_the_x_ray_classes_in_the_frames_colours():
     """`visualize` colours an 8-class map as the run's frames do (the scheme's colours), not the
     generic palette, which gives some of those classes other colours."""

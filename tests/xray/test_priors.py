@@ -53,3 +53,30 @@ def test_parse_named_and_custom_priors():
 def test_bad_priors_are_usage_errors(text, message):
     with pytest.raises(UsageError, match=message):
         priors.parse(text, ["AGN", "HM/LM", "YSO/CV"], np.array([0.5, 0.3, 0.2]))
+
+
+@pytest.mark.parametrize("sampler, alpha", [("shuffle", "sqrt"), ("balanced", "sqrt"), ("balanced", "inverse"),
+                                            ("balanced", "auto"), ("shuffle", "none")])
+def test_the_learned_priors_are_how_often_the_loss_sees_a_class_times_its_weight(sampler, alpha):
+    """Under a balanced sampler the loss weights still act: the stored 'model' priors were uniform
+    whatever the weights, so re-weighting the raw network started from the wrong priors."""
+    from latentlapse.xray.config import TrainConfig
+    from latentlapse.xray.prepare import learned_priors, loss_alpha
+
+    config = TrainConfig(sampler=sampler, alpha=alpha, oversample_target=0.0)
+    counts = np.array([600.0, 250.0, 100.0, 50.0])
+    weights = loss_alpha(config, counts, counts)
+    seen = np.ones(4) if sampler == "balanced" else counts
+    expected = seen * weights / np.sum(seen * weights)
+    np.testing.assert_allclose(learned_priors(config, counts, weights), expected)
+    uniform = np.allclose(learned_priors(config, counts, weights), 0.25)
+    assert uniform == (sampler == "balanced" and alpha == "auto")
+
+
+def test_a_balanced_sampler_with_square_root_weights_is_named_as_stacked():
+    from latentlapse.xray.config import TrainConfig
+    from latentlapse.xray.prepare import stacked_corrections
+
+    assert stacked_corrections(TrainConfig(sampler="balanced", alpha="sqrt", oversample_target=0.0)) == [
+        "a balanced sampler", "square-root alpha"]
+    assert stacked_corrections(TrainConfig(sampler="shuffle", alpha="sqrt", oversample_target=0.0)) == []

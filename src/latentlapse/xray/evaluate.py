@@ -44,28 +44,15 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     from latentlapse.xray import calibration
     from latentlapse.xray.calibration_figure import reliability_png
     from latentlapse.xray.config import TrainConfig
-    from latentlapse.xray.data.spectra_checks import UnknownLabels
-    from latentlapse.xray.data.taxonomy import scheme
     from latentlapse.xray.operating import both_points, from_checkpoint, stored_priors
-    from latentlapse.xray.predict import inputs_of_file, predict_logits
+    from latentlapse.xray.predict import labelled_inputs, predict_logits
     from latentlapse.core.results import RAW_POINT, calibration_text, operating_points_text
 
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
     names = list(payload["class_names"])
-    notes: list[str] = []
-    unknown = UnknownLabels(data, "skipped: only the model's classes are scored")
-    X_all, _, labels = inputs_of_file(payload, str(data), config.label_column, notes=notes, unknown_labels=unknown)
-    y_all = scheme(len(names)).encode(labels)
-    known = y_all >= 0
-    if not known.any():  # one line: the reader's "read as unlabelled" note would only repeat it
-        raise UsageError(f"{data}: no source has a label of the model's classes ({', '.join(names)}); evaluate needs "
-                         f"a labelled file (a label column such as True_Class); use predict for unlabelled sources")
-    for line in notes:
-        log.info("%s", line)
-    X = X_all[known]
-    y = y_all[known]
+    X, y, labels, known = labelled_inputs(payload, str(data), config.label_column, "evaluate", "scored")
     logits = predict_logits(checkpoints.model_from_checkpoint(payload), X, batch_size)
     proba = point.proba(logits)
     pred = proba.argmax(axis=1)

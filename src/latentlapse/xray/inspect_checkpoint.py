@@ -134,18 +134,12 @@ def _validation_split(checkpoint: Path, payload: dict, config) -> _View:
 
 
 def _from_file(data: str, payload: dict, config) -> _View:
-    """Every labelled source of ``data`` in the checkpoint's class scheme, columns as trained."""
-    from latentlapse.xray.data.taxonomy import scheme
-    from latentlapse.xray.predict import inputs_of_file
+    """Every source of ``data`` with a label of the checkpoint's classes, columns as trained (the
+    same rule as ``evaluate``: other labels skipped with a note, none at all a usage error)."""
+    from latentlapse.xray.predict import labelled_inputs
 
-    X, _, labels = inputs_of_file(payload, data, config.label_column)
-    names = payload["class_names"]
-    y = scheme(len(names)).encode(labels)
-    keep = np.flatnonzero(y >= 0)
-    if keep.size == 0:
-        raise InputError(f"{data}: no source carries a label of the checkpoint's classes ({', '.join(names)}); "
-                         f"visualize needs labelled sources (use 'latentlapse predict' for unlabelled ones)")
-    return _View(X[keep], y[keep], f"{keep.size} labelled sources of {Path(data).name}")
+    X, y, _, _ = labelled_inputs(payload, data, config.label_column, "visualize", "drawn")
+    return _View(X, y, f"{len(y)} labelled sources of {Path(data).name}")
 
 
 def embed(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -96,6 +96,29 @@ def inputs_of_file(payload: dict, data: str, label_column: str | None, notes: li
     return result
 
 
+def labelled_inputs(payload: dict, data: str, label_column: str | None, command: str,
+                    done: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(inputs, classes) of the sources of ``data`` with a label of the checkpoint's classes, with
+    every source's label as read and the mask of those kept, for a command that needs labels
+    (``evaluate``, ``visualize``). Labels of no known class are skipped with one note that ends
+    in ``done`` (e.g. "scored"); a file without any usable label is a UsageError for ``command``."""
+    from latentlapse.xray.data.spectra_checks import UnknownLabels
+    from latentlapse.xray.data.taxonomy import scheme
+
+    names = list(payload["class_names"])
+    notes: list[str] = []
+    unknown = UnknownLabels(data, f"skipped: only the model's classes are {done}")
+    X_all, _, labels = inputs_of_file(payload, str(data), label_column, notes=notes, unknown_labels=unknown)
+    y_all = scheme(len(names)).encode(labels)
+    known = y_all >= 0
+    if not known.any():  # one line: the reader's "read as unlabelled" note would only repeat it
+        raise UsageError(f"{data}: no source has a label of the model's classes ({', '.join(names)}); {command} needs "
+                         f"a labelled file (a label column such as True_Class); use predict for unlabelled sources")
+    for line in notes:
+        log.info("%s", line)
+    return X_all[known], y_all[known], labels, known
+
+
 def checkpoint_schema(payload: dict):
     """The feature schema a catalogue checkpoint carries; older checkpoints had none."""
     from latentlapse.xray.data.schema import from_checkpoint

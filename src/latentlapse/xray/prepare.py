@@ -119,6 +119,15 @@ def loss_alpha(config: TrainConfig, before: np.ndarray, after: np.ndarray) -> np
     return class_alpha(after if config.alpha == "auto" else before)
 
 
+def learned_priors(config: TrainConfig, after: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The class priors the raw network learns: how often the loss sees each class (uniform under
+    a balanced sampler, else the counts after oversampling) times its loss weight, the rule
+    :func:`loss_alpha`'s weights act through."""
+    seen = np.ones(len(alpha)) if config.sampler == "balanced" else np.asarray(after, dtype=float)
+    weighted = seen * np.asarray(alpha, dtype=float)
+    return weighted / weighted.sum()
+
+
 def stacked_corrections(config: TrainConfig) -> list[str]:
     """The imbalance corrections that are applied on top of each other (double-counting)."""
     active = []
@@ -128,6 +137,8 @@ def stacked_corrections(config: TrainConfig) -> list[str]:
         active.append("a balanced sampler")
     if config.alpha == "inverse":
         active.append("inverse-frequency alpha")
+    elif config.alpha == "sqrt" and config.sampler == "balanced":  # its weights come from unbalanced counts
+        active.append("square-root alpha")
     return active if len(active) >= 2 else []
 
 

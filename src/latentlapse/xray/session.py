@@ -194,12 +194,14 @@ class Session:
 
     def _priors(self) -> dict[str, list[float]]:
         """``train``: class frequencies of the training split before oversampling; ``model``:
-        those the raw network learns (after oversampling and loss weights; uniform under a
-        balanced sampler) — the priors :mod:`latentlapse.xray.priors` re-weights from."""
+        those the raw network learns (:func:`~latentlapse.xray.prepare.learned_priors`) — the
+        priors :mod:`latentlapse.xray.priors` re-weights from."""
+        from latentlapse.xray.prepare import learned_priors
+
         p = self.prepared
         before = p.oversampled.counts_before.astype(float)
-        seen = np.ones_like(before) if self.config.sampler == "balanced" else p.oversampled.counts_after * np.asarray(p.alpha)
-        return {"train": (before / before.sum()).tolist(), "model": (seen / seen.sum()).tolist()}
+        model = learned_priors(self.config, p.oversampled.counts_after, p.alpha)
+        return {"train": (before / before.sum()).tolist(), "model": model.tolist()}
 
     def _save_checkpoint(self, trainer, name: str) -> None:
         """Save best.pt or last.pt; an interrupt that came meanwhile is raised once last.pt is on disk."""

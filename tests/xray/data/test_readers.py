@@ -253,6 +253,15 @@ def test_features_option_on_a_spectra_file_is_a_usage_error(tmp_path):
         load_dataset(write(tmp_path, CLEAN), features=["a"])
 
 
+def test_placeholder_option_on_spectra_is_a_usage_error_not_ignored(tmp_path):
+    with pytest.raises(UsageError, match=r"--placeholder applies to catalogue tables, but this is a spectra text file; "
+                                         r"drop it"):
+        load_dataset(write(tmp_path, CLEAN), placeholders=[-99.0])
+    table = write(tmp_path, "src_id,v1,v2,v3,net_counts\nA,0.1,0.3,0.6,9\n", "spectra.csv")
+    with pytest.raises(UsageError, match=r"--placeholder applies to catalogue tables, but this table holds spectra"):
+        load_dataset(table, placeholders=[-99.0])
+
+
 def test_unknown_missing_policy(tmp_path):
     with pytest.raises(UsageError, match=r"--missing must be one of indicator, median, drop, got 'zero'"):
         load_dataset(write(tmp_path, CLEAN), missing="zero")

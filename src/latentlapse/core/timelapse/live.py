@@ -105,7 +105,8 @@ class Timelapse:
         self._state = "new"  # open, then closed (from the start of close: signals then only skip frames)
         self._last_val: tuple[np.ndarray, np.ndarray] | None = None
         self._abort = False
-        self._signals = run_record.Signals(lambda: self._state == "closed", self.request_abort)
+        self._closing_status: str | None = None  # the status close() ends the run with, once it has begun
+        self._signals = run_record.Signals(lambda: self._closing_status, self.request_abort)
         self._board = None
         self._polled = 0.0  # when the worker's messages were last read (time.monotonic)
 
@@ -302,10 +303,10 @@ class Timelapse:
         Idempotent; the worker never outlives it."""
         if self._state != "open":  # closed already, or never opened: nothing to end
             return
-        self._state = "closed"
         reason: BaseException | str | None = error
         if status == "completed" and self.owner and not self._logged:
             status, reason = "failed", run_record.nothing_logged(self.run_dir, self.resume_after)
+        self._closing_status, self._state = status, "closed"
         try:
             try:
                 self._stop_writes()

@@ -135,12 +135,15 @@ def final_results(run_dir: Path, class_names, last_val, last_epoch: int, history
 
 class Signals:
     """While caught: SIGTERM (and Ctrl-C, when Python's default handler has it) raises
-    KeyboardInterrupt, so both end the run ``interrupted``; a signal while ``closing()`` only
-    calls ``skip_frames`` (the run is cleaning up so the folder stays consistent)."""
+    KeyboardInterrupt, so both end the run ``interrupted``. While the run closes (``closing()``
+    gives the status it ends with, None before) a signal only calls ``skip_frames``, so the
+    cleanup that keeps the folder consistent runs to its end; closing a completed run, the
+    first signal only says that a second one skips the frames, as the command line does."""
 
-    def __init__(self, closing: Callable[[], bool], skip_frames: Callable[[], None]):
+    def __init__(self, closing: Callable[[], str | None], skip_frames: Callable[[], None]):
         self._closing, self._skip = closing, skip_frames
         self._saved: dict = {}
+        self._warned = False
 
     def catch(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -155,7 +158,13 @@ class Signals:
         self._saved = {}
 
     def _on_signal(self, signum, frame) -> None:
-        if not self._closing():
+        status = self._closing()
+        if status is None:
             raise KeyboardInterrupt
+        if status == "completed" and not self._warned:
+            self._warned = True
+            log.warning("the loop is complete and the run is being finished (its last frames and results); "
+                        "Ctrl-C again skips the frames not yet drawn")
+            return
         self._skip()
         log.warning("still cleaning up so the run folder stays consistent; frames not yet drawn are skipped")

@@ -80,14 +80,14 @@ def load_dataset(
         raise UsageError(f"--missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
     path = Path(path)
     if path.is_dir():
-        _refuse_table_options(path, "a folder of PHA spectra", label_column, features or exclude)
+        _refuse_table_options(path, "a folder of PHA spectra", label_column, features or exclude, placeholders)
         return pha.read_folder(path, unknown_labels)
     kind = _detect_format(path)
     if kind == "pha":
-        _refuse_table_options(path, "a PHA spectrum", label_column, features or exclude)
+        _refuse_table_options(path, "a PHA spectrum", label_column, features or exclude, placeholders)
         return pha.read_pha(path, unknown_labels)
     if kind == "text":
-        _refuse_table_options(path, "a spectra text file", label_column, features or exclude)
+        _refuse_table_options(path, "a spectra text file", label_column, features or exclude, placeholders)
         return textformat.read_text(path, unknown_labels)
     if kind == "csv":
         table = tables.read_csv(path)
@@ -98,10 +98,12 @@ def load_dataset(
                                 unknown_labels=unknown_labels)
 
 
-def _refuse_table_options(path: Path, what: str, label_column, features) -> None:
+def _refuse_table_options(path: Path, what: str, label_column, features, placeholders) -> None:
     """Table-only options given for a file that has no columns are a usage error."""
     if features:
         raise UsageError(f"{path}: --features and --exclude apply to catalogue tables, but this is {what}; drop them")
+    if placeholders:
+        raise UsageError(f"{path}: --placeholder applies to catalogue tables, but this is {what}; drop it")
     if label_column is not None:
         raise UsageError(
             f"{path}: --label_column applies to tables, but this is {what}; drop --label_column"

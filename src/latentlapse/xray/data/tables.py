@@ -264,6 +264,9 @@ def table_dataset(
                 f"{table.path}: --features and --exclude apply to catalogue tables, but this table holds spectra; "
                 f"drop them"
             )
+        if placeholders:
+            raise UsageError(f"{table.path}: --placeholder applies to catalogue tables, but this table holds spectra; "
+                             f"drop it")
         if counts is None:
             raise InputError(
                 f"{table.path}: spectra in column {vectors[0]} but no net-counts column; add one named net_counts"
