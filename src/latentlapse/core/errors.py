@@ -51,9 +51,3 @@ def require_extra(package: str, extra: str, purpose: str) -> None:
 
 class RunFailed(LatentlapseError):
     """Training stopped on an unrecoverable condition (NaN loss, full disk)."""
-
-
-class RunInterrupted(LatentlapseError):
-    """Ctrl-C or SIGTERM stopped a run; exit code 130 as a shell expects."""
-
-    exit_code = 130

@@ -31,19 +31,6 @@ def run_number(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def existing_runs(root: str | os.PathLike) -> list[Path]:
-    """Folders under ``root`` named like runs, in numeric order (files named so are skipped)."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = []
-    for entry in root.iterdir():
-        number = run_number(entry.name)
-        if number is not None and entry.is_dir():
-            found.append((number, entry))
-    return [path for _, path in sorted(found)]
-
-
 def allocate_run_dir(root: str | os.PathLike) -> Path:
     """Create and return the next free ``run_NNN`` under ``root`` (one past the highest used).
 

@@ -43,7 +43,9 @@ class Machine:
     """What the choice looks at: cores this process may use, and the work already on them."""
 
     cores: int
-    load: float  # cores' worth of work by other processes (or the 1-minute load average)
+    # cores kept busy by all processes over a short window, this one included (before training
+    # starts, that is other work), or the 1-minute load average where /proc/stat cannot be read
+    load: float
 
     @property
     def free_cores(self) -> int:
@@ -224,7 +226,7 @@ class SlowEpochWatch:
         machine = machine_now()
         hint = "--threads 1" if self.choice.intra_op > 1 else "fewer other jobs at once"
         log.warning("epoch %d took %.1f s, %.0fx the median %.2f s of the epochs before: other processes are "
-                    "probably busy on the cores (load average %.1f on %d cores; this run uses %d thread%s); "
+                    "probably busy on the cores (%.1f of %d cores busy, this run included; this run uses %d thread%s); "
                     "try %s", result.epoch, self.seconds[-1], self.seconds[-1] / statistics.median(self.seconds[:-1]),
                     statistics.median(self.seconds[:-1]), machine.load, machine.cores, self.choice.intra_op,
                     "s" if self.choice.intra_op != 1 else "", hint)

@@ -47,10 +47,6 @@ class Calibration:
         return cls(temperature=float(values["temperature"]), bias=tuple(float(b) for b in values["bias"]),
                    method=str(values.get("method", cls.method)))
 
-    @classmethod
-    def identity(cls, n_classes: int) -> "Calibration":
-        return cls(temperature=1.0, bias=(0.0,) * n_classes, method="none")
-
 
 def softmax(z: np.ndarray) -> np.ndarray:
     from scipy.special import softmax as _softmax

@@ -67,7 +67,7 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
 
 _COMMANDS: dict[str, tuple[Callable, Callable, str]] = {
     "train": (add_train_arguments, run_train, "train a classifier and (optionally) film its latent space"),
-    "simulate": (add_simulate_arguments, run_simulate, "write simulated EPIC-pn spectra in the text format"),
+    "simulate": (add_simulate_arguments, run_simulate, "write simulated EPIC-pn spectra in the text format or CSV"),
     "animate": (add_animate_arguments, run_animate, "rebuild training_animation.gif (and an MP4) of a run"),
     "compare": (add_compare_arguments, run_compare, "the same epoch of two runs side by side"),
     "visualize": (add_visualize_arguments, run_visualize, "post-training view of a saved checkpoint"),
@@ -103,8 +103,7 @@ def command_parser(command: str, prog: str) -> argparse.ArgumentParser:
     add_arguments, _, summary = _COMMANDS[command]
     parser = _Parser(prog=prog, description=summary, formatter_class=_formatter)
     add_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    parser.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
+    _add_common(parser)
     return parser
 
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from typing import Callable, Sequence
 
 from latentlapse.xray.config import (
     ALPHA_MODES,
@@ -44,9 +44,19 @@ def add_train_arguments(parser: argparse.ArgumentParser, run_folder: bool = True
     """The guide's flags, with its names and defaults, plus the data and run options; without
     ``run_folder`` (``cv``, which writes none) the outputs and time-lapse flags are still parsed, to
     be refused with a line that says why, but left out of ``--help``."""
+
+    def shown(text: str) -> str:
+        return text if run_folder else argparse.SUPPRESS
+
+    _add_training_flags(parser.add_argument_group("training"))
+    _add_data_flags(parser.add_argument_group("data"))
+    _add_output_flags(parser.add_argument_group("outputs"), shown)
+    _add_timelapse_flags(parser.add_argument_group("latent-space time-lapse"), shown)
+
+
+def _add_training_flags(g) -> None:
+    """The model, loss, optimiser and loop flags; the per-model defaults are named in the help."""
     d = TrainConfig()
-    v = VizConfig()
-    g = parser.add_argument_group("training")
     g.add_argument("--classes", type=int, choices=(2, 4, 8), default=d.classes,
                    help="class scheme: 2 (AGN, HM/LM stars), 4 (+ YSO/CV, NS/XRBs) or 8 fine classes")
     cnn, mlp = MODEL_DEFAULTS["cnn"], MODEL_DEFAULTS["mlp"]
@@ -96,7 +106,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, run_folder: bool = True
                         "the choice is logged and stored in run_metadata.json)")
     g.add_argument("--seed", type=int, default=d.seed, help="one seed for the split, oversampling, weights and plots")
 
-    g = parser.add_argument_group("data")
+
+def _add_data_flags(g) -> None:
+    """The data file and the catalogue table options."""
+    d = TrainConfig()
     g.add_argument("--data", metavar="FILE", default=None,
                    help="spectra (text, CSV, ECSV, FITS, PHA file or folder) or a catalogue table; "
                         "default: the built-in simulated EPIC-pn set")
@@ -115,10 +128,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, run_folder: bool = True
                    help="catalogue values that mean 'no measurement': read as missing, also by predict "
                         "(negative values with '=': --placeholder=-99)")
 
-    def shown(text: str) -> str:
-        return text if run_folder else argparse.SUPPRESS
 
-    g = parser.add_argument_group("outputs")
+def _add_output_flags(g, shown: Callable[[str], str]) -> None:
+    """Where the run's files go, ``--resume`` and TensorBoard (their help through ``shown``)."""
+    d = TrainConfig()
     g.add_argument("--runs_dir", default=d.runs_dir,
                    help=shown("root of the auto-numbered run folders (run_001, run_002, ...)"))
     g.add_argument("--out_dir", default=None, help=shown("where checkpoints go (default: inside the run folder)"))
@@ -131,7 +144,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, run_folder: bool = True
                    help=shown("also write the history as scalars and each frame's features as an embedding into "
                               "RUN/tensorboard/ (needs latentlapse[tensorboard])"))
 
-    g = parser.add_argument_group("latent-space time-lapse")
+
+def _add_timelapse_flags(g, shown: Callable[[str], str]) -> None:
+    """Whether and how the latent space is filmed (their help through ``shown``)."""
+    v = VizConfig()
     g.add_argument("--visualize_training", action="store_true",
                    help=shown("draw the latent space at milestone epochs (default: disabled)"))
     g.add_argument("--viz_every", type=int, default=None, help=shown(f"draw every N epochs (default: {v.every})"))

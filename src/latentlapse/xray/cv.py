@@ -96,21 +96,20 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
             log.info(describe(choice))
         fold = {**result.metrics, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                 "seconds": round(time.perf_counter() - started, 1)}
-        if result.logits is not None:
-            raw = calibration.softmax(result.logits)
-            fold["ece_raw"] = calibration.ece(raw, y[test])
-            fold["ece_calibrated"] = calibration.ece(result.calibrated, y[test])
-            fold["ece_floor"] = calibration.ece_floor(result.calibrated, floor_rng)
-            for key, value in (("y", y[test]), ("raw", raw), ("calibrated", result.calibrated)):
-                held_out[key].append(value)
-            fold["nll_raw"] = calibration.nll(raw, y[test], len(names))
-            fold["nll_calibrated"] = calibration.nll(result.calibrated, y[test], len(names))
-            for point, proba in result.operating_points.items():
-                fold[f"{point}_priors"] = evaluation.scores(y[test], proba.argmax(axis=1), len(names))
+        raw = calibration.softmax(result.logits)
+        fold["ece_raw"] = calibration.ece(raw, y[test])
+        fold["ece_calibrated"] = calibration.ece(result.calibrated, y[test])
+        fold["ece_floor"] = calibration.ece_floor(result.calibrated, floor_rng)
+        for key, value in (("y", y[test]), ("raw", raw), ("calibrated", result.calibrated)):
+            held_out[key].append(value)
+        fold["nll_raw"] = calibration.nll(raw, y[test], len(names))
+        fold["nll_calibrated"] = calibration.nll(result.calibrated, y[test], len(names))
+        for point, proba in result.operating_points.items():
+            fold[f"{point}_priors"] = evaluation.scores(y[test], proba.argmax(axis=1), len(names))
         models["latentlapse"].append(fold)
         line = f"fold {k}/{folds}: accuracy {fold['acc']:.4f}, balanced accuracy {fold['balanced_acc']:.4f}"
         if baseline:
-            X = labelled.X if result.inputs is None else result.inputs.X  # the fold's schema applied to every row
+            X = result.inputs.X  # the fold's schema applied to every row
             proba = hgb_proba(X[train], y[train], X[test], config.seed)
             models[baseline].append({**evaluation.report(y[test], proba.argmax(axis=1), names),
                                      "ece_raw": calibration.ece(proba, y[test])})

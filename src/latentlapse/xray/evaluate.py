@@ -44,9 +44,8 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     from latentlapse.xray import calibration
     from latentlapse.xray.calibration_figure import reliability_png
     from latentlapse.xray.config import TrainConfig
-    from latentlapse.xray.operating import both_points, from_checkpoint, stored_priors
+    from latentlapse.xray.operating import from_checkpoint
     from latentlapse.xray.predict import labelled_inputs, predict_logits
-    from latentlapse.core.results import RAW_POINT, calibration_text, operating_points_text
 
     payload = checkpoints.load(checkpoint)
     point = from_checkpoint(payload, priors, uncalibrated)
@@ -58,18 +57,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     pred = proba.argmax(axis=1)
     metrics = evaluation.report(y, pred, names)
     raw = calibration.softmax(logits)
-    # the checkpoint's calibration is reported even when --uncalibrated keeps it out of the headline
-    fitted = calibration.Calibration.from_dict(payload["calibration"]) if payload.get("calibration") else None
-    calibration_block = {"raw": calibration.scores(raw, y, names)}
-    if fitted is not None:
-        calibration_block["calibrated"] = calibration.scores(fitted.apply(logits), y, names)
-        calibration_block["calibrated_at_priors"] = "train"
-        calibration_block.update(fitted.to_dict())
-        points = {name: evaluation.scores(y, p.proba(logits).argmax(axis=1), len(names))
-                  for name, p in both_points(fitted, stored_priors(payload)["train"], names).items()}
-    else:
-        points = {}
-    points[RAW_POINT] = evaluation.scores(y, raw.argmax(axis=1), len(names))
+    fitted, calibration_block, points = _calibration_block(payload, logits, raw, y, names)
     training_file = _is_training_file(payload, data)
     metrics.update({
         "checkpoint": str(Path(checkpoint).resolve()),
@@ -84,21 +72,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
         "operating_points": points,
     })
     folder = _output_folder(out, out_root)
-    text = (f"{Path(checkpoint)} on {data}: {len(y)} labelled sources"
-            f"{f' ({int((~known).sum())} without a label of these classes skipped)' if (~known).any() else ''}\n"
-            f"{'note: ' + TRAINING_FILE_NOTE + chr(10) if training_file else ''}"
-            f"probabilities: {point.describe()}\n"
-            f"accuracy {metrics['acc']:.4f}   balanced accuracy {metrics['balanced_acc']:.4f}   "
-            f"macro-F1 {metrics['macro_f1']:.4f}\n\n" + evaluation.report_text(y, pred, names) + "\n")
-    if fitted is not None:
-        block = {**fitted.to_dict(), "fitted_on": "the run's validation split",
-                 "evaluated_on": f"{len(y)} sources of {Path(data).name}",
-                 "before": calibration_block["raw"], "after": calibration_block["calibrated"]}
-        text += calibration_text(block) + "\n" + operating_points_text(points)
-    else:
-        text += f"calibration of the raw probabilities: ECE {calibration_block['raw']['ece']:.4f}, NLL " \
-                f"{calibration_block['raw']['nll']:.4f} (the checkpoint has no fitted calibration)\n" \
-                + operating_points_text(points)
+    text = _report_text(checkpoint, data, point, metrics, y, pred, names, int((~known).sum()), fitted)
     png = reliability_png(y, raw, None if fitted is None else fitted.apply(logits),
                           f"{Path(checkpoint).name} on {Path(data).name} ({len(y)} sources)",
                           confusion=np.asarray(metrics["confusion_matrix"]), class_names=names,
@@ -110,6 +84,53 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     atomic.write_bytes(folder / FIGURE_FILE, png)
     log.info(text.rstrip())
     return folder, metrics
+
+
+def _calibration_block(payload: dict, logits: np.ndarray, raw: np.ndarray, y: np.ndarray,
+                       names: list[str]) -> tuple:
+    """The checkpoint's fitted calibration (None without one), the calibration scores of the raw
+    and calibrated probabilities, and the scores at the standard operating points. The
+    calibration is reported even when ``--uncalibrated`` keeps it out of the headline."""
+    from latentlapse.xray import calibration
+    from latentlapse.xray.operating import both_points, stored_priors
+    from latentlapse.core.results import RAW_POINT
+
+    fitted = calibration.Calibration.from_dict(payload["calibration"]) if payload.get("calibration") else None
+    block = {"raw": calibration.scores(raw, y, names)}
+    if fitted is not None:
+        block["calibrated"] = calibration.scores(fitted.apply(logits), y, names)
+        block["calibrated_at_priors"] = "train"
+        block.update(fitted.to_dict())
+        points = {name: evaluation.scores(y, p.proba(logits).argmax(axis=1), len(names))
+                  for name, p in both_points(fitted, stored_priors(payload)["train"], names).items()}
+    else:
+        points = {}
+    points[RAW_POINT] = evaluation.scores(y, raw.argmax(axis=1), len(names))
+    return fitted, block, points
+
+
+def _report_text(checkpoint: str | os.PathLike, data: str | os.PathLike, point, metrics: dict, y: np.ndarray,
+                 pred: np.ndarray, names: list[str], skipped: int, fitted) -> str:
+    """``evaluation_report.txt``: the headline scores at ``point`` and the per-class report of
+    ``pred``, then the calibration (``metrics["calibration"]``, of ``fitted`` when the checkpoint
+    has one) and the scores at the standard operating points; ``skipped`` sources are named."""
+    from latentlapse.core.results import calibration_text, operating_points_text
+
+    calibration_block, points = metrics["calibration"], metrics["operating_points"]
+    text = (f"{Path(checkpoint)} on {data}: {len(y)} labelled sources"
+            f"{f' ({skipped} without a label of these classes skipped)' if skipped else ''}\n"
+            f"{'note: ' + TRAINING_FILE_NOTE + chr(10) if metrics['training_file'] else ''}"
+            f"probabilities: {point.describe()}\n"
+            f"accuracy {metrics['acc']:.4f}   balanced accuracy {metrics['balanced_acc']:.4f}   "
+            f"macro-F1 {metrics['macro_f1']:.4f}\n\n" + evaluation.report_text(y, pred, names) + "\n")
+    if fitted is not None:
+        block = {**fitted.to_dict(), "fitted_on": "the run's validation split",
+                 "evaluated_on": f"{len(y)} sources of {Path(data).name}",
+                 "before": calibration_block["raw"], "after": calibration_block["calibrated"]}
+        return text + calibration_text(block) + "\n" + operating_points_text(points)
+    return (text + f"calibration of the raw probabilities: ECE {calibration_block['raw']['ece']:.4f}, NLL "
+            f"{calibration_block['raw']['nll']:.4f} (the checkpoint has no fitted calibration)\n"
+            + operating_points_text(points))
 
 
 def _skipped(labels: np.ndarray, known: np.ndarray) -> dict[str, int]:

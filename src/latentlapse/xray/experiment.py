@@ -81,19 +81,19 @@ def build_trainer(
 
 @dataclass(frozen=True)
 class FoldResult:
-    """Scores of the held-out rows (``evaluation.report``), their class probabilities, the
-    epoch whose weights produced them, and (catalogues) the schema fitted on the training rows
-    with every row's model inputs made by it — for baselines compared on the same inputs."""
+    """Scores of the held-out rows (``evaluation.report``), their class probabilities, logits and
+    calibrated probabilities, the epoch whose weights produced them, and every row's model inputs
+    (for catalogues, made by the schema fitted on the training rows) — for baselines compared on
+    the same inputs."""
 
     metrics: dict
     proba: np.ndarray
     best_epoch: int
     epochs_run: int
-    history: list
+    inputs: Dataset
+    logits: np.ndarray
+    calibrated: np.ndarray
     schema: FeatureSchema | None = None
-    inputs: Dataset | None = None
-    logits: np.ndarray | None = None
-    calibrated: np.ndarray | None = None
     threads: object = None  # the ThreadChoice the fold trained with
     operating_points: dict = field(default_factory=dict)
 
@@ -151,7 +151,7 @@ def fit_on_split(
     points = {name: point.proba(logits) for name, point in both_points(fitted, train_priors, prepared.scheme.names).items()}
     return FoldResult(
         metrics=evaluation.report(y[test_idx], proba.argmax(axis=1), prepared.scheme.names),
-        proba=proba, best_epoch=trainer.best_epoch, epochs_run=trainer.epoch, history=list(trainer.history.rows),
+        proba=proba, best_epoch=trainer.best_epoch, epochs_run=trainer.epoch,
         schema=prepared.schema, inputs=prepared.dataset,
         logits=logits, calibrated=fitted.apply(logits), operating_points=points, threads=choice,
     )

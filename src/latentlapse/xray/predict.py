@@ -155,13 +155,6 @@ def check_out_spares_data(out: str, data: str) -> None:
         raise UsageError(f"--out {out}: is the --data file, which the predictions would overwrite; choose another --out")
 
 
-def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:
-    """Raw (uncalibrated) class probabilities of ``X``, ``batch_size`` rows at a time."""
-    from latentlapse.xray.calibration import softmax
-
-    return softmax(predict_logits(model, X, batch_size)).astype(np.float32)
-
-
 def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_SIZE, priors: str = "balanced",
                  uncalibrated: bool = False) -> str:
     """Write one row per source of ``data`` (id, true class when labelled, prediction,
@@ -169,7 +162,7 @@ def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_S
     returns a one-line summary.
 
     Probabilities are calibrated (unless ``uncalibrated``) and re-weighted to ``priors``
-    (``train``, ``balanced`` or ``NAME=VALUE,...``; see :mod:`latentlapse.xray.priors`).
+    (``train``, ``balanced``, ``model`` or ``NAME=VALUE,...``; see :mod:`latentlapse.xray.priors`).
     """
     from latentlapse.xray.config import TrainConfig
     from latentlapse.xray.operating import from_checkpoint

@@ -23,8 +23,6 @@ import numpy as np
 
 from latentlapse.core.errors import UsageError
 
-NAMED = ("train", "balanced", "model")
-
 
 def reweight(proba: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Posteriors under priors ``target`` from posteriors ``proba`` under priors ``source``."""

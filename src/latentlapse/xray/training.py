@@ -150,10 +150,10 @@ class Trainer:
         self.history = History(rows=[dict(row) for row in state["history"]])
 
     # ------------------------------------------------------------------------------- the loop
-    def fit(self) -> str:
-        """Train from the epoch after ``self.epoch`` to the last; returns ``completed`` or
-        ``stopped_early``. Exceptions (interrupts, NaN loss) propagate with checkpoints of the
-        last completed epoch on disk."""
+    def fit(self) -> None:
+        """Train from the epoch after ``self.epoch`` to the last (or until early stopping).
+        Exceptions (interrupts, NaN loss) propagate with checkpoints of the last completed epoch
+        on disk."""
         from tqdm.auto import tqdm
 
         opts = self.options
@@ -161,7 +161,6 @@ class Trainer:
             callback.on_train_start(self)
         bar = tqdm(total=opts.epochs, initial=self.epoch, unit="epoch", desc="training", leave=False,
                    dynamic_ncols=True, disable=None)
-        status = "completed"
         try:
             while self.epoch < opts.epochs:
                 started = time.perf_counter()
@@ -193,13 +192,11 @@ class Trainer:
                 log.info(_epoch_line(result, opts.epochs))
                 bar.update(1)
                 if stop:
-                    status = "stopped_early"
                     log.info("early stopping: %s has not improved for %d epochs (best %.4f at epoch %d)",
                              selection_label(opts.select_by), opts.patience, abs(self.best_score), self.best_epoch)
                     break
         finally:
             bar.close()
-        return status
 
     def evaluate_last_epoch(self) -> EpochResult:
         """The evaluation pass of the current model, as at the end of epoch ``self.epoch``, with
@@ -260,11 +257,6 @@ class Trainer:
         world = self.world
         self.dropout_generator.manual_seed(epoch_seed(self._dropout_seed, world.rank, epoch))
         return shard_order(order, world.rank, world.size), world.per_rank_batch(self.options.batch_size)
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities of rows ``X`` with the current weights, in eval mode."""
-        tensor = torch.as_tensor(X).to(self.device)
-        return self._predict(tensor, tensor.new_zeros(0, dtype=torch.long))[1]
 
     def predict_logits(self, X: np.ndarray) -> np.ndarray:
         """Logits of rows ``X`` with the current weights, in eval mode (calibration fits on them)."""

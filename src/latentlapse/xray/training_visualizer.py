@@ -32,8 +32,6 @@ class TrainingVisualizer(Callback):
                  resume_after: int | None = None):
         p = prepared
         self.run_dir = Path(run_dir)
-        self.config = config
-        self.every = config.viz.every
         self.prepared = p
         self.timelapse = Timelapse(
             self.run_dir.parent, run_dir=self.run_dir, owner=False, class_names=p.scheme.names,
@@ -49,10 +47,6 @@ class TrainingVisualizer(Callback):
     def worker(self):
         """The frame worker (None before the run starts, after it ends, or without frames)."""
         return self.timelapse.worker
-
-    @property
-    def frames_written(self) -> int:
-        return self.timelapse.frames_written
 
     @property
     def seconds(self) -> float:

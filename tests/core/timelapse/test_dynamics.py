@@ -92,8 +92,8 @@ def test_every_list_of_suspects_shows_the_flagged_ones_only_and_says_where_it_is
     assert [line.split()[1] for line in text.splitlines()[2:]] == flagged
     cut = inspect_source.suspects_text(run, 1).splitlines()
     assert cut[0].endswith("; the top 1 of 2, by suspect score:") and [line.split()[1] for line in cut[2:]] == flagged[:1]
-    short = dynamics_summary.suspects_text(dynamics_summary.load_suspects(run, top=1))
-    assert "the top 1 of 2, by suspect score:" in short
+    short = dynamics_summary.suspects_html(dynamics_summary.load_suspects(run, top=1))
+    assert "The top 1 of 2, by suspect score:" in short and short.count("<tr><td>") == 1
 
 
 def test_epoch_record_margin_and_prediction():

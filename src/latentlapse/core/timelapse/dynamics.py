@@ -41,7 +41,6 @@ DYNAMICS_DIR = "dynamics"
 SOURCES_FILE = "sources.csv"
 DYNAMICS_CSV = "dynamics.csv"
 DYNAMICS_PNG = "dynamics.png"
-SPLITS = ("train", "val")
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.npz$")
 
 # ----------------------------------------------------------------------------- thresholds

@@ -198,18 +198,6 @@ def data_map_png(history: DynamicsHistory, stats: SourceStats, metadata: dict | 
     return png_bytes(fig)
 
 
-def suspects_text(summary: SuspectSummary) -> str:
-    """The suspects as plain text lines: the sentence, then the top of the ranking."""
-    lines = [summary.sentence()]
-    if summary.top:
-        lines.append(f"{summary.heading()}:")
-        lines.append("  rank  id                    split  label                model says (epochs)   final")
-        for s in summary.top:
-            lines.append(f"  {s.rank:>4}  {s.id:<20}  {s.split:<5}  {s.label:<19}  "
-                         f"{(s.model_says or '-') + f' ({s.share:.0%})':<21} {s.final_prediction}")
-    return "\n".join(lines)
-
-
 def suspects_html(summary: SuspectSummary | None) -> str:
     """The report's section body: the sentence, a table of the top suspects, the data map note."""
     if summary is None:

@@ -121,7 +121,8 @@ class EpochBook:
         return any(e.epoch == epoch and e.dynamics for e in self.pending)
 
     def due(self) -> bool:
-        """Whether the oldest pending epoch has waited ``flush_seconds``."""
+        """Whether anything waits and ``flush_seconds`` have passed since the previous batch was
+        taken (so after a slow epoch, the first epoch logged is due at once)."""
         return self.waiting and time.monotonic() - self._last_flush >= self.flush_seconds
 
     def take(self) -> tuple[list, list[LoggedEpoch]]:

@@ -40,7 +40,7 @@ class Timelapse:
     Parameters
     ----------
     runs_dir : folder under which the next free ``run_NNN`` is created.
-    class_names : display names of the classes, index order (2-20 classes for frames).
+    class_names : display names of the classes, index order (2-20 classes).
     epochs : the epochs the loop will run (the schedule, titles and "half the run" use it).
     method : ``tsne``, ``umap`` or ``pca``; every : a frame every N-th epoch (plus epoch 1, the
         milestones and the last). ``frames=False`` records history and dynamics only.
@@ -93,7 +93,6 @@ class Timelapse:
         self.resume_after = resume_after
         self.run_dir: Path | None = Path(run_dir) if run_dir is not None else None
         self.seconds = 0.0  # spent inside log_epoch (the loop's cost of the time-lapse)
-        self.frame_seconds = 0.0  # of which: copying the frame sample and handing it to the worker
         self.frames_written = 0
         self.worker = None
         self._history: list[dict[str, float]] = []
@@ -238,10 +237,7 @@ class Timelapse:
         if history or record or board:
             self._book.add(entry)
         if frame:
-            frame_started = time.perf_counter()
-            snapshot = frame_snapshot(epoch, entry, f_tr, f_va, self._sources)
-            self.worker.submit(snapshot)
-            self.frame_seconds += time.perf_counter() - frame_started
+            self.worker.submit(frame_snapshot(epoch, entry, f_tr, f_va, self._sources))
         if due and board:
             va = self._sources["val_pos"]
             self._book.later(self._board.embedding, epoch, np.asarray(f_va)[va], y_va[va], p_va[va].argmax(axis=1),

@@ -72,7 +72,6 @@ class FrameWorker:
         self.failure: str | None = None
         self._epoch_ends: list[float] = []  # of the snapshots sent and not yet drawn, oldest first
         self.urgent = False
-        self.behind_episodes = 0
         if spec is not None:
             self.send_spec(spec)
 
@@ -111,11 +110,10 @@ class FrameWorker:
             if not wanted:
                 log.info("frames caught up; the frame worker is back at idle priority")
             return
-        self.behind_episodes += 1
         from latentlapse.core.threads import machine_now
 
         machine = machine_now()
-        busy = f"the machine is busy: load average {machine.load:.1f} on {machine.cores} cores"
+        busy = f"the machine is busy: {machine.load:.1f} of {machine.cores} cores busy, this run included"
         if raised:
             log.warning("frames are falling behind (a frame has waited %.0f s since its epoch ended; %s); the "
                         "frame worker runs at normal priority until it catches up", wait, busy)
@@ -323,7 +321,8 @@ class _FrameState:
             _warm_up_umap()
 
     def draw(self, snapshot) -> tuple:
-        """Project, measure, render and log one snapshot; a failure skips only this frame."""
+        """Project, measure, render and log one snapshot; a projection that fails skips this frame, and
+        any other failure is raised (the worker reports it and stops, and the run fails)."""
         from latentlapse.core.timelapse import animate, latent_metrics, layouts, progress, projection, render
         from latentlapse.core.timelapse.schedule import frame_name
         from latentlapse.core.timelapse.snapshot import with_scores

@@ -21,7 +21,6 @@ import numpy as np
 from latentlapse.core.errors import InputError
 
 NUMBER, FLAG = "number", "flag"
-TYPES = (NUMBER, FLAG)
 MISSING_SUFFIX = "_missing"
 # Columns that are strictly positive and span more than this ratio (fluxes) are fed as log10.
 LOG_RANGE_RATIO = 100.0
@@ -69,10 +68,6 @@ class FeatureSchema:
         """The model's inputs: the columns, then one ``<col>_missing`` per indicator."""
         return self.columns + tuple(name + MISSING_SUFFIX for name in self.indicators)
 
-    @property
-    def n_inputs(self) -> int:
-        return len(self.columns) + len(self.indicators)
-
     def transform(self, raw: np.ndarray) -> np.ndarray:
         """Model inputs (float32) of raw values (n, len(columns)), NaN where missing.
 
@@ -94,13 +89,6 @@ class FeatureSchema:
         for value in self.placeholders:
             gaps |= values == np.float32(value)
         return gaps
-
-    def scaled(self, inputs: np.ndarray) -> np.ndarray:
-        """The inputs as the network sees them (log10, then standardised); for non-torch models."""
-        X = np.asarray(inputs, dtype=np.float64)
-        mask = np.asarray(self.log10, dtype=bool)
-        X = np.where(mask, np.log10(np.clip(X, 1e-30, None)), X)
-        return ((X - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
 
     def to_dict(self) -> dict:
         """Plain-JSON form for checkpoints and ``run_metadata.json``."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latentlapse.core.errors import InputError
-from latentlapse.core.timelapse.styles import safe_name  # one definition, in the core (also imported from here)
+from latentlapse.core.timelapse.styles import safe_name  # noqa: F401 (one definition, in the core; also imported from here)
 
 if TYPE_CHECKING:  # dataset.py imports this module
     from latentlapse.xray.data.dataset import Dataset
@@ -50,11 +50,6 @@ class ClassScheme:
         """Class indices (int64) of canonical fine labels; -1 where the scheme leaves one out."""
         lookup = {label: self.class_of(label) for label in FINE_LABELS}
         return np.array([lookup.get(str(label), -1) for label in fine_labels], dtype=np.int64)
-
-    @property
-    def short_names(self) -> tuple[str, ...]:
-        """File- and column-safe versions of the display names (``HM/LM`` -> ``HM_LM``)."""
-        return tuple(safe_name(name) for name in self.names)
 
 
 _COLORS = {
