@@ -40,12 +40,15 @@ def catalog_dataset(
     """
     ids, labels, notes = ids_and_labels(table, label, id_columns, unknown_labels)
     numeric = [n for n in table.names if n in table.numbers and n != label and n not in id_columns]
+    arrays = [n for n in numeric if table.numbers[n].ndim == 2]
+    numeric = [n for n in numeric if n not in arrays]
     text = [n for n in table.names if n not in table.numbers and n != label and n not in id_columns]
     if len(numeric) >= MIN_SPECTRAL_COLUMNS:
         notes.append(f"read as a catalogue of {len(numeric)} columns: a spectra table needs a net_counts column")
     error_of = _error_columns(numeric)
     requested = _requested(features)
-    _check_known(table, requested, exclude, numeric)
+    _check_known(table, requested, exclude, numeric + arrays)
+    _refuse_arrays(table, requested, arrays)
     candidates = [n for n in numeric if n not in error_of.values()]
     if requested is not None:
         candidates += [n for n in table.names if n in requested and n not in candidates]
@@ -53,6 +56,7 @@ def catalog_dataset(
     left_out += [(n, IDENTIFIER) for n in id_columns]
     left_out += [(n, f"quoted error of {f}") for f, n in error_of.items()]
     left_out += [(n, "text") for n in text if requested is None or n not in requested]
+    left_out += [(n, f"array column ({table.numbers[n].shape[1]} values per row)") for n in arrays if n not in exclude]
     if not names:
         raise InputError(f"{table.path}: no feature columns left (the numeric columns are {', '.join(numeric) or 'none'}); "
                          f"name the columns to use with --features")
@@ -125,6 +129,15 @@ def _check_known(table: Table, requested, exclude: Sequence[str], numeric: list[
     both = [n for n in exclude if requested and n in requested]
     if both:
         raise InputError(f"{table.path}: {', '.join(both)} named in both --features and --exclude; keep one")
+
+
+def _refuse_arrays(table: Table, requested, arrays: list[str]) -> None:
+    """A column named in --features must hold one value per row, not an array."""
+    named = [n for n in arrays if requested and n in requested]
+    if named:
+        raise InputError(f"{table.path}: {table.positions[named[0]]} holds {table.numbers[named[0]].shape[1]} values "
+                         f"per row; a catalogue feature is one value per row: split the array into columns, or "
+                         f"leave it out of --features")
 
 
 def _feature_values(table: Table, names: list[str]) -> tuple[np.ndarray, list[str]]:

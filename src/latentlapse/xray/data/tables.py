@@ -1,9 +1,10 @@
 """Tables of spectra or catalogue features: CSV (no extra needed), ECSV, FITS and VOTable.
 
 Every table becomes a :class:`Table` of named columns first, then a Dataset. A table holds
-spectra when it has a vector column, or a net-counts column beside at least 50 other numeric
-columns (or beside bin-named ones only: v1…, E0.5125…, as ``write_dataset`` writes them);
-otherwise it is a catalogue (see :mod:`.catalog`): fluxes, hardness ratios, magnitudes, with their quoted
+spectra when it has a vector column of 380 values (or of at least 50 under a spectrum's name),
+or a counts column beside bin-named columns only (v1…, E0.5125…, as ``write_dataset`` writes
+them), or beside at least 50 other numeric columns half of them bin-named or the counts column
+called net_counts; with ``--features`` or ``--exclude``, or otherwise, it is a catalogue (see :mod:`.catalog`): fluxes, hardness ratios, magnitudes, with their quoted
 errors kept apart and missing values handled by an explicit policy recorded in the notes.
 """
 
@@ -27,7 +28,8 @@ from latentlapse.core.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
 
-COUNTS_NAMES = ("net_counts", "netcounts", "net_cts", "counts", "cts")
+NET_COUNTS_NAMES = ("net_counts", "netcounts", "net_cts")
+COUNTS_NAMES = NET_COUNTS_NAMES + ("counts", "cts")
 _ID_TOKENS = {"id", "name", "src", "source", "designation"} | {
     a + b for a in ("src", "source", "obj", "object") for b in ("id", "name")
 }
@@ -253,34 +255,46 @@ def table_dataset(
     id_columns = [n for n in table.names if n != label and _looks_like_id(n)]
     counts = next((n for n in table.names if n.lower() in COUNTS_NAMES and n != label), None)
     vectors = [n for n, v in table.numbers.items() if v.ndim == 2]
+    spectrum = next((n for n in vectors if _spectrum_vector(n, table.numbers[n].shape[1])), None)
     others = [
         n
         for n in table.names
         if n in table.numbers and n not in (label, counts, *id_columns, *vectors)
     ]
-    if vectors or (counts is not None and _spectral(others)):
-        if features is not None or exclude:
-            raise UsageError(
-                f"{table.path}: --features and --exclude apply to catalogue tables, but this table holds spectra; "
-                f"drop them"
-            )
+    catalogue_options = features is not None or bool(exclude)
+    if not catalogue_options and (spectrum or (counts is not None and _spectral(others, counts))):
         if placeholders:
             raise UsageError(f"{table.path}: --placeholder applies to catalogue tables, but this table holds spectra; "
                              f"drop it")
         if counts is None:
             raise InputError(
-                f"{table.path}: spectra in column {vectors[0]} but no net-counts column; add one named net_counts"
+                f"{table.path}: spectra in column {spectrum} but no net-counts column; add one named net_counts"
             )
-        values = vectors[0] if vectors else others
+        values = spectrum or others
         return _spectra(table, values, counts, label, id_columns, unknown_labels)
     from latentlapse.xray.data.catalog import catalog_dataset  # it builds on this module's Table
 
     return catalog_dataset(table, label, id_columns, features, missing, exclude, placeholders, unknown_labels)
 
 
-def _spectral(columns: list[str]) -> bool:
-    """Beside a counts column: at least 50 numeric columns, or only bin-named ones (v1, E0.5125)."""
-    return len(columns) >= MIN_SPECTRAL_COLUMNS or bool(columns) and all(_BIN_NAME.fullmatch(n) for n in columns)
+def _spectral(columns: list[str], counts: str) -> bool:
+    """Beside a counts column, wide columns are spectra when they are all bin-named (v1, E0.5125),
+    or number at least 50 and either half of them are bin-named or the counts column is called
+    net counts: a catalogue often has more than 50 columns and one of plain ``counts``."""
+    if not columns:
+        return False
+    named = sum(bool(_BIN_NAME.fullmatch(n)) for n in columns)
+    if named == len(columns):
+        return True
+    return len(columns) >= MIN_SPECTRAL_COLUMNS and (2 * named >= len(columns) or counts.lower() in NET_COUNTS_NAMES)
+
+
+def _spectrum_vector(name: str, length: int) -> bool:
+    """A vector column holds spectra when it has the standard grid's bins, or at least 50 values
+    under a spectrum's name (SPECTRUM, spec, counts, ...); a short array (aperture fluxes, one
+    value per band) is a catalogue column."""
+    spectrum_name = "spec" in name.lower() or name.lower() in COUNTS_NAMES + ("rate", "pha", "values")
+    return length == grid.N_BINS or (length >= MIN_SPECTRAL_COLUMNS and spectrum_name)
 
 
 def _label_column(table: Table, requested: str | None) -> str | None:
