@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from latentlapse.xray.data.spectra_checks import Rows, UnknownLabels, canonical_labels
-from latentlapse.xray.data.taxonomy import UNLABELLED
+from latentlapse.xray.data.taxonomy import NO_LABEL_COLUMN, UNLABELLED
 from latentlapse.core.errors import InputError
 
 LABEL_NAMES = ("true_class", "label", "class")
@@ -91,7 +91,7 @@ def unlabelled_note(label: str | None, n: int) -> str:
     """The note for a table none of whose ``n`` sources has a label: no label column (``label``
     None), or one empty in every row."""
     if label is None:
-        return f"no label column ({', '.join(LABEL_NAMES)}): all {n} sources read as unlabelled"
+        return f"{NO_LABEL_COLUMN} ({', '.join(LABEL_NAMES)}): all {n} sources read as unlabelled"
     return f"label column {label} is empty in every row: all {n} sources read as unlabelled"
 
 
