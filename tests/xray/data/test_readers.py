@@ -411,6 +411,27 @@ def test_csv_without_csv_suffix_is_sniffed(tmp_path):
     assert data.kind == "catalog" and len(data) == 5
 
 
+def test_a_tab_separated_catalogue_reads_like_its_csv(tmp_path):
+    """A .tsv (or tab-separated .txt with a header) was read as the spectra text format."""
+    csv_data = load_dataset(write(tmp_path, CATALOG, "cat.csv"))
+    tsv = CATALOG.replace(",", "\t").replace("A\t", "src A\t")
+    for name in ("cat.tsv", "cat.txt"):
+        data = load_dataset(write(tmp_path, tsv, name))
+        assert data.kind == "catalog" and data.feature_names == csv_data.feature_names
+        np.testing.assert_array_equal(data.X, csv_data.X)
+        assert data.ids.tolist()[:2] == ["src A", "B"]
+    from latentlapse.xray.data.tables import csv_chunks
+
+    assert [len(t) for t in csv_chunks(tmp_path / "cat.tsv", 3)] == [3, 2]  # predict's streamed reader too
+
+
+def test_tab_separated_spectra_stay_the_text_format(tmp_path):
+    data = load_dataset(write(tmp_path, CLEAN.replace(" ", "\t")))
+    assert data.kind == "spectra" and data.labels.tolist() == ["AGN", "", "YSO"]
+    with_header = load_dataset(write(tmp_path, "src_id\tv1\tv2\tv3\tnet_counts\tlabel\n" + CLEAN.replace(" ", "\t"), "h.txt"))
+    assert with_header.kind == "spectra" and len(with_header) == 3
+
+
 def test_votable_catalog(tmp_path):
     table_module = pytest.importorskip("astropy.table")
     table = table_module.Table(

@@ -130,13 +130,30 @@ def _detect_format(path: Path) -> str:
             f"header); check that the file is complete and not renamed from another format"
         )
     text = _decode_head(path, head)
-    if suffix == ".csv":
+    if suffix in (".csv", ".tsv"):
         return "csv"
     if suffix == ".ecsv" or text.startswith("# %ECSV"):
         return "ecsv"
     if suffix in VOTABLE_SUFFIXES or text.lstrip().startswith(("<?xml", "<VOTABLE")):
         return "votable"
-    return "csv" if _first_data_line(text).count(",") >= 2 else "text"
+    first = _first_data_line(text)
+    return "csv" if first.count(",") >= 2 or _tab_table_header(first) else "text"
+
+
+def _tab_table_header(line: str) -> bool:
+    """A tab-separated table's header (VizieR, TOPCAT): names only, none a net-counts column. The
+    text format may be tab-separated too, but starts with a source, or with its own header
+    ``src_id v1 ... net_counts``."""
+    from latentlapse.xray.data.tables import COUNTS_NAMES
+
+    fields = [field.strip() for field in line.split("\t")]
+    if len(fields) < 2 or any(name.lower() in COUNTS_NAMES for name in fields):
+        return False
+    try:
+        float(fields[1])
+    except ValueError:
+        return True
+    return False
 
 
 def _head(path: Path) -> bytes:

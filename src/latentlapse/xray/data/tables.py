@@ -40,7 +40,8 @@ _ASTROPY_FORMATS = {"ecsv": "ascii.ecsv", "votable": "votable", "fits": "fits"}
 
 
 def read_csv(path: Path, typed: bool = True) -> Table:
-    """Read a CSV file with a header row; blank lines and leading ``#`` comments are skipped.
+    """Read a CSV (or tab-separated) file with a header row; blank lines and leading ``#``
+    comments are skipped.
 
     ``typed`` decides which columns are numeric (by majority of their values); without it every
     column stays text, for a reader that takes the types from a model's schema instead.
@@ -122,7 +123,7 @@ def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, i
     n_records = 0
     # utf-8-sig drops a byte-order mark; the csv module handles CRLF itself with newline="".
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=_delimiter(path))
         try:
             for fields in reader:
                 if not any(value.strip() for value in fields):
@@ -151,6 +152,21 @@ def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, i
         raise InputError(f"{path}: no header row (only blank lines or comments); add a header and one source per row")
     if not n_records:
         raise InputError(f"{path}: only a header (line {header_line}), no data rows; add one source per row")
+
+
+def _delimiter(path: Path) -> str:
+    """A tab for a tab-separated table (``.tsv``, or tabs and no comma in the first line that is
+    not a ``#`` comment), else a comma."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            for line in handle:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    return "\t" if "\t" in line and "," not in line else ","
+    except UnicodeDecodeError:
+        pass  # named by the reader, at its line
+    return ","
 
 
 def _checked_header(path: Path, fields: list[str], line_no: int) -> list[str]:
