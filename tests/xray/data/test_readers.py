@@ -432,6 +432,21 @@ def test_tab_separated_spectra_stay_the_text_format(tmp_path):
     assert with_header.kind == "spectra" and len(with_header) == 3
 
 
+def test_a_commented_header_is_read_as_the_header_with_a_note(tmp_path):
+    """'#name,f1,...' was skipped as a comment and the first source taken for the header."""
+    plain = load_dataset(write(tmp_path, CATALOG, "cat.csv"))
+    data = load_dataset(write(tmp_path, "# from the archive\n#" + CATALOG, "hash.csv"))
+    assert data.feature_names == plain.feature_names and data.ids.tolist() == plain.ids.tolist()
+    np.testing.assert_array_equal(data.X, plain.X)
+    assert "line 2 read as the column header, its '#' ignored: a commented header" in data.notes
+    from latentlapse.xray.data.tables import csv_chunks
+
+    assert [len(t) for t in csv_chunks(tmp_path / "hash.csv", 10)] == [5]
+    # a comment of as many fields before a real header stays a comment
+    comment = "# written by, a, script, today, ok\n"
+    assert load_dataset(write(tmp_path, comment + CATALOG, "c.csv")).ids.tolist() == plain.ids.tolist()
+
+
 def test_votable_catalog(tmp_path):
     table_module = pytest.importorskip("astropy.table")
     table = table_module.Table(

@@ -46,8 +46,8 @@ def read_csv(path: Path, typed: bool = True) -> Table:
     ``typed`` decides which columns are numeric (by majority of their values); without it every
     column stays text, for a reader that takes the types from a model's schema instead.
     """
-    header, _, records, line_numbers, empty_rows = _csv_records(path)
-    notes = []
+    header, header_line, records, line_numbers, empty_rows = _csv_records(path)
+    notes = _commented_header_note(path, header_line)
     if empty_rows:
         rows = Rows("line", np.asarray(empty_rows))
         notes.append(f"{len(empty_rows)} rows with every field empty were skipped "
@@ -59,8 +59,8 @@ def csv_chunks(path: Path, rows: int, typed: bool = True, span: slice | None = N
     """The CSV file's :class:`Table` in pieces of ``rows`` data rows (line numbers as in the file);
     ``span`` keeps the data rows (from 0) of one contiguous stretch."""
     start, stop = (0, None) if span is None else (span.start or 0, span.stop)
-    header, records, line_numbers, first = None, [], [], start
-    for index, (header, _, record, line_no) in enumerate(_records_only(_csv_lines(path))):
+    header, header_line, records, line_numbers, first = None, 0, [], [], start
+    for index, (header, header_line, record, line_no) in enumerate(_records_only(_csv_lines(path))):
         if stop is not None and index >= stop:
             break
         if index < start:
@@ -70,10 +70,12 @@ def csv_chunks(path: Path, rows: int, typed: bool = True, span: slice | None = N
         records.append(record)
         line_numbers.append(line_no)
         if len(records) == rows:
-            yield csv_table(path, header, records, line_numbers, typed=typed, first_index=first)
+            yield csv_table(path, header, records, line_numbers, typed=typed, first_index=first,
+                            notes=_commented_header_note(path, header_line) if first == start else None)
             records, line_numbers = [], []
     if records:
-        yield csv_table(path, header, records, line_numbers, typed=typed, first_index=first)
+        yield csv_table(path, header, records, line_numbers, typed=typed, first_index=first,
+                        notes=_commented_header_note(path, header_line) if first == start else None)
 
 
 def _records_only(lines):
@@ -121,6 +123,7 @@ def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, i
     header: list[str] | None = None
     header_line = 0
     n_records = 0
+    comment: tuple[list[str], int] | None = None  # the last '#' line before the header, and its line number
     # utf-8-sig drops a byte-order mark; the csv module handles CRLF itself with newline="".
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=_delimiter(path))
@@ -131,9 +134,14 @@ def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, i
                         yield header, header_line, None, reader.line_num
                     continue
                 if header is None:
-                    if not fields[0].lstrip().startswith("#"):
+                    if fields[0].lstrip().startswith("#"):
+                        comment = (fields, reader.line_num)
+                        continue
+                    names = _uncommented(comment[0], fields) if comment else None
+                    if names is None:
                         header, header_line = _checked_header(path, fields, reader.line_num), reader.line_num
-                    continue
+                        continue
+                    header, header_line = _checked_header(path, names, comment[1]), comment[1]
                 if fields[0].strip() == header[0] and [value.strip() for value in fields] == header:
                     raise InputError(f"{path}: line {reader.line_num} repeats the header of line {header_line} "
                                      f"(files joined together?); remove that line")
@@ -152,6 +160,35 @@ def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, i
         raise InputError(f"{path}: no header row (only blank lines or comments); add a header and one source per row")
     if not n_records:
         raise InputError(f"{path}: only a header (line {header_line}), no data rows; add one source per row")
+
+
+def _uncommented(comment: list[str], first: list[str]) -> list[str] | None:
+    """The names of a commented header (``#name,ra,...``, as astropy's commented_header writes):
+    a ``#`` line of names with as many fields as the first row after it, which holds a number
+    (a header would not). None when the comment is not such a header."""
+    names = [comment[0].lstrip()[1:].strip(), *comment[1:]]
+    if len(names) < 2 or len(names) != len(first) or not names[0]:
+        return None
+    return names if any(_is_number(v) for v in first) and not any(_is_number(n) for n in names) else None
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _commented_header_note(path: Path, header_line: int) -> list[str]:
+    """The note for a header read from a ``#`` line (see :func:`_uncommented`), else nothing."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if line_no == header_line:
+                if line.lstrip().startswith("#"):
+                    return [f"line {line_no} read as the column header, its '#' ignored: a commented header"]
+                return []
+    return []
 
 
 def _delimiter(path: Path) -> str:
