@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from latentlapse.xray.data.schema import FeatureSchema, below_log_range, clipped_note, parse_columns
-from latentlapse.xray.data.spectra_checks import UnknownLabels
+from latentlapse.xray.data.spectra_checks import UnknownLabels, warn_repeated_ids
 from latentlapse.xray.data.table_columns import unlabelled_note
 from latentlapse.core.errors import InputError
 
@@ -89,9 +89,9 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
 class Scan:
     """What a reader has seen of a table so far: its columns, which of the schema's columns were
     empty in every row read, the values <= 0 of columns fed as log10 (how many, the first), the
-    number of sources and of labelled ones, and, given ``unknown_labels``, the labels of no known
-    class it read as unlabelled (else they are refused). Scans of slices of one file (torchrun
-    ranks) combine with :meth:`merge`."""
+    number of sources and of labelled ones, the source ids met more than once, and, given
+    ``unknown_labels``, the labels of no known class it read as unlabelled (else they are
+    refused). Scans of slices of one file (torchrun ranks) combine with :meth:`merge`."""
 
     def __init__(self, path: Path, schema: FeatureSchema, unknown_labels: UnknownLabels | None = None):
         self.path, self.schema, self.unknown_labels = Path(path), schema, unknown_labels
@@ -101,6 +101,8 @@ class Scan:
         self.rows = self.labelled = 0
         self.clipped = np.zeros(len(schema.columns), dtype=np.int64)
         self.first_clipped: dict[int, tuple[str, float]] = {}
+        self.seen: set[str] = set()
+        self.repeated: dict[str, None] = {}  # ids met more than once, in the order found
 
     def add(self, table, label_column: str | None, keep: slice | None = None) -> SchemaRows:
         """The schema's raw values, ids and labels of one piece of the table, checked value by
@@ -127,6 +129,10 @@ class Scan:
             ids, labels, raw, given = ids[index], labels[index], raw[index], given[index]
         self.rows += len(ids)
         self.labelled += int(given.sum())
+        for source in ids.tolist():
+            if source in self.seen:
+                self.repeated[source] = None
+            self.seen.add(source)
         return SchemaRows(ids=ids, labels=labels, raw=raw)
 
     def merge(self, others: "list[Scan]") -> "Scan":
@@ -141,12 +147,17 @@ class Scan:
             self.clipped += other.clipped
             for j, first in other.first_clipped.items():
                 self.first_clipped.setdefault(j, first)
+            self.repeated.update(dict.fromkeys(other.repeated))
+            self.repeated.update(dict.fromkeys(sorted(other.seen & self.seen)))
+            self.seen |= other.seen
         if self.unknown_labels is not None:
             self.unknown_labels.merge([other.unknown_labels for other in others])
         return self
 
     def finish(self) -> list[str]:
-        """Notes on the whole table; an InputError for a column the model needs that held no value."""
+        """Notes on the whole table; an InputError for a column the model needs that held no value.
+        Ids met more than once get one warning, sorted, as in training."""
+        warn_repeated_ids(self.path, sorted(self.repeated))
         notes = [unlabelled_note(self.label, self.rows)] if not self.labelled else []
         notes += self.unknown_labels.notes() if self.unknown_labels is not None else []
         notes += [clipped_note(name, int(self.clipped[j]), ("source", "sources"), *self.first_clipped[j])
