@@ -185,3 +185,27 @@ def test_scans_of_two_slices_find_an_id_repeated_across_them(trained, tmp_path):
     for scan, span in zip(halves, (slice(0, 10), slice(10, 20))):
         list(iter_with_schema(path, schema, None, 8, span=span, scan=scan))
     assert list(halves[0].merge([halves[1]]).repeated) == ["S001"]
+
+
+def test_columns_named_in_another_case_are_matched_with_a_note(trained, tmp_path, capsys):
+    """FS for Fs (as ftools and TOPCAT write FITS columns) was 'the file lacks Fs'."""
+    _, data, run_dir = trained
+    upper = [name.upper() if name in ("Fs", "Gmag", "hr", "var") else name for name in HEADER]
+    path = _write(tmp_path / "upper.csv", _rows(120, 0), header=upper)
+    code, written = _predict(run_dir / "best.pt", path, tmp_path / "u.json")
+    assert code == 0, capsys.readouterr().err
+    assert written == _predict(run_dir / "best.pt", data, tmp_path / "c.json")[1]
+    code = cli.main(["predict", "--checkpoint", str(run_dir / "best.pt"), "--data", str(path), "--out",
+                     str(tmp_path / "v.json")])
+    assert f"{path}: columns matched to the model's without regard to case: FS as Fs, GMAG as Gmag, HR as hr, VAR as var" \
+        in capsys.readouterr().err
+
+
+def test_a_name_two_columns_share_in_another_case_is_not_guessed(trained, tmp_path, capsys):
+    _, _, run_dir = trained
+    header = [name.upper() if name == "hr" else name for name in HEADER] + ["Hr"]
+    path = _write(tmp_path / "two.csv", [row + [row[5]] for row in _rows(20, 3)], header=header)
+    code, _ = _predict(run_dir / "best.pt", path, tmp_path / "p.json")
+    assert code == 1
+    assert "two.csv: the file lacks hr (it has HR for hr, Hr for hr: a name of another case, matched only when one " \
+           "column alone has it)" in capsys.readouterr().err
