@@ -58,7 +58,7 @@ def load_dataset(
         of PHA files.
     label_column : the column holding labels in a table; found automatically when it is
         ``True_Class``, ``label`` or ``class``.
-    features : catalogue columns to use (default: every numeric column that describes the
+    features : catalogue columns to use (default: every numeric or flag column that describes the
         source: not ids, labels, quoted errors, sky position or observation bookkeeping).
     missing : what to do with missing catalogue values: ``indicator``, ``median`` or ``drop``.
         Catalogue values stay raw (NaN where missing): imputation is fitted later, on the

@@ -26,8 +26,9 @@ class Table:
     """Named columns read from a file, with enough bookkeeping for precise messages.
 
     ``numbers`` holds every column that is mostly numeric (float64, NaN where missing; 2-D for
-    vector columns); ``text`` holds the strings of the other columns, and of all columns for
-    CSV; ``bad`` the first non-numeric token (row index, token) of a mostly numeric column.
+    vector columns; booleans as 1/0, named in ``flags``); ``text`` holds the strings of the other
+    columns, and of all columns for CSV; ``bad`` the first non-numeric token (row index, token)
+    of a mostly numeric column.
     """
 
     path: Path
@@ -39,6 +40,7 @@ class Table:
     bad: dict[str, tuple[int, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     first_index: int = 0  # the first row's place among the file's data rows (a piece of a file)
+    flags: frozenset[str] = frozenset()  # boolean columns (FITS, ECSV, VOTable), held in numbers as 1/0
 
     def __len__(self) -> int:
         return len(self.rows.numbers)

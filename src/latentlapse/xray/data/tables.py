@@ -294,8 +294,9 @@ def astropy_table(path: Path, table, first_row: int) -> Table:
             text[name] = np.where(mask, "", strings) if mask.shape == strings.shape else strings
     names = list(table.colnames)
     rows = Rows("row", np.arange(first_row, first_row + len(table)))
+    flags = frozenset(n for n in names if np.ma.getdata(table[n]).dtype.kind == "b" and n in numbers)
     return Table(path, names, numbers, text, rows, {name: f"column {name}" for name in names},
-                 first_index=first_row - 1)
+                 first_index=first_row - 1, flags=flags)
 
 
 def table_dataset(
