@@ -420,7 +420,7 @@ def test_a_tab_separated_catalogue_reads_like_its_csv(tmp_path):
         assert data.kind == "catalog" and data.feature_names == csv_data.feature_names
         np.testing.assert_array_equal(data.X, csv_data.X)
         assert data.ids.tolist()[:2] == ["src A", "B"]
-    from latentlapse.xray.data.tables import csv_chunks
+    from latentlapse.xray.data.csv_tables import csv_chunks
 
     assert [len(t) for t in csv_chunks(tmp_path / "cat.tsv", 3)] == [3, 2]  # predict's streamed reader too
 
@@ -439,7 +439,7 @@ def test_a_commented_header_is_read_as_the_header_with_a_note(tmp_path):
     assert data.feature_names == plain.feature_names and data.ids.tolist() == plain.ids.tolist()
     np.testing.assert_array_equal(data.X, plain.X)
     assert "line 2 read as the column header, its '#' ignored: a commented header" in data.notes
-    from latentlapse.xray.data.tables import csv_chunks
+    from latentlapse.xray.data.csv_tables import csv_chunks
 
     assert [len(t) for t in csv_chunks(tmp_path / "hash.csv", 10)] == [5]
     # a comment of as many fields before a real header stays a comment

@@ -35,9 +35,10 @@ def catalog_dataset(
 
     ``features`` (``--features``) are used as given; otherwise the numeric and flag columns that
     describe the source. Flags (text t/f, y/n, true/false; booleans of FITS, ECSV, VOTable) are
-    read as 1/0, of type flag whatever the format, so one model reads every format of a catalogue. ``exclude`` removes columns, ``placeholders``
-    are values read as missing; ``missing == "drop"`` removes rows with any gap. Labels of no
-    known class are refused, or counted in ``unknown_labels`` and read as unlabelled.
+    read as 1/0, of type flag whatever the format, so one model reads every format of a
+    catalogue. ``exclude`` removes columns, ``placeholders`` are values read as missing;
+    ``missing == "drop"`` removes rows with any gap. Labels of no known class are refused, or
+    counted in ``unknown_labels`` and read as unlabelled.
     """
     ids, labels, notes = ids_and_labels(table, label, id_columns, unknown_labels)
     numeric = [n for n in table.names if n in table.numbers and n != label and n not in id_columns]

@@ -43,11 +43,11 @@ def read_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     The label column (``label_column``, else True_Class/label/class) is optional: without it
     every source is unlabelled. The reader's notes are in the result, for the caller to show.
     """
-    from latentlapse.xray.data import tables
+    from latentlapse.xray.data import csv_tables, tables
 
     path = Path(path)
     kind = _table_kind(path, schema)
-    table = tables.read_csv(path, typed=False) if kind == "csv" else tables.read_astropy(path, kind)
+    table = csv_tables.read_csv(path, typed=False) if kind == "csv" else tables.read_astropy(path, kind)
     scan = Scan(path, schema, unknown_labels)
     rows = scan.add(table, label_column)
     notes = list(table.notes) + scan.finish()
@@ -65,7 +65,7 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     theirs), they run after the last piece, so a column that turns out empty everywhere still
     stops the command before its output is complete.
     """
-    from latentlapse.xray.data import tables
+    from latentlapse.xray.data import csv_tables, tables
     from latentlapse.xray.data.chunks import fits_chunks
 
     path = Path(path)
@@ -73,7 +73,7 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     own = scan is None
     scan = Scan(path, schema, UnknownLabels(path)) if own else scan
     if kind == "csv":
-        pieces: Iterator = tables.csv_chunks(path, rows, typed=False, span=span)
+        pieces: Iterator = csv_tables.csv_chunks(path, rows, typed=False, span=span)
     elif kind == "fits":
         pieces = fits_chunks(path, rows, span)
     else:

@@ -81,7 +81,8 @@ def exclusion_reason(name: str) -> str | None:
     if (name.strip() in _COORDINATE_NAMES or lower in _COORDINATE_NAMES_ANY_CASE
             or (not proper_motion and (set(parts) & _COORDINATE_WORDS or lower.replace("_", "") in _COORDINATE_WORDS))):
         return COORDINATE
-    if lower in _SIGNIFICANCE_NAMES or lower.endswith(("s/n", "_snr")) or last == "snr" or _detection_significance(parts):
+    if (lower in _SIGNIFICANCE_NAMES or lower.endswith(("s/n", "_snr")) or last == "snr"
+            or _detection_significance(parts)):
         return SIGNIFICANCE
     if (lower in _BOOKKEEPING_NAMES or set(parts) & _BOOKKEEPING_WORDS
             or ("obs" in parts and set(parts) & _OBS_PARTNERS)):
@@ -95,7 +96,8 @@ def _detection_significance(parts: list[str]) -> bool:
     if not set(parts) & _SIGNIFICANCE_WORDS:
         return False
     others = [w for w in parts if w not in _SIGNIFICANCE_WORDS]
-    return bool(set(others) & _DETECTION_WORDS) or all(w in _SURVEY_WORDS or any(c.isdigit() for c in w) for w in others)
+    prefixes_only = all(w in _SURVEY_WORDS or any(c.isdigit() for c in w) for w in others)
+    return bool(set(others) & _DETECTION_WORDS) or prefixes_only
 
 
 def choose_columns(

@@ -74,7 +74,7 @@ def load_dataset(
         With one line naming the file, the row and column where it applies, and the fix.
     """
     # Imported here, when a file is read: astropy stays out of `import latentlapse`.
-    from latentlapse.xray.data import pha, tables, textformat
+    from latentlapse.xray.data import csv_tables, pha, tables, textformat
 
     if missing not in MISSING_POLICIES:
         raise UsageError(f"--missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
@@ -90,7 +90,7 @@ def load_dataset(
         _refuse_table_options(path, "a spectra text file", label_column, features or exclude, placeholders)
         return textformat.read_text(path, unknown_labels)
     if kind == "csv":
-        table = tables.read_csv(path)
+        table = csv_tables.read_csv(path)
     else:
         table = tables.read_astropy(path, kind)
     return tables.table_dataset(table, label_column=label_column, features=features, missing=missing,
