@@ -138,12 +138,12 @@ def test_visualize_reads_a_file_through_the_schema(trained, tmp_path):
 def test_sky_position_is_left_out_by_default_and_used_when_named(tmp_path):
     data = _write(tmp_path / "cat.csv", _rows(40, 1))
     default = load_dataset(data)
-    assert default.feature_names == ("Fs", "Gmag", "hr")
+    assert default.feature_names == ("Fs", "Gmag", "hr", "var")  # var: a t/f flag
     assert dict(default.left_out)["RA"] == "sky position" and dict(default.left_out)["src_name"] == "name or id"
     named = load_dataset(data, features=("RA", "DEC", "Fs"))
     assert named.feature_names == ("RA", "DEC", "Fs")
     excluded = load_dataset(data, exclude=("hr",))
-    assert excluded.feature_names == ("Fs", "Gmag") and dict(excluded.left_out)["hr"] == "--exclude"
+    assert excluded.feature_names == ("Fs", "Gmag", "var") and dict(excluded.left_out)["hr"] == "--exclude"
 
 
 def test_cv_fold_imputation_is_fitted_on_the_training_fold(tmp_path):
@@ -272,3 +272,26 @@ def test_the_explorer_keeps_a_catalogues_values_as_read(tmp_path):
     np.testing.assert_array_equal(shown, expected)  # NaN where the file has no value
     page = explorer.explorer_data(load_run(run_dir))["inputs"]
     assert page["names"] == ["Fs", "Gmag", "hr", "var"]
+
+
+def test_a_boolean_column_is_a_flag_in_fits_and_csv_alike(tmp_path):
+    """FITS/ECSV booleans were number features and CSV True/False text left out: a model trained
+    on the FITS refused the CSV export of the same catalogue."""
+    table_module = pytest.importorskip("astropy.table")
+    rows = _rows(60, 4)
+    table = table_module.Table({"src_name": [r[0] for r in rows], "Fs": [float(r[3]) for r in rows],
+                                "hr": [float(r[5]) for r in rows], "var": [r[6] == "t" for r in rows],
+                                "label": [r[-1] for r in rows]})
+    fits_path, csv_path = tmp_path / "cat.fits", tmp_path / "cat.csv"
+    table.write(fits_path)
+    table.write(csv_path, format="ascii.csv")
+    assert "True" in csv_path.read_text()
+    for path in (fits_path, csv_path):
+        data = load_dataset(path)
+        assert data.feature_names == ("Fs", "hr", "var") and data.feature_types == ("number", "number", "flag")
+    result = pipeline.train(TrainConfig(classes=2, epochs=2, batch_size=32, data=str(fits_path),
+                                        runs_dir=str(tmp_path / "runs")))
+    checkpoint = result.run_dir / "best.pt"
+    assert checkpoints.load(checkpoint)["feature_schema"]["types"] == ["number", "number", "flag"]
+    from_fits = _predict(checkpoint, fits_path, tmp_path / "f.json")
+    assert _predict(checkpoint, csv_path, tmp_path / "c.json") == from_fits and len(from_fits) == 60

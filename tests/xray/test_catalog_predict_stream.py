@@ -155,3 +155,57 @@ def test_a_value_below_zero_in_a_log10_column_is_named_once(trained, tmp_path, m
     assert notes == [f"{path}: Fs is fed as log10, but 2 sources hold a value <= 0 (the first: line 22, 0), which "
                      f"the model reads as 1e-30, far below every training value; fix those values, or leave the "
                      f"cells empty (read as missing)"]
+
+
+def test_repeated_ids_get_one_warning_at_the_end_as_in_training(trained, tmp_path, monkeypatch, capsys):
+    """Training warned of repeated source ids; predict on a catalogue said nothing."""
+    _, _, run_dir = trained
+    rows = _rows(40, 7)
+    rows[30][0] = rows[40 - 1][0] = rows[2][0]  # S002 in the first, second and third piece of 16
+    rows[5][0] = rows[4][0]  # S004 twice in the first piece
+    path = _write(tmp_path / "dup.csv", rows)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 16)
+    code = cli.main(["predict", "--checkpoint", str(run_dir / "best.pt"), "--data", str(path),
+                     "--out", str(tmp_path / "p.json")])
+    assert code == 0 and len(json.loads((tmp_path / "p.json").read_text())) == 40
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "more than once" in line]
+    assert warnings == [f"warning: {path}: 2 source ids appear more than once (S002, S004); the rows are kept as "
+                        f"separate sources"]
+
+
+def test_scans_of_two_slices_find_an_id_repeated_across_them(trained, tmp_path):
+    from latentlapse.xray.data.catalog_input import Scan
+
+    _, _, run_dir = trained
+    schema = checkpoint_schema(checkpoints.load(run_dir / "best.pt"))
+    rows = _rows(20, 9)
+    rows[15][0] = rows[1][0]
+    path = _write(tmp_path / "two.csv", rows)
+    halves = [Scan(path, schema), Scan(path, schema)]
+    for scan, span in zip(halves, (slice(0, 10), slice(10, 20))):
+        list(iter_with_schema(path, schema, None, 8, span=span, scan=scan))
+    assert list(halves[0].merge([halves[1]]).repeated) == ["S001"]
+
+
+def test_columns_named_in_another_case_are_matched_with_a_note(trained, tmp_path, capsys):
+    """FS for Fs (as ftools and TOPCAT write FITS columns) was 'the file lacks Fs'."""
+    _, data, run_dir = trained
+    upper = [name.upper() if name in ("Fs", "Gmag", "hr", "var") else name for name in HEADER]
+    path = _write(tmp_path / "upper.csv", _rows(120, 0), header=upper)
+    code, written = _predict(run_dir / "best.pt", path, tmp_path / "u.json")
+    assert code == 0, capsys.readouterr().err
+    assert written == _predict(run_dir / "best.pt", data, tmp_path / "c.json")[1]
+    code = cli.main(["predict", "--checkpoint", str(run_dir / "best.pt"), "--data", str(path), "--out",
+                     str(tmp_path / "v.json")])
+    assert f"{path}: columns matched to the model's without regard to case: FS as Fs, GMAG as Gmag, HR as hr, VAR as var" \
+        in capsys.readouterr().err
+
+
+def test_a_name_two_columns_share_in_another_case_is_not_guessed(trained, tmp_path, capsys):
+    _, _, run_dir = trained
+    header = [name.upper() if name == "hr" else name for name in HEADER] + ["Hr"]
+    path = _write(tmp_path / "two.csv", [row + [row[5]] for row in _rows(20, 3)], header=header)
+    code, _ = _predict(run_dir / "best.pt", path, tmp_path / "p.json")
+    assert code == 1
+    assert "two.csv: the file lacks hr (it has HR for hr, Hr for hr: a name of another case, matched only when one " \
+           "column alone has it)" in capsys.readouterr().err

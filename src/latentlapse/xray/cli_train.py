@@ -116,9 +116,9 @@ def _add_data_flags(g) -> None:
     g.add_argument("--label_column", default=None,
                    help="label column of a table (found automatically when it is True_Class, label or class)")
     g.add_argument("--features", type=_csv_list, default=None, metavar="A,B,C",
-                   help="catalogue columns to use (default: every numeric column that describes the source: not "
-                        "ids, labels, quoted errors, sky position, positional errors, detection significance or "
-                        "observation bookkeeping); text flag columns (t/f, y/n) named here are read as 1/0")
+                   help="catalogue columns to use (default: every numeric or flag column that describes the source: "
+                        "not ids, labels, quoted errors, sky position, positional errors, detection significance or "
+                        "observation bookkeeping); flag columns (t/f, y/n, booleans) are read as 1/0")
     g.add_argument("--exclude", type=_csv_list, default=(), metavar="A,B,C",
                    help="catalogue columns never to use as features")
     g.add_argument("--missing", choices=MISSING_POLICIES, default=d.missing,

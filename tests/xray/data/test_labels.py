@@ -43,6 +43,18 @@ def test_no_labelled_sources():
         apply_scheme(dataset(["", "", ""]), 4)
 
 
+def test_a_catalogue_whose_label_column_has_another_name_is_told_to_name_it(tmp_path):
+    """otype/Type columns gave "none carries a label", though every row has one."""
+    from latentlapse.xray.data.readers import load_dataset
+
+    path = tmp_path / "cat.csv"
+    path.write_text("name,Fs,otype\nA,1.5,AGN\nB,2.5,CV\nC,3.5,AGN\nD,4.5,CV\n")
+    with pytest.raises(InputError, match=r"cat\.csv: no labelled sources: no label column was found \(True_Class, label "
+                                         r"or class\); name yours with --label_column, or use 'latentlapse predict'"):
+        apply_scheme(load_dataset(path), 4)
+    assert len(apply_scheme(load_dataset(path, label_column="otype"), 4)[0]) == 4
+
+
 def test_fewer_than_two_classes_left():
     expected = (
         r"--classes 4 leaves only 1 class \(AGN: 3 sources\) in spectra\.txt; a classifier needs at least "

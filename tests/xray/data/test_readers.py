@@ -411,6 +411,42 @@ def test_csv_without_csv_suffix_is_sniffed(tmp_path):
     assert data.kind == "catalog" and len(data) == 5
 
 
+def test_a_tab_separated_catalogue_reads_like_its_csv(tmp_path):
+    """A .tsv (or tab-separated .txt with a header) was read as the spectra text format."""
+    csv_data = load_dataset(write(tmp_path, CATALOG, "cat.csv"))
+    tsv = CATALOG.replace(",", "\t").replace("A\t", "src A\t")
+    for name in ("cat.tsv", "cat.txt"):
+        data = load_dataset(write(tmp_path, tsv, name))
+        assert data.kind == "catalog" and data.feature_names == csv_data.feature_names
+        np.testing.assert_array_equal(data.X, csv_data.X)
+        assert data.ids.tolist()[:2] == ["src A", "B"]
+    from latentlapse.xray.data.csv_tables import csv_chunks
+
+    assert [len(t) for t in csv_chunks(tmp_path / "cat.tsv", 3)] == [3, 2]  # predict's streamed reader too
+
+
+def test_tab_separated_spectra_stay_the_text_format(tmp_path):
+    data = load_dataset(write(tmp_path, CLEAN.replace(" ", "\t")))
+    assert data.kind == "spectra" and data.labels.tolist() == ["AGN", "", "YSO"]
+    with_header = load_dataset(write(tmp_path, "src_id\tv1\tv2\tv3\tnet_counts\tlabel\n" + CLEAN.replace(" ", "\t"), "h.txt"))
+    assert with_header.kind == "spectra" and len(with_header) == 3
+
+
+def test_a_commented_header_is_read_as_the_header_with_a_note(tmp_path):
+    """'#name,f1,...' was skipped as a comment and the first source taken for the header."""
+    plain = load_dataset(write(tmp_path, CATALOG, "cat.csv"))
+    data = load_dataset(write(tmp_path, "# from the archive\n#" + CATALOG, "hash.csv"))
+    assert data.feature_names == plain.feature_names and data.ids.tolist() == plain.ids.tolist()
+    np.testing.assert_array_equal(data.X, plain.X)
+    assert "line 2 read as the column header, its '#' ignored: a commented header" in data.notes
+    from latentlapse.xray.data.csv_tables import csv_chunks
+
+    assert [len(t) for t in csv_chunks(tmp_path / "hash.csv", 10)] == [5]
+    # a comment of as many fields before a real header stays a comment
+    comment = "# written by, a, script, today, ok\n"
+    assert load_dataset(write(tmp_path, comment + CATALOG, "c.csv")).ids.tolist() == plain.ids.tolist()
+
+
 def test_votable_catalog(tmp_path):
     table_module = pytest.importorskip("astropy.table")
     table = table_module.Table(
@@ -422,6 +458,54 @@ def test_votable_catalog(tmp_path):
     assert data.kind == "catalog" and data.feature_names == ("Fs",)
     np.testing.assert_array_equal(data.X[:, 0], np.array([1, np.nan, 3], dtype=np.float32))
     assert data.labels.tolist() == ["AGN", "HM-STAR", "CV"]
+
+
+def _fits_catalog(tmp_path, **extra):
+    table_module = pytest.importorskip("astropy.table")
+    columns = {"name": ["A", "B", "C"], "Fs": [1.0, 2.0, 3.0], "Fm": [4.0, 5.0, 6.0], "True_Class": ["AGN", "CV", "YSO"]}
+    path = tmp_path / "cat.fits"
+    table_module.Table({**columns, **extra}).write(path)
+    return path
+
+
+def test_a_catalogue_with_a_short_array_column_is_a_catalogue_with_the_array_left_out(tmp_path):
+    """Any vector column made the table spectra ("add one named net_counts"), even with --features."""
+    path = _fits_catalog(tmp_path, flux_aper=np.arange(6.0).reshape(3, 2))
+    data = load_dataset(path)
+    assert data.kind == "catalog" and data.feature_names == ("Fs", "Fm")
+    assert dict(data.left_out)["flux_aper"] == "array column (2 values per row)"
+    assert load_dataset(path, features=["Fs"]).feature_names == ("Fs",)
+    with pytest.raises(InputError, match=r"cat\.fits: column flux_aper holds 2 values per row; a catalogue feature is one "
+                                         r"value per row"):
+        load_dataset(path, features=["Fs", "flux_aper"])
+
+
+def test_a_vector_of_the_grid_s_bins_is_still_spectra_and_a_spectrum_named_vector_of_fifty(tmp_path):
+    table_module = pytest.importorskip("astropy.table")
+    rng = np.random.default_rng(0)
+    for n_bins, name in ((380, "flux_aper"), (60, "SPECTRUM")):
+        path = tmp_path / f"s{n_bins}.fits"
+        table_module.Table({"src_id": ["A", "B"], name: rng.uniform(0.5, 1.0, (2, n_bins)),
+                            "net_counts": [100.0, 200.0]}).write(path)
+        assert load_dataset(path).kind == "spectra"
+
+
+def test_a_wide_catalogue_with_a_counts_column_is_a_catalogue(tmp_path):
+    """A counts column beside 50 or more numeric columns made a catalogue spectra (then its empty
+    cell was refused as a spectrum's)."""
+    names = [f"f{j}" for j in range(55)]
+    rows = [",".join(["X1", *("1.5" for _ in names), "", "12", "AGN"]), ",".join(["X2", *("2.5" for _ in names), "3", "40", "CV"])]
+    path = write(tmp_path, f"name,{','.join(names)},P_inter,counts,True_Class\n" + "\n".join(rows) + "\n", "wide.csv")
+    data = load_dataset(path)
+    assert data.kind == "catalog" and "counts" in data.feature_names and "P_inter" in data.feature_names
+
+
+def test_features_or_exclude_make_any_table_a_catalogue(tmp_path):
+    path = write(tmp_path, SPECTRA_HEADER + "A,1,1,1,9,AGN\nB,1,2,1,9,CV\n", "spectra.csv")
+    assert load_dataset(path).kind == "spectra"
+    data = load_dataset(path, features=["v1", "v2"])
+    assert data.kind == "catalog" and data.feature_names == ("v1", "v2")
+    assert load_dataset(path, exclude=["v3"]).kind == "catalog"
 
 
 # --- spectra tables --------------------------------------------------------------------------

@@ -135,9 +135,30 @@ def test_parse_columns_names_the_bad_cell():
     ("off_axis", "observation bookkeeping"), ("MJD", "observation bookkeeping"),
     ("Fs", None), ("b_rgeo", None), ("B_rgeo", None), ("Gmag", None), ("P_inter", None), ("Plx", None),
     ("hard_hm", None), ("PM", None), ("W1mag", None),
+    # physical columns the word rules once dropped with a false reason (review 7c F4)
+    ("pmRA", None), ("pmDE", None), ("pm_dec", None), ("e_pmRA", None), ("PMRA", None),
+    ("flux_obs", None), ("Fb_obs", None), ("Lx_obs", None), ("var_significance", None), ("B", None), ("L", None),
+    ("n_obs", "observation bookkeeping"), ("OBS_ID", "observation bookkeeping"), ("obs", "observation bookkeeping"),
+    ("obs_date", "observation bookkeeping"), ("flux_significance_b", "detection significance"),
+    ("CSCv2_significance", "detection significance"), ("src_significance", "detection significance"),
+    ("GAL_B", "sky position"),
 ])
 def test_default_exclusions(name, reason):
     assert exclusion_reason(name) == reason
+
+
+def test_proper_motions_and_observed_fluxes_are_features_and_a_proper_motion_error_its_quoted_error(tmp_path):
+    """pmRA/pmDE were left out as sky position, e_pmRA as a positional error, Fb_obs as
+    bookkeeping, var_significance as detection significance and B as sky position."""
+    path = tmp_path / "cat.csv"
+    path.write_text("name,RA,Dec,pmRA,e_pmRA,pmDE,Fb_obs,var_significance,B,True_Class\n"
+                    "A,10.1,-5,3.5,0.2,-1.1,1e-14,2.5,17.2,AGN\nB,11.2,-6,0.1,0.1,0.3,2e-14,9.1,12.1,CV\n")
+    from latentlapse.xray.data.readers import load_dataset
+
+    data = load_dataset(path)
+    assert data.feature_names == ("pmRA", "pmDE", "Fb_obs", "var_significance", "B")
+    assert dict(data.left_out) == {"RA": "sky position", "Dec": "sky position", "name": "name or id",
+                                   "e_pmRA": "quoted error of pmRA"}
 
 
 def test_choose_columns_named_features_override_and_exclude_removes():

@@ -33,26 +33,34 @@ def catalog_dataset(
 ) -> Dataset:
     """Raw catalogue features (NaN where missing) with their quoted errors and types.
 
-    ``features`` (``--features``) are used as given (text flag columns read as 1/0); otherwise
-    the numeric columns that describe the source. ``exclude`` removes columns, ``placeholders``
-    are values read as missing; ``missing == "drop"`` removes rows with any gap. Labels of no
-    known class are refused, or counted in ``unknown_labels`` and read as unlabelled.
+    ``features`` (``--features``) are used as given; otherwise the numeric and flag columns that
+    describe the source. Flags (text t/f, y/n, true/false; booleans of FITS, ECSV, VOTable) are
+    read as 1/0, of type flag whatever the format, so one model reads every format of a
+    catalogue. ``exclude`` removes columns, ``placeholders`` are values read as missing;
+    ``missing == "drop"`` removes rows with any gap. Labels of no known class are refused, or
+    counted in ``unknown_labels`` and read as unlabelled.
     """
     ids, labels, notes = ids_and_labels(table, label, id_columns, unknown_labels)
     numeric = [n for n in table.names if n in table.numbers and n != label and n not in id_columns]
+    arrays = [n for n in numeric if table.numbers[n].ndim == 2]
+    numeric = [n for n in numeric if n not in arrays]
     text = [n for n in table.names if n not in table.numbers and n != label and n not in id_columns]
     if len(numeric) >= MIN_SPECTRAL_COLUMNS:
         notes.append(f"read as a catalogue of {len(numeric)} columns: a spectra table needs a net_counts column")
     error_of = _error_columns(numeric)
     requested = _requested(features)
-    _check_known(table, requested, exclude, numeric)
-    candidates = [n for n in numeric if n not in error_of.values()]
+    _check_known(table, requested, exclude, numeric + arrays)
+    _refuse_arrays(table, requested, arrays)
+    # text columns of t/f, y/n, true/false only are flags (1/0), as the booleans of FITS and ECSV are
+    text_flags = {n for n in text if flag_values(table.strings(n)) is not None}
+    candidates = [n for n in table.names if n in text_flags or n in numeric and n not in error_of.values()]
     if requested is not None:
         candidates += [n for n in table.names if n in requested and n not in candidates]
     names, left_out = choose_columns(candidates, requested, exclude)
     left_out += [(n, IDENTIFIER) for n in id_columns]
     left_out += [(n, f"quoted error of {f}") for f, n in error_of.items()]
-    left_out += [(n, "text") for n in text if requested is None or n not in requested]
+    left_out += [(n, "text") for n in text if n not in candidates and (requested is None or n not in requested)]
+    left_out += [(n, f"array column ({table.numbers[n].shape[1]} values per row)") for n in arrays if n not in exclude]
     if not names:
         raise InputError(f"{table.path}: no feature columns left (the numeric columns are {', '.join(numeric) or 'none'}); "
                          f"name the columns to use with --features")
@@ -127,12 +135,21 @@ def _check_known(table: Table, requested, exclude: Sequence[str], numeric: list[
         raise InputError(f"{table.path}: {', '.join(both)} named in both --features and --exclude; keep one")
 
 
+def _refuse_arrays(table: Table, requested, arrays: list[str]) -> None:
+    """A column named in --features must hold one value per row, not an array."""
+    named = [n for n in arrays if requested and n in requested]
+    if named:
+        raise InputError(f"{table.path}: {table.positions[named[0]]} holds {table.numbers[named[0]].shape[1]} values "
+                         f"per row; a catalogue feature is one value per row: split the array into columns, or "
+                         f"leave it out of --features")
+
+
 def _feature_values(table: Table, names: list[str]) -> tuple[np.ndarray, list[str]]:
     """The columns as floats (NaN where missing) and their types; t/f or y/n text is a flag (1/0)."""
     columns, types = [], []
     for name in names:
         if name in table.numbers:
-            values, kind = table.numeric(name, "catalogue features"), NUMBER
+            values, kind = table.numeric(name, "catalogue features"), FLAG if name in table.flags else NUMBER
         else:
             values, kind = flag_values(table.strings(name)), FLAG
             if values is None:

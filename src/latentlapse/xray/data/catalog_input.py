@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from latentlapse.xray.data.schema import FeatureSchema, below_log_range, clipped_note, parse_columns
-from latentlapse.xray.data.spectra_checks import UnknownLabels
+from latentlapse.xray.data.spectra_checks import UnknownLabels, warn_repeated_ids
 from latentlapse.xray.data.table_columns import unlabelled_note
 from latentlapse.core.errors import InputError
 
@@ -43,11 +43,11 @@ def read_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     The label column (``label_column``, else True_Class/label/class) is optional: without it
     every source is unlabelled. The reader's notes are in the result, for the caller to show.
     """
-    from latentlapse.xray.data import tables
+    from latentlapse.xray.data import csv_tables, tables
 
     path = Path(path)
     kind = _table_kind(path, schema)
-    table = tables.read_csv(path, typed=False) if kind == "csv" else tables.read_astropy(path, kind)
+    table = csv_tables.read_csv(path, typed=False) if kind == "csv" else tables.read_astropy(path, kind)
     scan = Scan(path, schema, unknown_labels)
     rows = scan.add(table, label_column)
     notes = list(table.notes) + scan.finish()
@@ -65,7 +65,7 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     theirs), they run after the last piece, so a column that turns out empty everywhere still
     stops the command before its output is complete.
     """
-    from latentlapse.xray.data import tables
+    from latentlapse.xray.data import csv_tables, tables
     from latentlapse.xray.data.chunks import fits_chunks
 
     path = Path(path)
@@ -73,7 +73,7 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
     own = scan is None
     scan = Scan(path, schema, UnknownLabels(path)) if own else scan
     if kind == "csv":
-        pieces: Iterator = tables.csv_chunks(path, rows, typed=False, span=span)
+        pieces: Iterator = csv_tables.csv_chunks(path, rows, typed=False, span=span)
     elif kind == "fits":
         pieces = fits_chunks(path, rows, span)
     else:
@@ -89,9 +89,9 @@ def iter_with_schema(path: str | Path, schema: FeatureSchema, label_column: str 
 class Scan:
     """What a reader has seen of a table so far: its columns, which of the schema's columns were
     empty in every row read, the values <= 0 of columns fed as log10 (how many, the first), the
-    number of sources and of labelled ones, and, given ``unknown_labels``, the labels of no known
-    class it read as unlabelled (else they are refused). Scans of slices of one file (torchrun
-    ranks) combine with :meth:`merge`."""
+    number of sources and of labelled ones, the source ids met more than once, and, given
+    ``unknown_labels``, the labels of no known class it read as unlabelled (else they are
+    refused). Scans of slices of one file (torchrun ranks) combine with :meth:`merge`."""
 
     def __init__(self, path: Path, schema: FeatureSchema, unknown_labels: UnknownLabels | None = None):
         self.path, self.schema, self.unknown_labels = Path(path), schema, unknown_labels
@@ -101,6 +101,9 @@ class Scan:
         self.rows = self.labelled = 0
         self.clipped = np.zeros(len(schema.columns), dtype=np.int64)
         self.first_clipped: dict[int, tuple[str, float]] = {}
+        self.seen: set[str] = set()
+        self.source_of: dict[str, str] = {}  # schema column -> the table's column of another case
+        self.repeated: dict[str, None] = {}  # ids met more than once, in the order found
 
     def add(self, table, label_column: str | None, keep: slice | None = None) -> SchemaRows:
         """The schema's raw values, ids and labels of one piece of the table, checked value by
@@ -110,16 +113,18 @@ class Scan:
 
         label = label_column if label_column in table.names else tables._label_column(table, None)
         if not self.names:
-            self.names = set(table.names)
+            self.source_of = _case_matches(self.schema.columns, table.names)
+            self.names = set(table.names) | set(self.source_of)
             self.label = label
             self._refuse_absent()
         id_columns = [n for n in table.names if n != label and tables._looks_like_id(n)]
         ids, labels, _ = ids_and_labels(table, label, id_columns, self.unknown_labels)
         given = table.strings(label) != "" if label else np.zeros(len(table), dtype=bool)  # known or not
-        block = {name: table.text.get(name, table.numbers.get(name)) for name in self.schema.columns
-                 if name in table.names}
+        column = {name: self.source_of.get(name, name) for name in self.schema.columns}
+        block = {name: table.text.get(column[name], table.numbers.get(column[name])) for name in self.schema.columns
+                 if column[name] in table.names}
         raw = parse_columns(self.schema, block, len(table),
-                            lambda i, name: f"{self.path}: {table.rows.at(i)}, {table.positions[name]}")
+                            lambda i, name: f"{self.path}: {table.rows.at(i)}, {table.positions[column[name]]}")
         self.empty &= self.schema.missing_mask(raw).all(axis=0)
         index = np.arange(len(ids))[keep] if keep is not None else np.arange(len(ids))
         self._count_clipped(raw[index], lambda i: table.rows.at(int(index[i])))
@@ -127,6 +132,10 @@ class Scan:
             ids, labels, raw, given = ids[index], labels[index], raw[index], given[index]
         self.rows += len(ids)
         self.labelled += int(given.sum())
+        for source in ids.tolist():
+            if source in self.seen:
+                self.repeated[source] = None
+            self.seen.add(source)
         return SchemaRows(ids=ids, labels=labels, raw=raw)
 
     def merge(self, others: "list[Scan]") -> "Scan":
@@ -134,6 +143,7 @@ class Scan:
         ``others`` must not hold this slice's scan, or its rows would count twice."""
         for other in others:
             self.names |= other.names
+            self.source_of.update(other.source_of)
             self.label = self.label or other.label
             self.empty &= other.empty
             self.rows += other.rows
@@ -141,13 +151,21 @@ class Scan:
             self.clipped += other.clipped
             for j, first in other.first_clipped.items():
                 self.first_clipped.setdefault(j, first)
+            self.repeated.update(dict.fromkeys(other.repeated))
+            self.repeated.update(dict.fromkeys(sorted(other.seen & self.seen)))
+            self.seen |= other.seen
         if self.unknown_labels is not None:
             self.unknown_labels.merge([other.unknown_labels for other in others])
         return self
 
     def finish(self) -> list[str]:
-        """Notes on the whole table; an InputError for a column the model needs that held no value."""
+        """Notes on the whole table; an InputError for a column the model needs that held no value.
+        Ids met more than once get one warning, sorted, as in training."""
+        warn_repeated_ids(self.path, sorted(self.repeated))
         notes = [unlabelled_note(self.label, self.rows)] if not self.labelled else []
+        if self.source_of:
+            matched = ", ".join(f"{theirs} as {ours}" for ours, theirs in self.source_of.items())
+            notes.append(f"columns matched to the model's without regard to case: {matched}")
         notes += self.unknown_labels.notes() if self.unknown_labels is not None else []
         notes += [clipped_note(name, int(self.clipped[j]), ("source", "sources"), *self.first_clipped[j])
                   for j, name in enumerate(self.schema.columns) if self.clipped[j]]
@@ -168,6 +186,21 @@ class Scan:
         """Columns the file lacks are known from its header: refuse them before reading any row."""
         absent = [name for name in self.schema.columns if name not in self.names]
         check_columns(self.path, self.schema, absent, self.names)
+
+
+def _case_matches(columns, names: list[str]) -> dict[str, str]:
+    """Schema column -> the table's column, for the model's columns the table lacks by exact name
+    but has under one spelling of another case (``FS`` for ``Fs``, as ftools and TOPCAT write
+    them; the FITS standard compares TTYPEs without regard to case)."""
+    present = set(names)
+    matches = {}
+    for name in columns:
+        if name in present or sum(c.lower() == name.lower() for c in columns) > 1:
+            continue  # b_rgeo and B_rgeo: FITS would not tell them apart, nor do we
+        folded = [n for n in names if n.lower() == name.lower() and n not in columns]
+        if len(folded) == 1:
+            matches[name] = folded[0]
+    return matches
 
 
 def _table_kind(path: Path, schema: FeatureSchema) -> str:
@@ -194,8 +227,10 @@ def check_columns(path: Path, schema: FeatureSchema, empty: list[str], present: 
     cannot = [name for name in empty if name not in schema.indicators]
     if cannot:
         absent = [n for n in cannot if n not in present]
+        variants = [f"{other} for {n}" for n in absent for other in sorted(present) if other.lower() == n.lower()]
         what = " and ".join(part for part in (
-            f"lacks {', '.join(absent)}" if absent else "",
+            f"lacks {', '.join(absent)}" + (f" (it has {', '.join(variants)}: a name of another case, matched only "
+                                            f"when one column alone has it)" if variants else "") if absent else "",
             f"has no value in {', '.join(n for n in cannot if n in present)}" if len(absent) < len(cannot) else "",
         ) if part)
         raise InputError(f"{path}: the file {what}, which the model needs and has no missing indicator for "

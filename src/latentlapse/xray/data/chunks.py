@@ -31,7 +31,7 @@ def iter_chunks(
     a torchrun rank's share. Rows outside it are skipped without being parsed or checked. Labels
     of no known class are refused, or counted in ``unknown_labels`` and read as unlabelled.
     """
-    from latentlapse.xray.data import readers, tables, textformat
+    from latentlapse.xray.data import csv_tables, readers, tables, textformat
 
     rows = rows or CHUNK_ROWS
     path = Path(path)
@@ -40,7 +40,7 @@ def iter_chunks(
         yield from textformat.text_chunks(path, rows, span, unknown_labels)
         return
     if kind == "csv":
-        pieces = tables.csv_chunks(path, rows, span=span)
+        pieces = csv_tables.csv_chunks(path, rows, span=span)
     elif kind == "fits":
         pieces = fits_chunks(path, rows, span)
     else:
@@ -71,14 +71,14 @@ def file_kind(path: Path) -> str:
 def count_rows(path: str | os.PathLike) -> int:
     """The number of data rows (sources) of a file, read without parsing values: how torchrun
     ranks split a file into contiguous slices before reading their own."""
-    from latentlapse.xray.data import readers, tables, textformat
+    from latentlapse.xray.data import csv_tables, readers, tables, textformat
 
     path = Path(path)
     kind = file_kind(path)
     if kind == "text":
         return textformat.count_rows(path)
     if kind == "csv":
-        return tables.count_csv_rows(path)
+        return csv_tables.count_csv_rows(path)
     if kind == "fits":
         return _fits_rows(path)
     if kind in ("ecsv", "votable"):

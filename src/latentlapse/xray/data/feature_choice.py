@@ -29,19 +29,31 @@ BOOKKEEPING = "observation bookkeeping"
 _COORDINATE_WORDS = {"ra", "dec", "de", "raj2000", "dej2000", "decj2000", "radeg", "dedeg", "decdeg", "ra2000",
                      "dec2000", "glon", "glat", "glong", "elon", "elat", "lii", "bii", "gall", "galb", "lon", "lat",
                      "declination", "ascension"}
-_COORDINATE_NAMES = {"l", "b", "gal_l", "gal_b"}
+# Galactic l and b as bare names are lower case only: ``B`` and ``L`` are a magnitude and a luminosity.
+_COORDINATE_NAMES = {"l", "b"}
+_COORDINATE_NAMES_ANY_CASE = {"gal_l", "gal_b"}
+# A proper motion (pmRA, pmDE, pm_dec) names ra/dec words but is a physical property of the source.
+_PROPER_MOTION_WORDS = {"pm", "pmra", "pmde", "pmdec"}
 _POSITION_ERROR_NAMES = {"pu", "poserr", "pos_err", "e_pos", "epos", "err_pos", "posunc", "err_ellipse_r0",
                          "err_ellipse_r1", "err_ellipse_ang", "errmaj", "errmin", "errpa", "err_maj", "err_min",
                          "sigpos", "radecerr", "radec_err", "e_radec"}
 _ERROR_WORDS = {"e", "err", "error", "sig", "sigma", "unc", "uncertainty"}
+_SIGNIFICANCE_WORDS = {"signif", "significance"}
+# A significance word is a detection's significance only beside one of these words, or beside
+# nothing but catalogue prefixes (CSCv2_, 4XMM_): ``var_significance`` measures variability.
+_DETECTION_WORDS = {"det", "src", "flux", "source", "detection"}
+_SURVEY_WORDS = {"xmm", "csc", "cs", "sc", "ep", "pn", "mos", "acis", "rass", "erass", "max"}
 _SIGNIFICANCE_NAMES = {"s/n", "sn", "snr", "s_n", "signif", "significance", "det_ml", "detml", "det_sig", "detsig",
                        "det_like", "detlike", "likelihood", "flux_significance", "src_significance",
                        "significance_max"}
-_BOOKKEEPING_WORDS = {"obsid", "obs", "obi", "exposure", "exptime", "expo", "livetime", "ontime", "theta",
+_BOOKKEEPING_WORDS = {"obsid", "obi", "exposure", "exptime", "expo", "livetime", "ontime", "theta",
                       "offaxis", "ccd", "ccdid", "chip", "mjd", "tstart", "tstop", "nobs", "detector", "instrument",
                       "revolution", "pointing", "seq", "recno"}
 _BOOKKEEPING_NAMES = {"off_axis", "off_axis_angle", "date", "date_obs", "dateobs", "obs_id", "n_obs", "ccd_id",
-                      "chip_id", "seq_num", "n_detections", "ndet", "n_det"}
+                      "chip_id", "seq_num", "n_detections", "ndet", "n_det", "obs"}
+# ``obs`` is bookkeeping as a whole name or beside one of these (ObsID, n_obs, obs_date); beside
+# anything else it means "observed" (Fb_obs, Lx_obs: an observed flux or luminosity).
+_OBS_PARTNERS = {"id", "n", "num", "no", "nr", "date", "time", "mode", "count", "seq"}
 
 # A value repeated exactly in more than this share of a column's present values (and at least
 # this many times) at the column's minimum or maximum is reported as a likely placeholder.
@@ -61,18 +73,31 @@ def exclusion_reason(name: str) -> str | None:
     lower = name.strip().lower()
     parts = words(name)
     last = parts[-1] if parts else lower
+    proper_motion = bool(set(parts) & _PROPER_MOTION_WORDS)
     if lower in _POSITION_ERROR_NAMES or last == "pu" or (
-        set(parts) & {"ra", "dec", "de", "pos", "radec"} and set(parts) & _ERROR_WORDS
+        not proper_motion and set(parts) & {"ra", "dec", "de", "pos", "radec"} and set(parts) & _ERROR_WORDS
     ):
         return POSITION_ERROR
-    if lower in _COORDINATE_NAMES or set(parts) & _COORDINATE_WORDS or lower.replace("_", "") in _COORDINATE_WORDS:
+    if (name.strip() in _COORDINATE_NAMES or lower in _COORDINATE_NAMES_ANY_CASE
+            or (not proper_motion and (set(parts) & _COORDINATE_WORDS or lower.replace("_", "") in _COORDINATE_WORDS))):
         return COORDINATE
-    if (lower in _SIGNIFICANCE_NAMES or lower.endswith(("s/n", "_snr", "_signif", "_significance"))
-            or last in {"snr", "signif", "significance"}):
+    if (lower in _SIGNIFICANCE_NAMES or lower.endswith(("s/n", "_snr")) or last == "snr"
+            or _detection_significance(parts)):
         return SIGNIFICANCE
-    if lower in _BOOKKEEPING_NAMES or set(parts) & _BOOKKEEPING_WORDS:
+    if (lower in _BOOKKEEPING_NAMES or set(parts) & _BOOKKEEPING_WORDS
+            or ("obs" in parts and set(parts) & _OBS_PARTNERS)):
         return BOOKKEEPING
     return None
+
+
+def _detection_significance(parts: list[str]) -> bool:
+    """A significance column of the detection (``flux_significance_b``, ``CSCv2_significance``),
+    not of something else (``var_significance``)."""
+    if not set(parts) & _SIGNIFICANCE_WORDS:
+        return False
+    others = [w for w in parts if w not in _SIGNIFICANCE_WORDS]
+    prefixes_only = all(w in _SURVEY_WORDS or any(c.isdigit() for c in w) for w in others)
+    return bool(set(others) & _DETECTION_WORDS) or prefixes_only
 
 
 def choose_columns(

@@ -58,7 +58,7 @@ def load_dataset(
         of PHA files.
     label_column : the column holding labels in a table; found automatically when it is
         ``True_Class``, ``label`` or ``class``.
-    features : catalogue columns to use (default: every numeric column that describes the
+    features : catalogue columns to use (default: every numeric or flag column that describes the
         source: not ids, labels, quoted errors, sky position or observation bookkeeping).
     missing : what to do with missing catalogue values: ``indicator``, ``median`` or ``drop``.
         Catalogue values stay raw (NaN where missing): imputation is fitted later, on the
@@ -74,7 +74,7 @@ def load_dataset(
         With one line naming the file, the row and column where it applies, and the fix.
     """
     # Imported here, when a file is read: astropy stays out of `import latentlapse`.
-    from latentlapse.xray.data import pha, tables, textformat
+    from latentlapse.xray.data import csv_tables, pha, tables, textformat
 
     if missing not in MISSING_POLICIES:
         raise UsageError(f"--missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
@@ -90,7 +90,7 @@ def load_dataset(
         _refuse_table_options(path, "a spectra text file", label_column, features or exclude, placeholders)
         return textformat.read_text(path, unknown_labels)
     if kind == "csv":
-        table = tables.read_csv(path)
+        table = csv_tables.read_csv(path)
     else:
         table = tables.read_astropy(path, kind)
     return tables.table_dataset(table, label_column=label_column, features=features, missing=missing,
@@ -130,13 +130,30 @@ def _detect_format(path: Path) -> str:
             f"header); check that the file is complete and not renamed from another format"
         )
     text = _decode_head(path, head)
-    if suffix == ".csv":
+    if suffix in (".csv", ".tsv"):
         return "csv"
     if suffix == ".ecsv" or text.startswith("# %ECSV"):
         return "ecsv"
     if suffix in VOTABLE_SUFFIXES or text.lstrip().startswith(("<?xml", "<VOTABLE")):
         return "votable"
-    return "csv" if _first_data_line(text).count(",") >= 2 else "text"
+    first = _first_data_line(text)
+    return "csv" if first.count(",") >= 2 or _tab_table_header(first) else "text"
+
+
+def _tab_table_header(line: str) -> bool:
+    """A tab-separated table's header (VizieR, TOPCAT): names only, none a net-counts column. The
+    text format may be tab-separated too, but starts with a source, or with its own header
+    ``src_id v1 ... net_counts``."""
+    from latentlapse.xray.data.tables import COUNTS_NAMES
+
+    fields = [field.strip() for field in line.split("\t")]
+    if len(fields) < 2 or any(name.lower() in COUNTS_NAMES for name in fields):
+        return False
+    try:
+        float(fields[1])
+    except ValueError:
+        return True
+    return False
 
 
 def _head(path: Path) -> bytes:

@@ -222,13 +222,17 @@ def _check_sums(path, values, sums, ids, rows) -> None:
 def warn_duplicate_ids(path: Path, ids: np.ndarray) -> None:
     """Log one warning naming how many ids repeat and the first few; the rows are kept."""
     unique, counts = np.unique(np.asarray(ids, dtype=str), return_counts=True)
-    repeated = unique[counts > 1]
-    if repeated.size:
-        shown = ", ".join(repeated[:_SHOWN]) + (", ..." if repeated.size > _SHOWN else "")
+    warn_repeated_ids(path, list(unique[counts > 1]))
+
+
+def warn_repeated_ids(path: Path, repeated: Sequence[str]) -> None:
+    """The warning of :func:`warn_duplicate_ids` for ids found repeated (a streamed reader counts them)."""
+    if len(repeated):
+        shown = ", ".join(repeated[:_SHOWN]) + (", ..." if len(repeated) > _SHOWN else "")
         log.warning(
             "%s: %d source ids appear more than once (%s); the rows are kept as separate sources",
             path,
-            repeated.size,
+            len(repeated),
             shown,
         )
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from latentlapse.xray.data.spectra_checks import Rows, UnknownLabels, canonical_labels
-from latentlapse.xray.data.taxonomy import UNLABELLED
+from latentlapse.xray.data.taxonomy import NO_LABEL_COLUMN, UNLABELLED
 from latentlapse.core.errors import InputError
 
 LABEL_NAMES = ("true_class", "label", "class")
@@ -26,8 +26,9 @@ class Table:
     """Named columns read from a file, with enough bookkeeping for precise messages.
 
     ``numbers`` holds every column that is mostly numeric (float64, NaN where missing; 2-D for
-    vector columns); ``text`` holds the strings of the other columns, and of all columns for
-    CSV; ``bad`` the first non-numeric token (row index, token) of a mostly numeric column.
+    vector columns; booleans as 1/0, named in ``flags``); ``text`` holds the strings of the other
+    columns, and of all columns for CSV; ``bad`` the first non-numeric token (row index, token)
+    of a mostly numeric column.
     """
 
     path: Path
@@ -39,6 +40,7 @@ class Table:
     bad: dict[str, tuple[int, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     first_index: int = 0  # the first row's place among the file's data rows (a piece of a file)
+    flags: frozenset[str] = frozenset()  # boolean columns (FITS, ECSV, VOTable), held in numbers as 1/0
 
     def __len__(self) -> int:
         return len(self.rows.numbers)
@@ -91,7 +93,7 @@ def unlabelled_note(label: str | None, n: int) -> str:
     """The note for a table none of whose ``n`` sources has a label: no label column (``label``
     None), or one empty in every row."""
     if label is None:
-        return f"no label column ({', '.join(LABEL_NAMES)}): all {n} sources read as unlabelled"
+        return f"{NO_LABEL_COLUMN} ({', '.join(LABEL_NAMES)}): all {n} sources read as unlabelled"
     return f"label column {label} is empty in every row: all {n} sources read as unlabelled"
 
 

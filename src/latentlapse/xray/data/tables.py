@@ -1,25 +1,26 @@
-"""Tables of spectra or catalogue features: CSV (no extra needed), ECSV, FITS and VOTable.
+"""Tables of spectra or catalogue features: CSV (no extra needed; read by :mod:`.csv_tables`),
+ECSV, FITS and VOTable.
 
 Every table becomes a :class:`Table` of named columns first, then a Dataset. A table holds
-spectra when it has a vector column, or a net-counts column beside at least 50 other numeric
-columns (or beside bin-named ones only: v1…, E0.5125…, as ``write_dataset`` writes them);
-otherwise it is a catalogue (see :mod:`.catalog`): fluxes, hardness ratios, magnitudes, with their quoted
-errors kept apart and missing values handled by an explicit policy recorded in the notes.
+spectra when it has a vector column of 380 values (or of at least 50 under a spectrum's name),
+or a counts column beside bin-named columns only (v1…, E0.5125…, as ``write_dataset`` writes
+them), or beside at least 50 other numeric columns half of them bin-named or the counts column
+called net_counts. Any other table, and any given ``--features`` or ``--exclude``, is a
+catalogue (see :mod:`.catalog`): fluxes, hardness ratios, magnitudes, with their quoted errors
+kept apart and missing values handled by an explicit policy recorded in the notes.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import re
 import warnings
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from latentlapse.xray.data import grid
-from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.spectra_checks import Rows, UnknownLabels, bin_names, require_astropy, spectra_dataset
 from latentlapse.xray.data.table_columns import LABEL_NAMES, MIN_SPECTRAL_COLUMNS, Table, ids_and_labels
@@ -27,167 +28,14 @@ from latentlapse.core.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
 
-COUNTS_NAMES = ("net_counts", "netcounts", "net_cts", "counts", "cts")
+NET_COUNTS_NAMES = ("net_counts", "netcounts", "net_cts")
+COUNTS_NAMES = NET_COUNTS_NAMES + ("counts", "cts")
 _ID_TOKENS = {"id", "name", "src", "source", "designation"} | {
     a + b for a in ("src", "source", "obj", "object") for b in ("id", "name")
 }
-_MISSING_TOKENS = {"", "nan", "na", "n/a", "null", "none", "--"}
 _BIN_NAME = re.compile(r"v\d+|E\d+(\.\d+)?")
 _SHOWN = 5  # how many absent bin columns a message names before "..."
 _ASTROPY_FORMATS = {"ecsv": "ascii.ecsv", "votable": "votable", "fits": "fits"}
-
-
-def read_csv(path: Path, typed: bool = True) -> Table:
-    """Read a CSV file with a header row; blank lines and leading ``#`` comments are skipped.
-
-    ``typed`` decides which columns are numeric (by majority of their values); without it every
-    column stays text, for a reader that takes the types from a model's schema instead.
-    """
-    header, _, records, line_numbers, empty_rows = _csv_records(path)
-    notes = []
-    if empty_rows:
-        rows = Rows("line", np.asarray(empty_rows))
-        notes.append(f"{len(empty_rows)} rows with every field empty were skipped "
-                     f"({rows.several(list(range(len(empty_rows))))})")
-    return csv_table(path, header, records, line_numbers, typed=typed, notes=notes)
-
-
-def csv_chunks(path: Path, rows: int, typed: bool = True, span: slice | None = None) -> Iterator[Table]:
-    """The CSV file's :class:`Table` in pieces of ``rows`` data rows (line numbers as in the file);
-    ``span`` keeps the data rows (from 0) of one contiguous stretch."""
-    start, stop = (0, None) if span is None else (span.start or 0, span.stop)
-    header, records, line_numbers, first = None, [], [], start
-    for index, (header, _, record, line_no) in enumerate(_records_only(_csv_lines(path))):
-        if stop is not None and index >= stop:
-            break
-        if index < start:
-            continue
-        if not records:
-            first = index
-        records.append(record)
-        line_numbers.append(line_no)
-        if len(records) == rows:
-            yield csv_table(path, header, records, line_numbers, typed=typed, first_index=first)
-            records, line_numbers = [], []
-    if records:
-        yield csv_table(path, header, records, line_numbers, typed=typed, first_index=first)
-
-
-def _records_only(lines):
-    """The CSV lines that hold a record (rows of empty fields left out)."""
-    return (line for line in lines if line[2] is not None)
-
-
-def count_csv_rows(path: Path) -> int:
-    """The number of data records (rows of empty fields not counted), values left unparsed."""
-    return sum(record is not None for _, _, record, _ in _csv_lines(path))
-
-
-def csv_table(path: Path, header: list[str], records: list[list[str]], line_numbers: list[int],
-              typed: bool = True, notes: list[str] | None = None, first_index: int = 0) -> Table:
-    """A :class:`Table` of CSV records (lists of strings) under ``header``; the first is the
-    file's data record ``first_index`` (from 0)."""
-    numbers, text, bad = {}, {}, {}
-    for name, values in zip(header, zip(*records)):
-        text[name] = values
-        parsed, first_bad = _parse_numbers(values) if typed else (None, None)
-        if parsed is not None:
-            numbers[name] = parsed
-            if first_bad is not None:
-                bad[name] = first_bad
-    positions = {name: f"column {i + 1} ({name})" for i, name in enumerate(header)}
-    return Table(path, header, numbers, text, Rows("line", np.asarray(line_numbers)), positions, bad, notes or [],
-                 first_index)
-
-
-def _csv_records(path: Path) -> tuple[list[str], int, list[list[str]], list[int], list[int]]:
-    """Header, its line number, the data records, their line numbers and those of empty records."""
-    header, header_line, records, line_numbers, empty_rows = None, 0, [], [], []
-    for header, header_line, record, line_no in _csv_lines(path):
-        if record is None:
-            empty_rows.append(line_no)
-        else:
-            records.append(record)
-            line_numbers.append(line_no)
-    return header, header_line, records, line_numbers, empty_rows
-
-
-def _csv_lines(path: Path) -> Iterator[tuple[list[str], int, list[str] | None, int]]:
-    """(header, its line number, record, the record's line number) for each data record; the
-    record is None for a row whose fields are all empty (``,,,,``; blank lines are skipped)."""
-    header: list[str] | None = None
-    header_line = 0
-    n_records = 0
-    # utf-8-sig drops a byte-order mark; the csv module handles CRLF itself with newline="".
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        try:
-            for fields in reader:
-                if not any(value.strip() for value in fields):
-                    if header is not None and len(fields) > 1:  # ",,,," rows, not blank lines
-                        yield header, header_line, None, reader.line_num
-                    continue
-                if header is None:
-                    if not fields[0].lstrip().startswith("#"):
-                        header, header_line = _checked_header(path, fields, reader.line_num), reader.line_num
-                    continue
-                if fields[0].strip() == header[0] and [value.strip() for value in fields] == header:
-                    raise InputError(f"{path}: line {reader.line_num} repeats the header of line {header_line} "
-                                     f"(files joined together?); remove that line")
-                if len(fields) != len(header):
-                    raise InputError(
-                        f"{path}: line {reader.line_num} has {len(fields)} fields, expected "
-                        f"{len(header)} as set by the header on line {header_line}; fix or remove that row"
-                    )
-                n_records += 1
-                yield header, header_line, fields, reader.line_num
-        except csv.Error as exc:
-            raise InputError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); fix the quoting") from None
-        except UnicodeDecodeError:
-            raise InputError(not_utf8_message(path)) from None
-    if header is None:
-        raise InputError(f"{path}: no header row (only blank lines or comments); add a header and one source per row")
-    if not n_records:
-        raise InputError(f"{path}: only a header (line {header_line}), no data rows; add one source per row")
-
-
-def _checked_header(path: Path, fields: list[str], line_no: int) -> list[str]:
-    """Column names, stripped; empty or repeated names are refused."""
-    names = [value.strip() for value in fields]
-    if len(names) == 1 and ";" in names[0]:
-        raise InputError(f"{path}: line {line_no}: the header is a single column with ';' in it: a semicolon-separated "
-                         f"file? save it with commas as the separator")
-    for i, name in enumerate(names):
-        if not name:
-            raise InputError(f"{path}: line {line_no}: column {i + 1} of the header has no name; name it")
-        if names.index(name) != i:
-            raise InputError(
-                f"{path}: line {line_no}: column name '{name}' appears twice (columns "
-                f"{names.index(name) + 1} and {i + 1}); rename one"
-            )
-    return names
-
-
-def _parse_numbers(values: Sequence[str]) -> tuple[np.ndarray | None, tuple[int, str] | None]:
-    """Floats (NaN where missing) of a column and its first non-numeric token.
-
-    A column where fewer than half of the present values are numbers is text (None).
-    """
-    try:
-        return np.fromiter(map(float, values), dtype=np.float64, count=len(values)), None
-    except ValueError:
-        pass  # empty cells or text: go value by value
-    parsed = np.full(len(values), np.nan)
-    first_bad, n_bad = None, 0
-    for i, value in enumerate(values):
-        try:
-            parsed[i] = float(value)
-        except ValueError:
-            if value.strip().lower() not in _MISSING_TOKENS:
-                n_bad += 1
-                first_bad = first_bad or (i, value.strip())
-    present = int((~np.isnan(parsed)).sum()) + n_bad
-    return (None if 2 * n_bad > present else parsed), first_bad
 
 
 def read_astropy(path: Path, kind: str) -> Table:
@@ -239,8 +87,9 @@ def astropy_table(path: Path, table, first_row: int) -> Table:
             text[name] = np.where(mask, "", strings) if mask.shape == strings.shape else strings
     names = list(table.colnames)
     rows = Rows("row", np.arange(first_row, first_row + len(table)))
+    flags = frozenset(n for n in names if np.ma.getdata(table[n]).dtype.kind == "b" and n in numbers)
     return Table(path, names, numbers, text, rows, {name: f"column {name}" for name in names},
-                 first_index=first_row - 1)
+                 first_index=first_row - 1, flags=flags)
 
 
 def table_dataset(
@@ -253,34 +102,46 @@ def table_dataset(
     id_columns = [n for n in table.names if n != label and _looks_like_id(n)]
     counts = next((n for n in table.names if n.lower() in COUNTS_NAMES and n != label), None)
     vectors = [n for n, v in table.numbers.items() if v.ndim == 2]
+    spectrum = next((n for n in vectors if _spectrum_vector(n, table.numbers[n].shape[1])), None)
     others = [
         n
         for n in table.names
         if n in table.numbers and n not in (label, counts, *id_columns, *vectors)
     ]
-    if vectors or (counts is not None and _spectral(others)):
-        if features is not None or exclude:
-            raise UsageError(
-                f"{table.path}: --features and --exclude apply to catalogue tables, but this table holds spectra; "
-                f"drop them"
-            )
+    catalogue_options = features is not None or bool(exclude)
+    if not catalogue_options and (spectrum or (counts is not None and _spectral(others, counts))):
         if placeholders:
             raise UsageError(f"{table.path}: --placeholder applies to catalogue tables, but this table holds spectra; "
                              f"drop it")
         if counts is None:
             raise InputError(
-                f"{table.path}: spectra in column {vectors[0]} but no net-counts column; add one named net_counts"
+                f"{table.path}: spectra in column {spectrum} but no net-counts column; add one named net_counts"
             )
-        values = vectors[0] if vectors else others
+        values = spectrum or others
         return _spectra(table, values, counts, label, id_columns, unknown_labels)
     from latentlapse.xray.data.catalog import catalog_dataset  # it builds on this module's Table
 
     return catalog_dataset(table, label, id_columns, features, missing, exclude, placeholders, unknown_labels)
 
 
-def _spectral(columns: list[str]) -> bool:
-    """Beside a counts column: at least 50 numeric columns, or only bin-named ones (v1, E0.5125)."""
-    return len(columns) >= MIN_SPECTRAL_COLUMNS or bool(columns) and all(_BIN_NAME.fullmatch(n) for n in columns)
+def _spectral(columns: list[str], counts: str) -> bool:
+    """Beside a counts column, wide columns are spectra when they are all bin-named (v1, E0.5125),
+    or number at least 50 and either half of them are bin-named or the counts column is called
+    net counts: a catalogue often has more than 50 columns and one of plain ``counts``."""
+    if not columns:
+        return False
+    named = sum(bool(_BIN_NAME.fullmatch(n)) for n in columns)
+    if named == len(columns):
+        return True
+    return len(columns) >= MIN_SPECTRAL_COLUMNS and (2 * named >= len(columns) or counts.lower() in NET_COUNTS_NAMES)
+
+
+def _spectrum_vector(name: str, length: int) -> bool:
+    """A vector column holds spectra when it has the standard grid's bins, or at least 50 values
+    under a spectrum's name (SPECTRUM, spec, counts, ...); a short array (aperture fluxes, one
+    value per band) is a catalogue column."""
+    spectrum_name = "spec" in name.lower() or name.lower() in COUNTS_NAMES + ("rate", "pha", "values")
+    return length == grid.N_BINS or (length >= MIN_SPECTRAL_COLUMNS and spectrum_name)
 
 
 def _label_column(table: Table, requested: str | None) -> str | None:

@@ -127,6 +127,10 @@ def canonical_label(raw: str) -> str | None:
     return _ALIASES.get(key)
 
 
+# How a table reader's note says it found no label column (read by apply_scheme's refusal).
+NO_LABEL_COLUMN = "no label column"
+
+
 def apply_scheme(
     dataset: "Dataset", n_classes: int, notes: list[str] | None = None
 ) -> tuple["Dataset", np.ndarray]:
@@ -143,6 +147,11 @@ def apply_scheme(
     source = dataset.source or "the data"
     labelled = dataset.is_labelled
     if not labelled.any():
+        if any(note.startswith(NO_LABEL_COLUMN) for note in dataset.notes):
+            raise InputError(
+                f"{source}: no labelled sources: {NO_LABEL_COLUMN} was found (True_Class, label or class); name "
+                f"yours with --label_column, or use 'latentlapse predict' for unlabelled data"
+            )
         raise InputError(
             f"{source}: no labelled sources; the file has {len(dataset)} rows but none carries a "
             f"label; add labels or use 'latentlapse predict' for unlabelled data"
