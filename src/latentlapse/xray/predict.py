@@ -18,6 +18,7 @@ import numpy as np
 from latentlapse.core import prediction_writer
 from latentlapse.xray import checkpoints, distributed
 from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.readers import is_pha_file
 from latentlapse.xray.data.taxonomy import scheme
 from latentlapse.core.errors import InputError, UsageError
 
@@ -145,7 +146,8 @@ def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
 
 def check_out_spares_data(out: str, data: str) -> None:
     """UsageError (exit 2) when writing ``out`` would replace the input: the ``data`` file itself,
-    or a file already in the ``data`` folder (PHA spectra, their backgrounds and responses)."""
+    or a file already in the ``data`` folder, or in the folder of a PHA ``data`` file (PHA
+    spectra, their backgrounds and responses)."""
     out_path, data_path = Path(out), Path(data)
     if not os.path.lexists(out_path) or not data_path.exists():
         return
@@ -154,6 +156,9 @@ def check_out_spares_data(out: str, data: str) -> None:
             raise UsageError(f"--out {out}: would replace a file of the --data folder {data}; choose another --out")
     elif os.path.samestat(os.lstat(out_path), os.stat(data_path)):  # the entry os.replace swaps out is the data
         raise UsageError(f"--out {out}: is the --data file, which the predictions would overwrite; choose another --out")
+    elif out_path.parent.resolve() == data_path.parent.resolve() and is_pha_file(data_path):
+        raise UsageError(f"--out {out}: would replace a file of the folder of the PHA --data file {data} (its "
+                         f"background, response or another spectrum); choose another --out")
 
 
 def predict_proba(model, X: np.ndarray, batch_size: int) -> np.ndarray:

@@ -98,6 +98,18 @@ def load_dataset(
                                 unknown_labels=unknown_labels)
 
 
+def is_pha_file(path: str | os.PathLike) -> bool:
+    """Whether a file is an OGIP PHA spectrum, by its suffix or its SPECTRUM extension; False for a
+    file that cannot be read as one (reading it says why)."""
+    path = Path(path)
+    if suffix_of(path) in PHA_SUFFIXES:
+        return True
+    try:
+        return _detect_format(path) == "pha"
+    except InputError:
+        return False
+
+
 def _refuse_table_options(path: Path, what: str, label_column, features, placeholders) -> None:
     """Table-only options given for a file that has no columns are a usage error."""
     if features:
