@@ -32,3 +32,47 @@ def test_predict_refuses_an_out_that_would_replace_a_file_beside_a_pha_data_file
         f"latentlapse predict: error: --out {name}: would replace a file of the folder of the PHA --data file "
         f"PN.pha (its background, response or another spectrum); choose another --out\n")
     assert {p: p.read_bytes() for p in observation.parent.iterdir()} == before
+
+
+# --- damaged copies: one line that names the file and says it was cut short -----------------
+
+CUT = r"it was cut short \(an interrupted copy or download\?\); copy it again"
+
+
+def _cut(path, fraction):
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * fraction)])
+    return path
+
+
+def test_a_cut_short_pha_source_is_named_as_such(observation):
+    _cut(observation, 0.6)
+    with pytest.raises(InputError, match=rf"PN\.pha: the file ends after \d+ bytes, but its SPECTRUM HDU needs \d+: {CUT}"):
+        load_dataset(observation)
+
+
+def test_a_cut_short_background_is_named_as_the_background_of_its_source(observation):
+    _cut(observation.parent / "bkg.fits", 0.6)
+    with pytest.raises(InputError, match=rf"bkg\.fits \(the background of PN\.pha\): the file ends after \d+ bytes, "
+                                         rf"but its SPECTRUM HDU needs \d+: {CUT}"):
+        load_dataset(observation)
+
+
+def test_a_cut_short_file_in_a_folder_is_named(observation, make_pha):
+    make_pha(observation.parent / "PN_cut.pha", np.ones(2000, int), BACKFILE="bkg.fits", RESPFILE="PN_rmf.fits")
+    _cut(observation.parent / "PN_cut.pha", 0.6)
+    with pytest.raises(InputError, match=rf"PN_cut\.pha: the file ends after \d+ bytes, but .* needs \d+: {CUT}"):
+        load_dataset(observation.parent)
+
+
+def test_a_file_cut_inside_its_spectrum_header_is_not_taken_for_a_table(observation):
+    _cut(observation, 2880 * 1.5 / observation.stat().st_size)  # half-way through the SPECTRUM header
+    with pytest.raises(InputError, match=rf"PN\.pha: the file has 1440 bytes after its PRIMARY HDU that do not read "
+                                         rf"as a FITS header: {CUT}"):
+        load_dataset(observation)
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.8, 0.99])
+def test_a_cut_short_ftz_is_named_as_such(tmp_path, make_pha, fraction):
+    path = _cut(make_pha(tmp_path / "src.FTZ", np.arange(2000) % 50, gzip=True), fraction)
+    with pytest.raises(InputError, match=rf"src\.FTZ: the gzip stream stops before its end: {CUT}"):
+        load_dataset(path)

@@ -20,6 +20,7 @@ import numpy as np
 
 from latentlapse.xray.data import grid
 from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.fits_files import column_arrays, open_fits, require_complete
 from latentlapse.xray.data.spectra_checks import (
     FITS_SUFFIXES,
     PHA_SUFFIXES,
@@ -167,31 +168,36 @@ def rebin(counts: np.ndarray, e_min: np.ndarray, e_max: np.ndarray) -> np.ndarra
     return counts[use] @ (overlap / width[use, None])
 
 
-def _open(path: Path):
-    """An astropy HDU list, or a one-line error when the file is not readable FITS."""
-    fits = require_astropy("reading PHA spectra")
-    try:
-        return fits.open(path, memmap=False)
-    except (OSError, ValueError, EOFError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: not a readable FITS file ({reason}); check that it is complete") from None
+def has_spectrum(path: Path) -> bool:
+    """Whether a FITS file has an OGIP SPECTRUM extension; a file cut short before any extension
+    (a truncated ``.FTZ``) is refused here, in one line, instead of being read as a table."""
+    return _spectrum_keywords(path) is not None
 
 
 def _spectrum_keywords(path: Path) -> dict | None:
-    """Keywords of a file's SPECTRUM extension (primary header underneath), or None without one."""
-    with _open(path) as hdus:
+    """Keywords of a file's SPECTRUM extension (primary header underneath), or None without one;
+    a file of one HDU is checked for being cut short, as one cut before its first extension looks
+    like that (a table reader checks its own table)."""
+    with open_fits(path) as hdus:
         hdu = next((h for h in hdus[1:] if is_spectrum_hdu(h)), None)
-        return None if hdu is None else {**dict(hdus[0].header), **dict(hdu.header)}
+        if hdu is None:
+            if len(hdus) == 1:
+                require_complete(path, hdus, str(path))
+            return None
+        return {**dict(hdus[0].header), **dict(hdu.header)}
 
 
-def _read_counts(path: Path) -> _Counts:
-    """Counts per channel and the scaling keywords of a file's SPECTRUM extension."""
-    with _open(path) as hdus:
+def _read_counts(path: Path, whose: str | None = None) -> _Counts:
+    """Counts per channel and the scaling keywords of a file's SPECTRUM extension; a cut or
+    damaged file is refused naming it as ``whose`` (default: its path)."""
+    whose = whose or str(path)
+    with open_fits(path, whose) as hdus:
         hdu = next((h for h in hdus[1:] if is_spectrum_hdu(h)), None)
+        require_complete(path, hdus, whose)
         if hdu is None:
             raise InputError(f"{path}: no SPECTRUM extension (EXTNAME or HDUCLAS1); pass an OGIP PHA spectrum")
         keywords = {**dict(hdus[0].header), **dict(hdu.header)}
-        columns = {name.upper(): np.asarray(hdu.data[name]) for name in hdu.columns.names}
+        columns = column_arrays(hdu, whose)
     exposure = _positive(path, keywords, "EXPOSURE", None)
     if "COUNTS" in columns:
         counts = columns["COUNTS"].astype(np.float64)
@@ -224,7 +230,7 @@ def _read_background(path: Path, name: str, source: _Counts) -> _Counts:
             f"{path}: background file '{name}' named by BACKFILE not found next to it "
             f"({background_path.absolute()}); put it there or set BACKFILE"
         )
-    background = _read_counts(background_path)
+    background = _read_counts(background_path, f"{background_path} (the background of {path.name})")
     if not np.array_equal(background.channels, source.channels):
         raise InputError(
             f"{path}: background '{name}' has {len(background.channels)} channels, the source "
@@ -254,13 +260,15 @@ def _channel_energies(path: Path, source: _Counts) -> tuple[np.ndarray, np.ndarr
 
 def _ebounds(path: Path, response: Path, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """E_MIN and E_MAX of the given channels from a response file's EBOUNDS extension."""
-    with _open(response) as hdus:
+    whose = f"{response} (the response of {path.name})"
+    with open_fits(response, whose) as hdus:
         hdu = next((h for h in hdus[1:] if str(h.header.get("EXTNAME", "")).upper() == "EBOUNDS"), None)
         if hdu is None:
+            require_complete(response, hdus, whose)
             raise InputError(f"{path}: response '{response.name}' has no EBOUNDS extension; set RESPFILE to the RMF")
-        known = np.asarray(hdu.data["CHANNEL"]).astype(np.int64)
-        e_min = np.asarray(hdu.data["E_MIN"], dtype=np.float64)
-        e_max = np.asarray(hdu.data["E_MAX"], dtype=np.float64)
+        columns = column_arrays(hdu, whose)
+    known = columns["CHANNEL"].astype(np.int64)
+    e_min, e_max = columns["E_MIN"].astype(np.float64), columns["E_MAX"].astype(np.float64)
     order = np.argsort(known)
     position = np.clip(np.searchsorted(known[order], channels), 0, len(known) - 1)
     found = known[order][position] == channels

@@ -29,7 +29,6 @@ from latentlapse.xray.data.spectra_checks import (
     PHA_SUFFIXES,
     VOTABLE_SUFFIXES,
     UnknownLabels,
-    is_spectrum_hdu,
     require_astropy,
     suffix_of,
 )
@@ -211,13 +210,9 @@ def _first_data_line(text: str) -> str:
 
 
 def _fits_is_pha(path: Path) -> bool:
-    """True when a FITS file has an OGIP SPECTRUM extension."""
-    fits = require_astropy("reading FITS files")
-    import warnings
+    """True when a FITS file has an OGIP SPECTRUM extension (a file cut short before its first
+    extension is refused here, so it is not taken for a table without one)."""
+    from latentlapse.xray.data import pha
 
-    from astropy.utils.exceptions import AstropyWarning
-
-    with warnings.catch_warnings():  # a cut-short file is named by the table reader, in one line
-        warnings.simplefilter("ignore", AstropyWarning)
-        with fits.open(path, memmap=False) as hdus:
-            return any(is_spectrum_hdu(hdu) for hdu in hdus[1:])
+    require_astropy("reading FITS files")
+    return pha.has_spectrum(path)
