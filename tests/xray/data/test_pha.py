@@ -76,3 +76,18 @@ def test_a_cut_short_ftz_is_named_as_such(tmp_path, make_pha, fraction):
     path = _cut(make_pha(tmp_path / "src.FTZ", np.arange(2000) % 50, gzip=True), fraction)
     with pytest.raises(InputError, match=rf"src\.FTZ: the gzip stream stops before its end: {CUT}"):
         load_dataset(path)
+
+
+# --- ids --------------------------------------------------------------------------------------
+
+
+def test_ids_are_file_names_where_object_is_shared_or_absent_else_object(observation, make_pha):
+    folder, counts = observation.parent, np.arange(2000) % 30
+    for name in ("src_a.pha", "src_b.pha"):  # OBJECT copied from the event file: the pointing's target
+        make_pha(folder / name, counts, RESPFILE="PN_rmf.fits", OBJECT="M 31")
+    make_pha(folder / "src_c.pha", counts, RESPFILE="PN_rmf.fits", OBJECT="NGC 1")
+    data = load_dataset(folder)
+    assert data.ids.tolist() == ["PN", "src_a", "src_b", "NGC 1"]  # PN.pha has no OBJECT
+    assert ("2 files (src_a.pha, src_b.pha) have the same OBJECT 'M 31' (the observation's target, not the "
+            "source): their ids are their file names") in data.notes
+    assert load_dataset(folder / "src_a.pha").ids.tolist() == ["M 31"]  # alone, OBJECT repeats nothing

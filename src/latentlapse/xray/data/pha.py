@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class _Counts:
 class _NetSpectrum:
     """A source's net spectrum on the grid (summing to 1) and what was decided reading it."""
 
-    source_id: str
+    target: str  # OBJECT, "" when absent
     label: str
     values: np.ndarray
     net_counts: float
@@ -68,7 +69,7 @@ def read_pha(path: Path, unknown_labels: UnknownLabels | None = None) -> Dataset
     """One PHA file (with its background) as a one-row spectra Dataset; a label of no known
     class is refused, or counted in ``unknown_labels`` and read as unlabelled."""
     spectrum = _net_spectrum(path, unknown_labels)
-    return _dataset(path, [spectrum], list(spectrum.notes))
+    return _dataset(path, [path], [spectrum], list(spectrum.notes))
 
 
 def read_folder(folder: Path, unknown_labels: UnknownLabels | None = None) -> Dataset:
@@ -99,22 +100,43 @@ def read_folder(folder: Path, unknown_labels: UnknownLabels | None = None) -> Da
         )
     net = [_net_spectrum(p, unknown_labels) for p in sources]
     notes = [f"{p.name}: {note}" for p, spectrum in zip(sources, net) for note in spectrum.notes]
-    return _dataset(folder, net, [f"{len(sources)} PHA file(s) read from the folder"] + notes)
+    return _dataset(folder, sources, net, [f"{len(sources)} PHA file(s) read from the folder"] + notes)
 
 
-def _dataset(path: Path, spectra: list[_NetSpectrum], notes: list[str]) -> Dataset:
-    """Package net spectra with the shared checks of every spectra reader."""
+def _dataset(path: Path, files: list[Path], spectra: list[_NetSpectrum], notes: list[str]) -> Dataset:
+    """Package net spectra, read from ``files``, with the shared checks of every spectra reader."""
     rows = Rows("spectrum", np.arange(1, len(spectra) + 1))
+    ids, id_notes = _source_ids(files, [s.target for s in spectra])
     return spectra_dataset(
         path,
         np.vstack([s.values for s in spectra]),
         np.array([s.net_counts for s in spectra]),
-        np.array([s.source_id for s in spectra]),
+        np.array(ids),
         np.array([s.label for s in spectra]),
         rows,
         [f"bin {j + 1}" for j in range(grid.N_BINS)],
-        notes=notes,
+        notes=notes + id_notes,
     )
+
+
+def _source_ids(files: list[Path], targets: list[str]) -> tuple[list[str], list[str]]:
+    """Each file's id: its OBJECT keyword, unless absent or shared with another file read, then
+    the file's name without suffix; and a note for each shared OBJECT.
+
+    Pipelines (SAS, CIAO) copy OBJECT from the event file, so it names the observation's
+    target: every source extracted from one observation has the same one, and only the file
+    name tells their rows apart.
+    """
+    counts = Counter(t for t in targets if t)
+    ids = [t if t and counts[t] == 1 else _stem(f) for f, t in zip(files, targets)]
+    notes = []
+    for target, n in counts.items():
+        if n > 1:
+            named = [f.name for f, t in zip(files, targets) if t == target]
+            shown = ", ".join(named[:3]) + (", ..." if n > 3 else "")
+            notes.append(f"{n} files ({shown}) have the same OBJECT '{target}' (the observation's target, not "
+                         f"the source): their ids are their file names")
+    return ids, notes
 
 
 def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpectrum:
@@ -154,8 +176,8 @@ def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpect
     raw_label = str(source.keywords.get("CLASS", source.keywords.get("LABEL", ""))).strip()
     label = canonical_labels(path, [raw_label], Rows("keyword CLASS/LABEL of spectrum", np.array([1])),
                              unknown_labels)[0]
-    source_id = str(source.keywords.get("OBJECT", "")).strip() or _stem(path)
-    return _NetSpectrum(source_id, str(label), rebinned / net, net, tuple(notes + energy_notes))
+    target = str(source.keywords.get("OBJECT", "")).strip()
+    return _NetSpectrum(target, str(label), rebinned / net, net, tuple(notes + energy_notes))
 
 
 def rebin(counts: np.ndarray, e_min: np.ndarray, e_max: np.ndarray) -> np.ndarray:
