@@ -91,3 +91,16 @@ def test_ids_are_file_names_where_object_is_shared_or_absent_else_object(observa
     assert ("2 files (src_a.pha, src_b.pha) have the same OBJECT 'M 31' (the observation's target, not the "
             "source): their ids are their file names") in data.notes
     assert load_dataset(folder / "src_a.pha").ids.tolist() == ["M 31"]  # alone, OBJECT repeats nothing
+
+
+# --- instruments ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("telescope, instrument, noted", [("XMM", "EMOS1", True), ("CHANDRA", "ACIS", True),
+                                                          ("XMM", "EPN", False)])
+def test_another_instrument_than_epic_pn_is_noted(observation, make_pha, telescope, instrument, noted):
+    path = make_pha(observation.parent / "other.pha", np.arange(2000) % 30, RESPFILE="PN_rmf.fits",
+                    TELESCOP=telescope, INSTRUME=instrument)
+    note = (f"TELESCOP = {telescope}, INSTRUME = {instrument}: the model's inputs are XMM-Newton EPIC-pn spectra, "
+            f"and its probabilities may not carry over to another instrument's")
+    assert (note in load_dataset(path).notes) is noted

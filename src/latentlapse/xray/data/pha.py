@@ -142,7 +142,7 @@ def _source_ids(files: list[Path], targets: list[str]) -> tuple[list[str], list[
 def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpectrum:
     """Background-subtract, drop bad channels, rebin onto the grid and normalise one PHA file."""
     source = _read_counts(path)
-    notes: list[str] = []
+    notes = _instrument_notes(source.keywords)
     bad = source.quality != 0
     subtracted: np.ndarray | float = 0.0
     background_name = _named_file(source.keywords, "BACKFILE")
@@ -178,6 +178,18 @@ def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpect
                              unknown_labels)[0]
     target = str(source.keywords.get("OBJECT", "")).strip()
     return _NetSpectrum(target, str(label), rebinned / net, net, tuple(notes + energy_notes))
+
+
+def _instrument_notes(keywords: dict) -> list[str]:
+    """A note when TELESCOP or INSTRUME names another instrument than XMM-Newton's EPIC-pn, whose
+    spectra (effective area, edges, resolution) are what the model learned from; none when the
+    keywords are absent."""
+    telescope = str(keywords.get("TELESCOP", "XMM") or "XMM").strip().upper()
+    instrument = str(keywords.get("INSTRUME", "EPN") or "EPN").strip().upper()
+    if telescope.startswith("XMM") and instrument == "EPN":
+        return []
+    return [f"TELESCOP = {telescope}, INSTRUME = {instrument}: the model's inputs are XMM-Newton EPIC-pn "
+            f"spectra, and its probabilities may not carry over to another instrument's"]
 
 
 def rebin(counts: np.ndarray, e_min: np.ndarray, e_max: np.ndarray) -> np.ndarray:
