@@ -104,3 +104,25 @@ def test_another_instrument_than_epic_pn_is_noted(observation, make_pha, telesco
     note = (f"TELESCOP = {telescope}, INSTRUME = {instrument}: the model's inputs are XMM-Newton EPIC-pn spectra, "
             f"and its probabilities may not carry over to another instrument's")
     assert (note in load_dataset(path).notes) is noted
+
+
+# --- channel energies without an RMF -----------------------------------------------------------
+
+
+def test_the_fallback_channel_energies_say_how_far_they_can_be_from_the_rmf(tmp_path, make_pha):
+    path = make_pha(tmp_path / "src.pha", np.arange(2000) % 30, RESPFILE="gone.rmf")
+    note = ("RESPFILE 'gone.rmf' not found next to it: channel energies from the EPIC-pn channel definition "
+            "(channel c covers 5c to 5(c+1) eV), which can differ from the RMF's EBOUNDS by up to about 28 eV "
+            "(one 25 eV grid bin) below 2.5 keV; put the RMF next to the spectrum to use its EBOUNDS")
+    assert note in load_dataset(path).notes
+
+
+def test_the_fallback_note_states_the_real_pn_rmf_difference(shared_data):
+    """The figure in the note is the example RMF's: up to 28 eV in 0.5-2.5 keV, next to none above."""
+    fits = pytest.importorskip("astropy.io.fits")
+    with fits.open(shared_data / "xmm_pn_example" / "PN.rmf") as hdus:
+        ebounds = hdus["EBOUNDS"].data
+        channel, e_min, e_max = (np.asarray(ebounds[c], dtype=float) for c in ("CHANNEL", "E_MIN", "E_MAX"))
+    off = np.maximum(abs(e_min - 0.005 * channel), abs(e_max - 0.005 * (channel + 1))) * 1000  # eV
+    soft, hard = (channel >= 100) & (channel < 500), (channel >= 500) & (channel < 2000)
+    assert 27.5 < off[soft].max() < 28.5 and off[hard].max() < 0.2

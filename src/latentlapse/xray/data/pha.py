@@ -38,6 +38,11 @@ from latentlapse.core.errors import InputError
 log = logging.getLogger(__name__)
 
 PN_CHANNEL_KEV = 0.005  # EPIC-pn PI channel width, used only when no RMF is at hand
+# What the 5 eV channel definition costs: the pn RMF's EBOUNDS (rmfgen, SAS 18, the example
+# PN.rmf) sit up to 28 eV above it in 0.5-2.5 keV, under 0.2 eV above 2.5 keV.
+PN_CHANNELS_NOTE = ("channel energies from the EPIC-pn channel definition (channel c covers 5c to 5(c+1) eV), "
+                    "which can differ from the RMF's EBOUNDS by up to about 28 eV (one 25 eV grid bin) below "
+                    "2.5 keV; put the RMF next to the spectrum to use its EBOUNDS")
 _NO_FILE = {"", "NONE", "NULL"}
 
 
@@ -286,8 +291,9 @@ def _channel_energies(path: Path, source: _Counts) -> tuple[np.ndarray, np.ndarr
             f"{path}: {why}, and channel energies are only known without a response for EPIC-pn "
             f"(INSTRUME = {instrument}); put the RMF next to the spectrum or set RESPFILE"
         )
-    log.warning("%s: %s; using the EPIC-pn channel width of 5 eV", path, why)
-    note = f"{why}: channel energies from the EPIC-pn relation (channel c covers 5c to 5(c+1) eV)"
+    log.warning("%s: %s; channel energies from the EPIC-pn channel definition, up to about 28 eV off the RMF's "
+                "below 2.5 keV", path, why)
+    note = f"{why}: {PN_CHANNELS_NOTE}"
     channels = source.channels.astype(np.float64)
     return channels * PN_CHANNEL_KEV, (channels + 1) * PN_CHANNEL_KEV, [note]
 
