@@ -103,7 +103,7 @@ def labelled_inputs(payload: dict, data: str, label_column: str | None, command:
     every source's label as read and the mask of those kept, for a command that needs labels
     (``evaluate``, ``visualize``). Labels of no known class are skipped with one note that ends
     in ``done`` (e.g. "scored"); a file without any usable label is a UsageError for ``command``."""
-    from latentlapse.xray.data.spectra_checks import UnknownLabels
+    from latentlapse.xray.data.spectra_checks import PHA_LABEL_HINT, UnknownLabels
     from latentlapse.xray.data.taxonomy import scheme
 
     names = list(payload["class_names"])
@@ -113,8 +113,9 @@ def labelled_inputs(payload: dict, data: str, label_column: str | None, command:
     y_all = scheme(len(names)).encode(labels)
     known = y_all >= 0
     if not known.any():  # one line: the reader's "read as unlabelled" note would only repeat it
+        how = PHA_LABEL_HINT if Path(data).is_dir() or is_pha_file(data) else "a label column such as True_Class"
         raise UsageError(f"{data}: no source has a label of the model's classes ({', '.join(names)}); {command} needs "
-                         f"a labelled file (a label column such as True_Class); use predict for unlabelled sources")
+                         f"a labelled file ({how}); use predict for unlabelled sources")
     for line in notes:
         log.info("%s", line)
     return X_all[known], y_all[known], labels, known

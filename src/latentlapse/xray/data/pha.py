@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.fits_files import column_arrays, open_fits, require_complete
 from latentlapse.xray.data.spectra_checks import (
     FITS_SUFFIXES,
+    PHA_LABEL_HINT,
     PHA_SUFFIXES,
     Rows,
     UnknownLabels,
@@ -112,7 +113,7 @@ def _dataset(path: Path, files: list[Path], spectra: list[_NetSpectrum], notes: 
     """Package net spectra, read from ``files``, with the shared checks of every spectra reader."""
     rows = Rows("spectrum", np.arange(1, len(spectra) + 1))
     ids, id_notes = _source_ids(files, [s.target for s in spectra])
-    return spectra_dataset(
+    dataset = spectra_dataset(
         path,
         np.vstack([s.values for s in spectra]),
         np.array([s.net_counts for s in spectra]),
@@ -122,6 +123,7 @@ def _dataset(path: Path, files: list[Path], spectra: list[_NetSpectrum], notes: 
         [f"bin {j + 1}" for j in range(grid.N_BINS)],
         notes=notes + id_notes,
     )
+    return replace(dataset, label_hint=PHA_LABEL_HINT)
 
 
 def _source_ids(files: list[Path], targets: list[str]) -> tuple[list[str], list[str]]:
