@@ -126,3 +126,21 @@ def test_the_fallback_note_states_the_real_pn_rmf_difference(shared_data):
     off = np.maximum(abs(e_min - 0.005 * channel), abs(e_max - 0.005 * (channel + 1))) * 1000  # eV
     soft, hard = (channel >= 100) & (channel < 500), (channel >= 500) & (channel < 2000)
     assert 27.5 < off[soft].max() < 28.5 and off[hard].max() < 0.2
+
+
+# --- background and net spectra ---------------------------------------------------------------
+
+
+def test_a_background_spectrum_passed_alone_is_refused(observation, make_pha):
+    path = make_pha(observation.parent / "bkg_only.pha", np.arange(2000) % 30, RESPFILE="PN_rmf.fits",
+                    HDUCLAS2="BKG")
+    with pytest.raises(InputError, match=r"bkg_only\.pha: is a background spectrum \(HDUCLAS2 = BKG\); pass the "
+                                         r"source spectrum$"):
+        load_dataset(path)
+
+
+def test_a_net_spectrum_is_noted_as_already_subtracted(observation, make_pha):
+    path = make_pha(observation.parent / "net.pha", np.arange(2000) % 30, RESPFILE="PN_rmf.fits", HDUCLAS2="NET")
+    notes = load_dataset(path).notes
+    assert "already background-subtracted (HDUCLAS2 = NET)" in notes
+    assert not any("without background subtraction" in note for note in notes)

@@ -149,6 +149,9 @@ def _source_ids(files: list[Path], targets: list[str]) -> tuple[list[str], list[
 def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpectrum:
     """Background-subtract, drop bad channels, rebin onto the grid and normalise one PHA file."""
     source = _read_counts(path)
+    kind = str(source.keywords.get("HDUCLAS2", "")).strip().upper()
+    if kind == "BKG":  # a folder skips these; given alone, it would be classified as a source
+        raise InputError(f"{path}: is a background spectrum (HDUCLAS2 = BKG); pass the source spectrum")
     notes = _instrument_notes(source.keywords)
     bad = source.quality != 0
     subtracted: np.ndarray | float = 0.0
@@ -162,6 +165,8 @@ def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpect
             * (source.exposure / background.exposure)
         )
         subtracted = scale * background.counts
+    elif kind == "NET":
+        notes.append("already background-subtracted (HDUCLAS2 = NET)")
     else:
         notes.append("no BACKFILE: source counts used without background subtraction")
     # Zeroing the net count of a bad channel is zeroing it in source and background alike.
