@@ -144,3 +144,43 @@ def test_a_net_spectrum_is_noted_as_already_subtracted(observation, make_pha):
     notes = load_dataset(path).notes
     assert "already background-subtracted (HDUCLAS2 = NET)" in notes
     assert not any("without background subtraction" in note for note in notes)
+
+
+# --- EXPOSURE: required where it is used ------------------------------------------------------
+
+
+def _without_exposure(path):
+    fits = pytest.importorskip("astropy.io.fits")
+    with fits.open(path, mode="update") as hdus:
+        del hdus[1].header["EXPOSURE"]
+    return path
+
+
+def test_counts_without_background_need_no_exposure(tmp_path, make_pha):
+    counts = np.zeros(2000, int)
+    counts[100:105] = 7
+    data = load_dataset(_without_exposure(make_pha(tmp_path / "src.pha", counts)))
+    assert data.counts[0] == pytest.approx(35.0)
+
+
+def test_a_background_to_scale_needs_the_exposure_and_says_ogip_requires_it(observation):
+    _without_exposure(observation.parent / "bkg.fits")
+    with pytest.raises(InputError, match=r"bkg\.fits \(the background of PN\.pha\): no EXPOSURE keyword in the "
+                                         r"SPECTRUM extension; it is needed to scale it to the source \(and OGIP "
+                                         r"requires it\), add it to the header"):
+        load_dataset(observation)
+    _without_exposure(observation)
+    with pytest.raises(InputError, match=r"PN\.pha: no EXPOSURE keyword .*; it is needed to scale the background "
+                                         r"\(and OGIP requires it\)"):
+        load_dataset(observation)
+
+
+def test_a_rate_column_needs_the_exposure(tmp_path):
+    fits = pytest.importorskip("astropy.io.fits")
+    table = fits.BinTableHDU.from_columns([fits.Column(name="CHANNEL", format="J", array=np.arange(2000)),
+                                           fits.Column(name="RATE", format="E", array=np.full(2000, 0.01))])
+    table.header.update(EXTNAME="SPECTRUM", HDUCLAS1="SPECTRUM")
+    fits.HDUList([fits.PrimaryHDU(), table]).writeto(tmp_path / "rate.pha")
+    with pytest.raises(InputError, match=r"rate\.pha: no EXPOSURE keyword in the SPECTRUM extension; it is needed to "
+                                         r"turn its RATE column into counts \(and OGIP requires it\)"):
+        load_dataset(tmp_path / "rate.pha")

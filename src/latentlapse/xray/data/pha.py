@@ -1,12 +1,12 @@
 """OGIP PHA source spectra: background-subtracted and rebinned by energy onto the 380-bin grid.
 
 net = src − bkg · (BACKSCAL_src / BACKSCAL_bkg) · (AREASCAL_src / AREASCAL_bkg) ·
-(EXPOSURE_src / EXPOSURE_bkg), in counts (the COUNTS column, or RATE × EXPOSURE). Channels
-with QUALITY ≠ 0 are set to zero in source and background. Each channel's net counts are then
-shared among the 25 eV grid bins in proportion to the overlap of its [E_MIN, E_MAX] interval
-(EBOUNDS of the RMF named by RESPFILE) — the pn's channels are not exactly 5 eV wide. Files
-named by BACKFILE and RESPFILE are looked for next to the spectrum; gzip (``.FTZ``) is read
-transparently.
+(EXPOSURE_src / EXPOSURE_bkg), in counts (the COUNTS column, or RATE × EXPOSURE; EXPOSURE is
+required only there and with a background). Channels with QUALITY ≠ 0 are set to zero in
+source and background. Each channel's net counts are then shared among the 25 eV grid bins in
+proportion to the overlap of its [E_MIN, E_MAX] interval (EBOUNDS of the RMF named by
+RESPFILE) — the pn's channels are not exactly 5 eV wide. Files named by BACKFILE and RESPFILE
+are looked for next to the spectrum; gzip (``.FTZ``) is read transparently.
 """
 
 from __future__ import annotations
@@ -54,10 +54,11 @@ class _Counts:
     channels: np.ndarray
     counts: np.ndarray
     quality: np.ndarray
-    exposure: float
+    exposure: float | None  # None when the header has no EXPOSURE (needed only for RATE or a background)
     backscal: np.ndarray | float
     areascal: np.ndarray | float
     keywords: dict
+    whose: str  # the file, as messages name it
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpect
         scale = (
             (source.backscal / background.backscal)
             * (source.areascal / background.areascal)
-            * (source.exposure / background.exposure)
+            * (_exposure(source, "to scale the background") / _exposure(background, "to scale it to the source"))
         )
         subtracted = scale * background.counts
     elif kind == "NET":
@@ -244,10 +245,12 @@ def _read_counts(path: Path, whose: str | None = None) -> _Counts:
             raise InputError(f"{path}: no SPECTRUM extension (EXTNAME or HDUCLAS1); pass an OGIP PHA spectrum")
         keywords = {**dict(hdus[0].header), **dict(hdu.header)}
         columns = column_arrays(hdu, whose)
-    exposure = _positive(path, keywords, "EXPOSURE", None)
+    exposure = _positive(path, keywords, "EXPOSURE", 0.0) if "EXPOSURE" in keywords else None
     if "COUNTS" in columns:
         counts = columns["COUNTS"].astype(np.float64)
     elif "RATE" in columns:
+        if exposure is None:
+            raise InputError(_no_exposure(whose, "to turn its RATE column into counts"))
         counts = columns["RATE"].astype(np.float64) * exposure
     else:
         raise InputError(
@@ -265,7 +268,19 @@ def _read_counts(path: Path, whose: str | None = None) -> _Counts:
     quality = columns.get("QUALITY", np.full(len(counts), int(keywords.get("QUALITY", 0)))).astype(np.int64)
     backscal = _scaling(path, keywords, columns, "BACKSCAL")
     areascal = _scaling(path, keywords, columns, "AREASCAL")
-    return _Counts(channels, counts, quality, exposure, backscal, areascal, keywords)
+    return _Counts(channels, counts, quality, exposure, backscal, areascal, keywords, whose)
+
+
+def _exposure(spectrum: _Counts, purpose: str) -> float:
+    """A spectrum's EXPOSURE where a background is scaled: required there, and only there."""
+    if spectrum.exposure is None:
+        raise InputError(_no_exposure(spectrum.whose, purpose))
+    return spectrum.exposure
+
+
+def _no_exposure(whose: str, purpose: str) -> str:
+    return (f"{whose}: no EXPOSURE keyword in the SPECTRUM extension; it is needed {purpose} (and OGIP requires "
+            f"it), add it to the header")
 
 
 def _read_background(path: Path, name: str, source: _Counts) -> _Counts:
@@ -344,14 +359,9 @@ def _scaling(path: Path, keywords: dict, columns: dict, key: str) -> np.ndarray 
     return values
 
 
-def _positive(path: Path, keywords: dict, key: str, default: float | None) -> float:
-    """A keyword that must be a positive number (``default`` when absent, or an error)."""
+def _positive(path: Path, keywords: dict, key: str, default: float) -> float:
+    """A keyword that must be a positive number (``default`` when absent)."""
     value = keywords.get(key, default)
-    if value is None:
-        raise InputError(
-            f"{path}: no {key} keyword in the SPECTRUM extension; it is needed to scale the "
-            f"background, add it to the header"
-        )
     try:
         number = float(value)
     except (TypeError, ValueError):
