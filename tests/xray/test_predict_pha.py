@@ -18,7 +18,8 @@ HINT = "set the CLASS keyword of each PHA file's SPECTRUM extension to its class
 def checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("pha_model")
     write_dataset(root / "sim.txt", simulate_dataset(n=120, seed=4))
-    result = pipeline.train(TrainConfig(data=str(root / "sim.txt"), epochs=1, device="cpu", runs_dir=str(root / "runs")))
+    config = TrainConfig(data=str(root / "sim.txt"), epochs=1, device="cpu", runs_dir=str(root / "runs"))
+    result = pipeline.train(config)
     return result.run_dir / "best.pt"
 
 
@@ -39,7 +40,8 @@ def test_evaluate_on_unlabelled_pha_says_to_set_the_class_keyword(checkpoint, tm
     data = tmp_path if folder else path
     code = cli.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--out", str(tmp_path / "ev")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and err[-1].endswith(f"evaluate needs a labelled file ({HINT}); use predict for unlabelled sources")
+    assert code == 2
+    assert err[-1].endswith(f"evaluate needs a labelled file ({HINT}); use predict for unlabelled sources")
     assert not (tmp_path / "ev").exists()
 
 

@@ -46,7 +46,8 @@ def _cut(path, fraction):
 
 def test_a_cut_short_pha_source_is_named_as_such(observation):
     _cut(observation, 0.6)
-    with pytest.raises(InputError, match=rf"PN\.pha: the file ends after \d+ bytes, but its SPECTRUM HDU needs \d+: {CUT}"):
+    with pytest.raises(InputError, match=rf"PN\.pha: the file ends after \d+ bytes, but its SPECTRUM HDU needs "
+                                         rf"\d+: {CUT}"):
         load_dataset(observation)
 
 
