@@ -87,6 +87,7 @@ def _size_and_bytes_at(path: Path, start: int, whose: str) -> tuple[int, bytes]:
 
 
 def _is_gzip(path: Path) -> bool:
+    """Whether a file starts with the gzip magic bytes (``.FTZ``, ``.fits.gz``), whatever its name."""
     with open(path, "rb") as handle:
         return handle.read(2) == b"\x1f\x8b"
 
