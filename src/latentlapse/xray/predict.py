@@ -18,6 +18,7 @@ import numpy as np
 from latentlapse.core import prediction_writer
 from latentlapse.xray import checkpoints, distributed
 from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.readers import is_pha_file
 from latentlapse.xray.data.taxonomy import scheme
 from latentlapse.core.errors import InputError, UsageError
 
@@ -102,7 +103,7 @@ def labelled_inputs(payload: dict, data: str, label_column: str | None, command:
     every source's label as read and the mask of those kept, for a command that needs labels
     (``evaluate``, ``visualize``). Labels of no known class are skipped with one note that ends
     in ``done`` (e.g. "scored"); a file without any usable label is a UsageError for ``command``."""
-    from latentlapse.xray.data.spectra_checks import UnknownLabels
+    from latentlapse.xray.data.spectra_checks import PHA_LABEL_HINT, UnknownLabels
 
     names = list(payload["class_names"])
     notes: list[str] = []
@@ -111,8 +112,9 @@ def labelled_inputs(payload: dict, data: str, label_column: str | None, command:
     y_all = scheme(len(names)).encode(labels)
     known = y_all >= 0
     if not known.any():  # one line: the reader's "read as unlabelled" note would only repeat it
+        how = PHA_LABEL_HINT if Path(data).is_dir() or is_pha_file(data) else "a label column such as True_Class"
         raise UsageError(f"{data}: no source has a label of the model's classes ({', '.join(names)}); {command} needs "
-                         f"a labelled file (a label column such as True_Class); use predict for unlabelled sources")
+                         f"a labelled file ({how}); use predict for unlabelled sources")
     for line in notes:
         log.info("%s", line)
     return X_all[known], y_all[known], labels, known
@@ -144,7 +146,8 @@ def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
 
 def check_out_spares_data(out: str, data: str) -> None:
     """UsageError (exit 2) when writing ``out`` would replace the input: the ``data`` file itself,
-    or a file already in the ``data`` folder (PHA spectra, their backgrounds and responses)."""
+    or a file already in the ``data`` folder, or in the folder of a PHA ``data`` file (PHA
+    spectra, their backgrounds and responses)."""
     out_path, data_path = Path(out), Path(data)
     if not os.path.lexists(out_path) or not data_path.exists():
         return
@@ -153,6 +156,9 @@ def check_out_spares_data(out: str, data: str) -> None:
             raise UsageError(f"--out {out}: would replace a file of the --data folder {data}; choose another --out")
     elif os.path.samestat(os.lstat(out_path), os.stat(data_path)):  # the entry os.replace swaps out is the data
         raise UsageError(f"--out {out}: is the --data file, which the predictions would overwrite; choose another --out")
+    elif out_path.parent.resolve() == data_path.parent.resolve() and is_pha_file(data_path):
+        raise UsageError(f"--out {out}: would replace a file of the folder of the PHA --data file {data} (its "
+                         f"background, response or another spectrum); choose another --out")
 
 
 def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_SIZE, priors: str = "balanced",

@@ -35,6 +35,8 @@ class Dataset:
     left_out : catalogue columns not used as features, each with the reason.
     rows : where each row sits in its file (a :class:`~.spectra_checks.Rows`), for notes that
         name a line; None where unknown.
+    label_hint : how to label these sources, for the messages that ask for labels, where a
+        label is not a column or a field (PHA files: a header keyword); "" otherwise.
 
     Catalogue features are raw values with NaN where missing; the model inputs come from a
     :class:`~latentlapse.xray.data.schema.FeatureSchema` fitted on the training split.
@@ -54,6 +56,7 @@ class Dataset:
     feature_types: tuple[str, ...] = ()
     left_out: tuple[tuple[str, str], ...] = ()
     rows: Any = None
+    label_hint: str = ""
 
     def __post_init__(self) -> None:
         n = self.X.shape[0]
@@ -93,6 +96,7 @@ class Dataset:
             feature_types=self.feature_types,
             left_out=self.left_out,
             rows=None if self.rows is None else replace(self.rows, numbers=self.rows.numbers[index]),
+            label_hint=self.label_hint,
         )
 
     def label_counts(self) -> dict[str, int]:

@@ -1,27 +1,30 @@
 """OGIP PHA source spectra: background-subtracted and rebinned by energy onto the 380-bin grid.
 
 net = src − bkg · (BACKSCAL_src / BACKSCAL_bkg) · (AREASCAL_src / AREASCAL_bkg) ·
-(EXPOSURE_src / EXPOSURE_bkg), in counts (the COUNTS column, or RATE × EXPOSURE). Channels
-with QUALITY ≠ 0 are set to zero in source and background. Each channel's net counts are then
-shared among the 25 eV grid bins in proportion to the overlap of its [E_MIN, E_MAX] interval
-(EBOUNDS of the RMF named by RESPFILE) — the pn's channels are not exactly 5 eV wide. Files
-named by BACKFILE and RESPFILE are looked for next to the spectrum; gzip (``.FTZ``) is read
-transparently.
+(EXPOSURE_src / EXPOSURE_bkg), in counts (the COUNTS column, or RATE × EXPOSURE; EXPOSURE is
+required only there and with a background). Channels with QUALITY ≠ 0 are set to zero in
+source and background. Each channel's net counts are then shared among the 25 eV grid bins in
+proportion to the overlap of its [E_MIN, E_MAX] interval (EBOUNDS of the RMF named by
+RESPFILE) — the pn's channels are not exactly 5 eV wide. Files named by BACKFILE and RESPFILE
+are looked for next to the spectrum; gzip (``.FTZ``) is read transparently.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from latentlapse.xray.data import grid
 from latentlapse.xray.data.dataset import Dataset
+from latentlapse.xray.data.fits_files import column_arrays, open_fits, require_complete
 from latentlapse.xray.data.spectra_checks import (
     FITS_SUFFIXES,
+    PHA_LABEL_HINT,
     PHA_SUFFIXES,
     Rows,
     UnknownLabels,
@@ -36,6 +39,11 @@ from latentlapse.core.errors import InputError
 log = logging.getLogger(__name__)
 
 PN_CHANNEL_KEV = 0.005  # EPIC-pn PI channel width, used only when no RMF is at hand
+# What the 5 eV channel definition costs: the pn RMF's EBOUNDS (rmfgen, SAS 18, the example
+# PN.rmf) sit up to 28 eV above it in 0.5-2.5 keV, under 0.2 eV above 2.5 keV.
+PN_CHANNELS_NOTE = ("channel energies from the EPIC-pn channel definition (channel c covers 5c to 5(c+1) eV), "
+                    "which can differ from the RMF's EBOUNDS by up to about 28 eV (one 25 eV grid bin) below "
+                    "2.5 keV; put the RMF next to the spectrum to use its EBOUNDS")
 _NO_FILE = {"", "NONE", "NULL"}
 
 
@@ -46,17 +54,18 @@ class _Counts:
     channels: np.ndarray
     counts: np.ndarray
     quality: np.ndarray
-    exposure: float
+    exposure: float | None  # None when the header has no EXPOSURE (needed only for RATE or a background)
     backscal: np.ndarray | float
     areascal: np.ndarray | float
     keywords: dict
+    whose: str  # the file, as messages name it
 
 
 @dataclass(frozen=True)
 class _NetSpectrum:
     """A source's net spectrum on the grid (summing to 1) and what was decided reading it."""
 
-    source_id: str
+    target: str  # OBJECT, "" when absent
     label: str
     values: np.ndarray
     net_counts: float
@@ -67,7 +76,7 @@ def read_pha(path: Path, unknown_labels: UnknownLabels | None = None) -> Dataset
     """One PHA file (with its background) as a one-row spectra Dataset; a label of no known
     class is refused, or counted in ``unknown_labels`` and read as unlabelled."""
     spectrum = _net_spectrum(path, unknown_labels)
-    return _dataset(path, [spectrum], list(spectrum.notes))
+    return _dataset(path, [path], [spectrum], list(spectrum.notes))
 
 
 def read_folder(folder: Path, unknown_labels: UnknownLabels | None = None) -> Dataset:
@@ -98,28 +107,53 @@ def read_folder(folder: Path, unknown_labels: UnknownLabels | None = None) -> Da
         )
     net = [_net_spectrum(p, unknown_labels) for p in sources]
     notes = [f"{p.name}: {note}" for p, spectrum in zip(sources, net) for note in spectrum.notes]
-    return _dataset(folder, net, [f"{len(sources)} PHA file(s) read from the folder"] + notes)
+    return _dataset(folder, sources, net, [f"{len(sources)} PHA file(s) read from the folder"] + notes)
 
 
-def _dataset(path: Path, spectra: list[_NetSpectrum], notes: list[str]) -> Dataset:
-    """Package net spectra with the shared checks of every spectra reader."""
+def _dataset(path: Path, files: list[Path], spectra: list[_NetSpectrum], notes: list[str]) -> Dataset:
+    """Package net spectra, read from ``files``, with the shared checks of every spectra reader."""
     rows = Rows("spectrum", np.arange(1, len(spectra) + 1))
-    return spectra_dataset(
+    ids, id_notes = _source_ids(files, [s.target for s in spectra])
+    dataset = spectra_dataset(
         path,
         np.vstack([s.values for s in spectra]),
         np.array([s.net_counts for s in spectra]),
-        np.array([s.source_id for s in spectra]),
+        np.array(ids),
         np.array([s.label for s in spectra]),
         rows,
         [f"bin {j + 1}" for j in range(grid.N_BINS)],
-        notes=notes,
+        notes=notes + id_notes,
     )
+    return replace(dataset, label_hint=PHA_LABEL_HINT)
+
+
+def _source_ids(files: list[Path], targets: list[str]) -> tuple[list[str], list[str]]:
+    """Each file's id: its OBJECT keyword, unless absent or shared with another file read, then
+    the file's name without suffix; and a note for each shared OBJECT.
+
+    Pipelines (SAS, CIAO) copy OBJECT from the event file, so it names the observation's
+    target: every source extracted from one observation has the same one, and only the file
+    name tells their rows apart.
+    """
+    counts = Counter(t for t in targets if t)
+    ids = [t if t and counts[t] == 1 else _stem(f) for f, t in zip(files, targets)]
+    notes = []
+    for target, n in counts.items():
+        if n > 1:
+            named = [f.name for f, t in zip(files, targets) if t == target]
+            shown = ", ".join(named[:3]) + (", ..." if n > 3 else "")
+            notes.append(f"{n} files ({shown}) have the same OBJECT '{target}' (the observation's target, not "
+                         f"the source): their ids are their file names")
+    return ids, notes
 
 
 def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpectrum:
     """Background-subtract, drop bad channels, rebin onto the grid and normalise one PHA file."""
     source = _read_counts(path)
-    notes: list[str] = []
+    kind = str(source.keywords.get("HDUCLAS2", "")).strip().upper()
+    if kind == "BKG":  # a folder skips these; given alone, it would be classified as a source
+        raise InputError(f"{path}: is a background spectrum (HDUCLAS2 = BKG); pass the source spectrum")
+    notes = _instrument_notes(source.keywords)
     bad = source.quality != 0
     subtracted: np.ndarray | float = 0.0
     background_name = _named_file(source.keywords, "BACKFILE")
@@ -129,9 +163,11 @@ def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpect
         scale = (
             (source.backscal / background.backscal)
             * (source.areascal / background.areascal)
-            * (source.exposure / background.exposure)
+            * (_exposure(source, "to scale the background") / _exposure(background, "to scale it to the source"))
         )
         subtracted = scale * background.counts
+    elif kind == "NET":
+        notes.append("already background-subtracted (HDUCLAS2 = NET)")
     else:
         notes.append("no BACKFILE: source counts used without background subtraction")
     # Zeroing the net count of a bad channel is zeroing it in source and background alike.
@@ -153,8 +189,20 @@ def _net_spectrum(path: Path, unknown_labels: UnknownLabels | None) -> _NetSpect
     raw_label = str(source.keywords.get("CLASS", source.keywords.get("LABEL", ""))).strip()
     label = canonical_labels(path, [raw_label], Rows("keyword CLASS/LABEL of spectrum", np.array([1])),
                              unknown_labels)[0]
-    source_id = str(source.keywords.get("OBJECT", "")).strip() or _stem(path)
-    return _NetSpectrum(source_id, str(label), rebinned / net, net, tuple(notes + energy_notes))
+    target = str(source.keywords.get("OBJECT", "")).strip()
+    return _NetSpectrum(target, str(label), rebinned / net, net, tuple(notes + energy_notes))
+
+
+def _instrument_notes(keywords: dict) -> list[str]:
+    """A note when TELESCOP or INSTRUME names another instrument than XMM-Newton's EPIC-pn, whose
+    spectra (effective area, edges, resolution) are what the model learned from; none when the
+    keywords are absent."""
+    telescope = str(keywords.get("TELESCOP", "XMM") or "XMM").strip().upper()
+    instrument = str(keywords.get("INSTRUME", "EPN") or "EPN").strip().upper()
+    if telescope.startswith("XMM") and instrument == "EPN":
+        return []
+    return [f"TELESCOP = {telescope}, INSTRUME = {instrument}: the model's inputs are XMM-Newton EPIC-pn "
+            f"spectra, and its probabilities may not carry over to another instrument's"]
 
 
 def rebin(counts: np.ndarray, e_min: np.ndarray, e_max: np.ndarray) -> np.ndarray:
@@ -167,35 +215,42 @@ def rebin(counts: np.ndarray, e_min: np.ndarray, e_max: np.ndarray) -> np.ndarra
     return counts[use] @ (overlap / width[use, None])
 
 
-def _open(path: Path):
-    """An astropy HDU list, or a one-line error when the file is not readable FITS."""
-    fits = require_astropy("reading PHA spectra")
-    try:
-        return fits.open(path, memmap=False)
-    except (OSError, ValueError, EOFError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: not a readable FITS file ({reason}); check that it is complete") from None
+def has_spectrum(path: Path) -> bool:
+    """Whether a FITS file has an OGIP SPECTRUM extension; a file cut short before any extension
+    (a truncated ``.FTZ``) is refused here, in one line, instead of being read as a table."""
+    return _spectrum_keywords(path) is not None
 
 
 def _spectrum_keywords(path: Path) -> dict | None:
-    """Keywords of a file's SPECTRUM extension (primary header underneath), or None without one."""
-    with _open(path) as hdus:
+    """Keywords of a file's SPECTRUM extension (primary header underneath), or None without one;
+    a file of one HDU is checked for being cut short, as one cut before its first extension looks
+    like that (a table reader checks its own table)."""
+    with open_fits(path) as hdus:
         hdu = next((h for h in hdus[1:] if is_spectrum_hdu(h)), None)
-        return None if hdu is None else {**dict(hdus[0].header), **dict(hdu.header)}
+        if hdu is None:
+            if len(hdus) == 1:
+                require_complete(path, hdus, str(path))
+            return None
+        return {**dict(hdus[0].header), **dict(hdu.header)}
 
 
-def _read_counts(path: Path) -> _Counts:
-    """Counts per channel and the scaling keywords of a file's SPECTRUM extension."""
-    with _open(path) as hdus:
+def _read_counts(path: Path, whose: str | None = None) -> _Counts:
+    """Counts per channel and the scaling keywords of a file's SPECTRUM extension; a cut or
+    damaged file is refused naming it as ``whose`` (default: its path)."""
+    whose = whose or str(path)
+    with open_fits(path, whose) as hdus:
         hdu = next((h for h in hdus[1:] if is_spectrum_hdu(h)), None)
+        require_complete(path, hdus, whose)
         if hdu is None:
             raise InputError(f"{path}: no SPECTRUM extension (EXTNAME or HDUCLAS1); pass an OGIP PHA spectrum")
         keywords = {**dict(hdus[0].header), **dict(hdu.header)}
-        columns = {name.upper(): np.asarray(hdu.data[name]) for name in hdu.columns.names}
-    exposure = _positive(path, keywords, "EXPOSURE", None)
+        columns = column_arrays(hdu, whose)
+    exposure = _positive(path, keywords, "EXPOSURE", 0.0) if "EXPOSURE" in keywords else None
     if "COUNTS" in columns:
         counts = columns["COUNTS"].astype(np.float64)
     elif "RATE" in columns:
+        if exposure is None:
+            raise InputError(_no_exposure(whose, "to turn its RATE column into counts"))
         counts = columns["RATE"].astype(np.float64) * exposure
     else:
         raise InputError(
@@ -213,7 +268,19 @@ def _read_counts(path: Path) -> _Counts:
     quality = columns.get("QUALITY", np.full(len(counts), int(keywords.get("QUALITY", 0)))).astype(np.int64)
     backscal = _scaling(path, keywords, columns, "BACKSCAL")
     areascal = _scaling(path, keywords, columns, "AREASCAL")
-    return _Counts(channels, counts, quality, exposure, backscal, areascal, keywords)
+    return _Counts(channels, counts, quality, exposure, backscal, areascal, keywords, whose)
+
+
+def _exposure(spectrum: _Counts, purpose: str) -> float:
+    """A spectrum's EXPOSURE where a background is scaled: required there, and only there."""
+    if spectrum.exposure is None:
+        raise InputError(_no_exposure(spectrum.whose, purpose))
+    return spectrum.exposure
+
+
+def _no_exposure(whose: str, purpose: str) -> str:
+    return (f"{whose}: no EXPOSURE keyword in the SPECTRUM extension; it is needed {purpose} (and OGIP requires "
+            f"it), add it to the header")
 
 
 def _read_background(path: Path, name: str, source: _Counts) -> _Counts:
@@ -224,7 +291,7 @@ def _read_background(path: Path, name: str, source: _Counts) -> _Counts:
             f"{path}: background file '{name}' named by BACKFILE not found next to it "
             f"({background_path.absolute()}); put it there or set BACKFILE"
         )
-    background = _read_counts(background_path)
+    background = _read_counts(background_path, f"{background_path} (the background of {path.name})")
     if not np.array_equal(background.channels, source.channels):
         raise InputError(
             f"{path}: background '{name}' has {len(background.channels)} channels, the source "
@@ -246,21 +313,24 @@ def _channel_energies(path: Path, source: _Counts) -> tuple[np.ndarray, np.ndarr
             f"{path}: {why}, and channel energies are only known without a response for EPIC-pn "
             f"(INSTRUME = {instrument}); put the RMF next to the spectrum or set RESPFILE"
         )
-    log.warning("%s: %s; using the EPIC-pn channel width of 5 eV", path, why)
-    note = f"{why}: channel energies from the EPIC-pn relation (channel c covers 5c to 5(c+1) eV)"
+    log.warning("%s: %s; channel energies from the EPIC-pn channel definition, up to about 28 eV off the RMF's "
+                "below 2.5 keV", path, why)
+    note = f"{why}: {PN_CHANNELS_NOTE}"
     channels = source.channels.astype(np.float64)
     return channels * PN_CHANNEL_KEV, (channels + 1) * PN_CHANNEL_KEV, [note]
 
 
 def _ebounds(path: Path, response: Path, channels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """E_MIN and E_MAX of the given channels from a response file's EBOUNDS extension."""
-    with _open(response) as hdus:
+    whose = f"{response} (the response of {path.name})"
+    with open_fits(response, whose) as hdus:
         hdu = next((h for h in hdus[1:] if str(h.header.get("EXTNAME", "")).upper() == "EBOUNDS"), None)
         if hdu is None:
+            require_complete(response, hdus, whose)
             raise InputError(f"{path}: response '{response.name}' has no EBOUNDS extension; set RESPFILE to the RMF")
-        known = np.asarray(hdu.data["CHANNEL"]).astype(np.int64)
-        e_min = np.asarray(hdu.data["E_MIN"], dtype=np.float64)
-        e_max = np.asarray(hdu.data["E_MAX"], dtype=np.float64)
+        columns = column_arrays(hdu, whose)
+    known = columns["CHANNEL"].astype(np.int64)
+    e_min, e_max = columns["E_MIN"].astype(np.float64), columns["E_MAX"].astype(np.float64)
     order = np.argsort(known)
     position = np.clip(np.searchsorted(known[order], channels), 0, len(known) - 1)
     found = known[order][position] == channels
@@ -289,14 +359,9 @@ def _scaling(path: Path, keywords: dict, columns: dict, key: str) -> np.ndarray 
     return values
 
 
-def _positive(path: Path, keywords: dict, key: str, default: float | None) -> float:
-    """A keyword that must be a positive number (``default`` when absent, or an error)."""
+def _positive(path: Path, keywords: dict, key: str, default: float) -> float:
+    """A keyword that must be a positive number (``default`` when absent)."""
     value = keywords.get(key, default)
-    if value is None:
-        raise InputError(
-            f"{path}: no {key} keyword in the SPECTRUM extension; it is needed to scale the "
-            f"background, add it to the header"
-        )
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -29,7 +29,6 @@ from latentlapse.xray.data.spectra_checks import (
     PHA_SUFFIXES,
     VOTABLE_SUFFIXES,
     UnknownLabels,
-    is_spectrum_hdu,
     require_astropy,
     suffix_of,
 )
@@ -96,6 +95,18 @@ def load_dataset(
     return tables.table_dataset(table, label_column=label_column, features=features, missing=missing,
                                 exclude=tuple(exclude or ()), placeholders=tuple(placeholders or ()),
                                 unknown_labels=unknown_labels)
+
+
+def is_pha_file(path: str | os.PathLike) -> bool:
+    """Whether a file is an OGIP PHA spectrum, by its suffix or its SPECTRUM extension; False for a
+    file that cannot be read as one (reading it says why)."""
+    path = Path(path)
+    if suffix_of(path) in PHA_SUFFIXES:
+        return True
+    try:
+        return _detect_format(path) == "pha"
+    except InputError:
+        return False
 
 
 def _refuse_table_options(path: Path, what: str, label_column, features, placeholders) -> None:
@@ -216,13 +227,9 @@ def _first_data_line(text: str) -> str:
 
 
 def _fits_is_pha(path: Path) -> bool:
-    """True when a FITS file has an OGIP SPECTRUM extension."""
-    fits = require_astropy("reading FITS files")
-    import warnings
+    """True when a FITS file has an OGIP SPECTRUM extension (a file cut short before its first
+    extension is refused here, so it is not taken for a table without one)."""
+    from latentlapse.xray.data import pha
 
-    from astropy.utils.exceptions import AstropyWarning
-
-    with warnings.catch_warnings():  # a cut-short file is named by the table reader, in one line
-        warnings.simplefilter("ignore", AstropyWarning)
-        with fits.open(path, memmap=False) as hdus:
-            return any(is_spectrum_hdu(hdu) for hdu in hdus[1:])
+    require_astropy("reading FITS files")
+    return pha.has_spectrum(path)

@@ -21,6 +21,9 @@ from latentlapse.core.errors import InputError, MissingExtraError
 
 log = logging.getLogger(__name__)
 
+# How a PHA file is labelled (pha._net_spectrum reads CLASS, else LABEL), for the messages asking for labels.
+PHA_LABEL_HINT = "set the CLASS keyword of each PHA file's SPECTRUM extension to its class (AGN, YSO, ...)"
+
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
 PHA_SUFFIXES = (".pha", ".pi", ".ftz", ".pha.gz", ".pi.gz")
 VOTABLE_SUFFIXES = (".xml", ".vot", ".votable")

@@ -146,6 +146,11 @@ def apply_scheme(
     chosen = scheme(n_classes)
     source = dataset.source or "the data"
     labelled = dataset.is_labelled
+    if not labelled.any() and dataset.label_hint:
+        which = ("its spectrum carries no label" if len(dataset) == 1
+                 else f"none of its {len(dataset)} spectra carries a label")
+        raise InputError(f"{source}: no labelled sources; {which}; {dataset.label_hint}, or use 'latentlapse "
+                         f"predict' for unlabelled data")
     if not labelled.any():
         if any(note.startswith(NO_LABEL_COLUMN) for note in dataset.notes):
             raise InputError(
