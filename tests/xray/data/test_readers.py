@@ -103,6 +103,19 @@ def test_comment_only_file(tmp_path):
         load_dataset(write(tmp_path, "# nothing here\n\n   \n"))
 
 
+def test_a_longer_row_after_a_short_first_line_also_names_the_first_line(tmp_path):
+    """Every row's width is set by the first: when that one lacks a value, the right rows after
+    it are the ones refused, so the message names the first line too."""
+    text = "S1 0.2 0.8 100 AGN\nS2 0.1 0.3 0.6 100 YSO\n"
+    expected = (r"spectra\.txt: line 2 has 6 fields, expected 4 \(unlabelled\) or 5 \(labelled\) \(src_id, 2 values, "
+                r"net_counts\[, label\]\) as set by line 1; fix or remove that row \(or line 1, if it is the row short "
+                r"of values\)$")
+    with pytest.raises(InputError, match=expected):
+        load_dataset(write(tmp_path, text))
+    with pytest.raises(InputError, match=r"fix or remove that row$"):  # a row short of values: only its own line
+        load_dataset(write(tmp_path, "S1 0.2 0.3 0.5 100 AGN\nS2 0.5 100\n"))
+
+
 def test_header_only_file(tmp_path):
     with pytest.raises(InputError, match=r"spectra\.txt: no data rows"):
         load_dataset(write(tmp_path, "src_id v1 v2 v3 net_counts label\n"))

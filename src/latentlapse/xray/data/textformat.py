@@ -179,10 +179,12 @@ def _check_field_count(path: Path, line_no: int, tokens: list[str], k: int, firs
             f"fix or remove that row"
         )
     if n_fields not in (k + 2, k + 3):
+        # a longer row may be the right one, after a first line short of a value
+        first_short = f" (or line {first_line}, if it is the row short of values)" if n_fields > k + 3 else ""
         raise InputError(
             f"{path}: line {line_no} has {n_fields} fields, expected {k + 2} (unlabelled) or {k + 3} (labelled) "
             f"(src_id, {k} values, net_counts[, label]) as set by line {first_line}; "
-            f"fix or remove that row"
+            f"fix or remove that row{first_short}"
         )
 
 
