@@ -503,6 +503,26 @@ def test_a_vector_of_the_grid_s_bins_is_still_spectra_and_a_spectrum_named_vecto
         assert load_dataset(path).kind == "spectra"
 
 
+def test_long_vectors_beside_counts_and_380_plainly_named_columns_stay_spectra(tmp_path):
+    """A 200-bin vector named flux beside net_counts, or ch1..ch380 beside counts, were spectra
+    before the catalogue rule narrowed and became catalogues without a word."""
+    table_module = pytest.importorskip("astropy.table")
+    rng = np.random.default_rng(1)
+    path = tmp_path / "flux200.fits"
+    table_module.Table({"src_id": ["A", "B"], "flux": rng.uniform(0.5, 1.0, (2, 200)),
+                        "net_counts": [100.0, 200.0]}).write(path)
+    assert load_dataset(path).kind == "spectra"
+    no_counts = tmp_path / "flux200_alone.fits"
+    table_module.Table({"name": ["A", "B"], "flux": rng.uniform(0.5, 1.0, (2, 200)), "Fs": [1.0, 2.0],
+                        "True_Class": ["AGN", "CV"]}).write(no_counts)
+    data = load_dataset(no_counts)
+    assert data.kind == "catalog" and "beside a net-counts column" in dict(data.left_out)["flux"]
+    names = [f"ch{j}" for j in range(1, 381)]
+    rows = [",".join([f"X{i}", *(f"{0.5 + i * 0.1:.2f}" for _ in names), "900", "AGN"]) for i in range(2)]
+    wide = write(tmp_path, f"src_id,{','.join(names)},counts,label\n" + "\n".join(rows) + "\n", "ch.csv")
+    assert load_dataset(wide).kind == "spectra"
+
+
 def test_a_wide_catalogue_with_a_counts_column_is_a_catalogue(tmp_path):
     """A counts column beside 50 or more numeric columns made a catalogue spectra (then its empty
     cell was refused as a spectrum's)."""

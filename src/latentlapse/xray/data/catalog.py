@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from latentlapse.xray.data import grid
 from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.feature_choice import IDENTIFIER, choose_columns, flag_values, likely_placeholders
 from latentlapse.xray.data.spectra_checks import UnknownLabels, warn_duplicate_ids
@@ -46,7 +47,8 @@ def catalog_dataset(
     numeric = [n for n in numeric if n not in arrays]
     text = [n for n in table.names if n not in table.numbers and n != label and n not in id_columns]
     if len(numeric) >= MIN_SPECTRAL_COLUMNS:
-        notes.append(f"read as a catalogue of {len(numeric)} columns: a spectra table needs a net_counts column")
+        notes.append(f"read as a catalogue of {len(numeric)} columns: a spectra table has a counts column (net_counts, "
+                     f"counts) beside {grid.N_BINS} or bin-named (v1, E0.5125) columns, or a vector column of spectra")
     error_of = _error_columns(numeric)
     requested = _requested(features)
     _check_known(table, requested, exclude, numeric + arrays)
@@ -60,7 +62,7 @@ def catalog_dataset(
     left_out += [(n, IDENTIFIER) for n in id_columns]
     left_out += [(n, f"quoted error of {f}") for f, n in error_of.items()]
     left_out += [(n, "text") for n in text if n not in candidates and (requested is None or n not in requested)]
-    left_out += [(n, f"array column ({table.numbers[n].shape[1]} values per row)") for n in arrays if n not in exclude]
+    left_out += [(n, _array_reason(table.numbers[n].shape[1])) for n in arrays if n not in exclude]
     if not names:
         raise InputError(f"{table.path}: no feature columns left (the numeric columns are {', '.join(numeric) or 'none'}); "
                          f"name the columns to use with --features")
@@ -227,3 +229,11 @@ def _drop_incomplete(path: Path, X: np.ndarray, names: list[str], labels: np.nda
     notes.append(f"{DROP_NOTE}: {int((~keep).sum())} of {len(X)} rows dropped (per class: {per_class}; "
                  f"missing per column: {listed})")
     return keep
+
+
+def _array_reason(length: int) -> str:
+    """Why a vector column is not a feature; a long one may be spectra without their counts."""
+    if length < MIN_SPECTRAL_COLUMNS:
+        return f"array column ({length} values per row)"
+    return (f"array column ({length} values per row; read as spectra only beside a net-counts column "
+            f"named net_counts or counts)")

@@ -2,10 +2,10 @@
 ECSV, FITS and VOTable.
 
 Every table becomes a :class:`Table` of named columns first, then a Dataset. A table holds
-spectra when it has a vector column of 380 values (or of at least 50 under a spectrum's name),
-or a counts column beside bin-named columns only (v1…, E0.5125…, as ``write_dataset`` writes
-them), or beside at least 50 other numeric columns half of them bin-named or the counts column
-called net_counts. Any other table, and any given ``--features`` or ``--exclude``, is a
+spectra when it has a vector column of 380 values (or of at least 50 beside a counts column or
+under a spectrum's name), or a counts column beside bin-named columns only (v1…, E0.5125…, as
+``write_dataset`` writes them) or beside exactly 380 other numeric columns, or beside at least 50
+of them, half bin-named or the counts column called net_counts. Any other table, and any given ``--features`` or ``--exclude``, is a
 catalogue (see :mod:`.catalog`): fluxes, hardness ratios, magnitudes, with their quoted errors
 kept apart and missing values handled by an explicit policy recorded in the notes.
 """
@@ -102,7 +102,7 @@ def table_dataset(
     id_columns = [n for n in table.names if n != label and _looks_like_id(n)]
     counts = next((n for n in table.names if n.lower() in COUNTS_NAMES and n != label), None)
     vectors = [n for n, v in table.numbers.items() if v.ndim == 2]
-    spectrum = next((n for n in vectors if _spectrum_vector(n, table.numbers[n].shape[1])), None)
+    spectrum = next((n for n in vectors if _spectrum_vector(n, table.numbers[n].shape[1], counts is not None)), None)
     others = [
         n
         for n in table.names
@@ -126,22 +126,23 @@ def table_dataset(
 
 def _spectral(columns: list[str], counts: str) -> bool:
     """Beside a counts column, wide columns are spectra when they are all bin-named (v1, E0.5125),
-    or number at least 50 and either half of them are bin-named or the counts column is called
-    net counts: a catalogue often has more than 50 columns and one of plain ``counts``."""
+    or are exactly the standard grid's 380, or number at least 50 and either half of them are
+    bin-named or the counts column is called net counts: a catalogue often has more than 50
+    columns and one of plain ``counts``."""
     if not columns:
         return False
     named = sum(bool(_BIN_NAME.fullmatch(n)) for n in columns)
-    if named == len(columns):
+    if named == len(columns) or len(columns) == grid.N_BINS:
         return True
     return len(columns) >= MIN_SPECTRAL_COLUMNS and (2 * named >= len(columns) or counts.lower() in NET_COUNTS_NAMES)
 
 
-def _spectrum_vector(name: str, length: int) -> bool:
+def _spectrum_vector(name: str, length: int, beside_counts: bool) -> bool:
     """A vector column holds spectra when it has the standard grid's bins, or at least 50 values
-    under a spectrum's name (SPECTRUM, spec, counts, ...); a short array (aperture fluxes, one
-    value per band) is a catalogue column."""
+    beside a counts column or under a spectrum's name (SPECTRUM, spec, counts, ...); a short
+    array (aperture fluxes, one value per band) is a catalogue column."""
     spectrum_name = "spec" in name.lower() or name.lower() in COUNTS_NAMES + ("rate", "pha", "values")
-    return length == grid.N_BINS or (length >= MIN_SPECTRAL_COLUMNS and spectrum_name)
+    return length == grid.N_BINS or (length >= MIN_SPECTRAL_COLUMNS and (spectrum_name or beside_counts))
 
 
 def _label_column(table: Table, requested: str | None) -> str | None:
