@@ -197,15 +197,39 @@ def test_columns_named_in_another_case_are_matched_with_a_note(trained, tmp_path
     assert written == _predict(run_dir / "best.pt", data, tmp_path / "c.json")[1]
     code = cli.main(["predict", "--checkpoint", str(run_dir / "best.pt"), "--data", str(path), "--out",
                      str(tmp_path / "v.json")])
-    assert f"{path}: columns matched to the model's without regard to case: FS as Fs, GMAG as Gmag, HR as hr, VAR as var" \
+    assert f"{path}: columns the file has in upper case, read as the model's: FS as Fs, GMAG as Gmag, HR as hr, VAR as var" \
         in capsys.readouterr().err
 
 
-def test_a_name_two_columns_share_in_another_case_is_not_guessed(trained, tmp_path, capsys):
+def test_a_name_in_another_case_than_upper_is_not_guessed(trained, tmp_path, capsys):
+    """Only the upper-case spelling FITS tools write is matched: in VizieR's names case is meaning
+    (b_rgeo and B_rgeo, the lower and upper bound), so Hr is not taken for hr."""
     _, _, run_dir = trained
-    header = [name.upper() if name == "hr" else name for name in HEADER] + ["Hr"]
-    path = _write(tmp_path / "two.csv", [row + [row[5]] for row in _rows(20, 3)], header=header)
+    header = [name.capitalize() if name == "hr" else name for name in HEADER]
+    path = _write(tmp_path / "two.csv", _rows(20, 3), header=header)
     code, _ = _predict(run_dir / "best.pt", path, tmp_path / "p.json")
     assert code == 1
-    assert "two.csv: the file lacks hr (it has HR for hr, Hr for hr: a name of another case, matched only when one " \
-           "column alone has it)" in capsys.readouterr().err
+    assert "two.csv: the file lacks hr (it has Hr for hr: a name of another case, matched only when it is the " \
+           "model's name in upper case and no other of the model's columns has that spelling)" in capsys.readouterr().err
+
+
+def test_the_case_of_a_one_letter_prefix_is_never_folded():
+    from latentlapse.xray.data.catalog_input import _case_matches
+
+    assert _case_matches(("B_rgeo", "Fs"), ["b_rgeo", "FS"]) == {"Fs": "FS"}
+    assert _case_matches(("b_rgeo", "B_rgeo"), ["B_RGEO"]) == {}
+    assert _case_matches(("rgeo",), ["RGEO", "Rgeo"]) == {"rgeo": "RGEO"}
+
+
+def test_columns_read_as_missing_name_a_column_of_another_case_the_file_has(tmp_path):
+    """b_rgeo and B_rgeo were reported as absent from a file that holds B_RGEO, without a word
+    about it."""
+    from types import SimpleNamespace
+
+    from latentlapse.xray.data.catalog_input import check_columns
+
+    schema = SimpleNamespace(indicators=("b_rgeo", "B_rgeo"))
+    notes = check_columns(tmp_path / "up.csv", schema, ["b_rgeo", "B_rgeo"], {"B_RGEO", "FS"})
+    assert notes == ["columns absent or empty in this file, read as missing (the model has indicators for them): "
+                     "b_rgeo, B_rgeo (the file has B_RGEO, of another case, which is not matched to them: rename it "
+                     "to the model's name if it is the same quantity)"]

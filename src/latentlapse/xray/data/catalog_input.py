@@ -9,6 +9,7 @@ model has a missing indicator for it; otherwise it is named in one line (exit 2)
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +22,9 @@ from latentlapse.xray.data.table_columns import unlabelled_note
 from latentlapse.core.errors import InputError
 
 log = logging.getLogger(__name__)
+
+# VizieR's one-letter prefixes (b_ / B_ bounds, e_ / E_ errors): their case is part of the meaning
+_PREFIXED = re.compile(r"[A-Za-z]_")
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,7 +169,7 @@ class Scan:
         notes = [unlabelled_note(self.label, self.rows)] if not self.labelled else []
         if self.source_of:
             matched = ", ".join(f"{theirs} as {ours}" for ours, theirs in self.source_of.items())
-            notes.append(f"columns matched to the model's without regard to case: {matched}")
+            notes.append(f"columns the file has in upper case, read as the model's: {matched}")
         notes += self.unknown_labels.notes() if self.unknown_labels is not None else []
         notes += [clipped_note(name, int(self.clipped[j]), ("source", "sources"), *self.first_clipped[j])
                   for j, name in enumerate(self.schema.columns) if self.clipped[j]]
@@ -190,16 +194,17 @@ class Scan:
 
 def _case_matches(columns, names: list[str]) -> dict[str, str]:
     """Schema column -> the table's column, for the model's columns the table lacks by exact name
-    but has under one spelling of another case (``FS`` for ``Fs``, as ftools and TOPCAT write
-    them; the FITS standard compares TTYPEs without regard to case)."""
+    but has in upper case (``FS`` for ``Fs``, as ftools and TOPCAT write FITS columns; the FITS
+    standard compares TTYPEs without regard to case). Only upper case, and never a name with a
+    one-letter prefix: in VizieR's names case is meaning (``b_rgeo`` and ``B_rgeo`` are the lower
+    and upper bound of ``rgeo``, ``e_X`` and ``E_X`` its lower and upper error)."""
     present = set(names)
     matches = {}
     for name in columns:
-        if name in present or sum(c.lower() == name.lower() for c in columns) > 1:
-            continue  # b_rgeo and B_rgeo: FITS would not tell them apart, nor do we
-        folded = [n for n in names if n.lower() == name.lower() and n not in columns]
-        if len(folded) == 1:
-            matches[name] = folded[0]
+        if name in present or _PREFIXED.match(name) or sum(c.upper() == name.upper() for c in columns) > 1:
+            continue
+        if name.upper() in present and name.upper() not in columns:
+            matches[name] = name.upper()
     return matches
 
 
@@ -230,11 +235,15 @@ def check_columns(path: Path, schema: FeatureSchema, empty: list[str], present: 
         variants = [f"{other} for {n}" for n in absent for other in sorted(present) if other.lower() == n.lower()]
         what = " and ".join(part for part in (
             f"lacks {', '.join(absent)}" + (f" (it has {', '.join(variants)}: a name of another case, matched only "
-                                            f"when one column alone has it)" if variants else "") if absent else "",
+                                            f"when it is the model's name in upper case and no other of the model's "
+                                            f"columns has that spelling)" if variants else "") if absent else "",
             f"has no value in {', '.join(n for n in cannot if n in present)}" if len(absent) < len(cannot) else "",
         ) if part)
         raise InputError(f"{path}: the file {what}, which the model needs and has no missing indicator for "
                          f"(the training split had no gap there); add the column's values, or retrain with "
                          f"--missing indicator on data with gaps in it, or without it (--exclude)")
+    others = sorted({other for n in empty for other in present if other != n and other.lower() == n.lower()})
+    unmatched = (f" (the file has {', '.join(others)}, of another case, which is not matched to them: rename it "
+                 f"to the model's name if it is the same quantity)") if others else ""
     return [f"columns absent or empty in this file, read as missing (the model has indicators for them): "
-            f"{', '.join(empty)}"]
+            f"{', '.join(empty)}{unmatched}"]
