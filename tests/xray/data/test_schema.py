@@ -142,6 +142,13 @@ def test_parse_columns_names_the_bad_cell():
     ("obs_date", "observation bookkeeping"), ("flux_significance_b", "detection significance"),
     ("CSCv2_significance", "detection significance"), ("src_significance", "detection significance"),
     ("GAL_B", "sky position"),
+    # what the narrowing must keep out (review 8 F3, F4): detection significances of any name but
+    # variability, observation dates, 4XMM's detection likelihood
+    ("detect_significance", "detection significance"), ("xray_significance", "detection significance"),
+    ("total_significance", "detection significance"), ("soft_signif", "detection significance"),
+    ("ext_significance", "detection significance"), ("ks_significance", None),
+    ("OBS_START", "observation bookkeeping"), ("obs_stop", "observation bookkeeping"),
+    ("first_obs", "observation bookkeeping"), ("SC_DET_ML", "detection significance"),
 ])
 def test_default_exclusions(name, reason):
     assert exclusion_reason(name) == reason

@@ -39,10 +39,9 @@ _POSITION_ERROR_NAMES = {"pu", "poserr", "pos_err", "e_pos", "epos", "err_pos", 
                          "sigpos", "radecerr", "radec_err", "e_radec"}
 _ERROR_WORDS = {"e", "err", "error", "sig", "sigma", "unc", "uncertainty"}
 _SIGNIFICANCE_WORDS = {"signif", "significance"}
-# A significance word is a detection's significance only beside one of these words, or beside
-# nothing but catalogue prefixes (CSCv2_, 4XMM_): ``var_significance`` measures variability.
-_DETECTION_WORDS = {"det", "src", "flux", "source", "detection"}
-_SURVEY_WORDS = {"xmm", "csc", "cs", "sc", "ep", "pn", "mos", "acis", "rass", "erass", "max"}
+# A significance word is a detection's significance unless it stands beside one of these words:
+# ``var_significance`` measures how variable the source is, a property of the source.
+_VARIABILITY_WORDS = {"var", "variability", "fvar", "ks", "kp", "chi2", "flare"}
 _SIGNIFICANCE_NAMES = {"s/n", "sn", "snr", "s_n", "signif", "significance", "det_ml", "detml", "det_sig", "detsig",
                        "det_like", "detlike", "likelihood", "flux_significance", "src_significance",
                        "significance_max"}
@@ -51,9 +50,10 @@ _BOOKKEEPING_WORDS = {"obsid", "obi", "exposure", "exptime", "expo", "livetime",
                       "revolution", "pointing", "seq", "recno"}
 _BOOKKEEPING_NAMES = {"off_axis", "off_axis_angle", "date", "date_obs", "dateobs", "obs_id", "n_obs", "ccd_id",
                       "chip_id", "seq_num", "n_detections", "ndet", "n_det", "obs"}
-# ``obs`` is bookkeeping as a whole name or beside one of these (ObsID, n_obs, obs_date); beside
-# anything else it means "observed" (Fb_obs, Lx_obs: an observed flux or luminosity).
-_OBS_PARTNERS = {"id", "n", "num", "no", "nr", "date", "time", "mode", "count", "seq"}
+# ``obs`` is bookkeeping (ObsID, n_obs, OBS_START, first_obs) unless it stands beside one of these
+# quantities, where it means "observed" (Fb_obs, Lx_obs: an observed flux or luminosity).
+_OBSERVED_QUANTITIES = {"f", "fs", "fm", "fh", "fb", "flux", "l", "lx", "lum", "luminosity", "mag", "rate", "nh",
+                        "hr", "kt", "gamma"}
 
 # A value repeated exactly in more than this share of a column's present values (and at least
 # this many times) at the column's minimum or maximum is reported as a likely placeholder.
@@ -82,22 +82,18 @@ def exclusion_reason(name: str) -> str | None:
             or (not proper_motion and (set(parts) & _COORDINATE_WORDS or lower.replace("_", "") in _COORDINATE_WORDS))):
         return COORDINATE
     if (lower in _SIGNIFICANCE_NAMES or lower.endswith(("s/n", "_snr")) or last == "snr"
-            or _detection_significance(parts)):
+            or _detection_significance(parts) or {"det", "ml"} <= set(parts) or "likelihood" in parts):
         return SIGNIFICANCE
     if (lower in _BOOKKEEPING_NAMES or set(parts) & _BOOKKEEPING_WORDS
-            or ("obs" in parts and set(parts) & _OBS_PARTNERS)):
+            or ("obs" in parts and not set(parts) & _OBSERVED_QUANTITIES)):
         return BOOKKEEPING
     return None
 
 
 def _detection_significance(parts: list[str]) -> bool:
-    """A significance column of the detection (``flux_significance_b``, ``CSCv2_significance``),
-    not of something else (``var_significance``)."""
-    if not set(parts) & _SIGNIFICANCE_WORDS:
-        return False
-    others = [w for w in parts if w not in _SIGNIFICANCE_WORDS]
-    prefixes_only = all(w in _SURVEY_WORDS or any(c.isdigit() for c in w) for w in others)
-    return bool(set(others) & _DETECTION_WORDS) or prefixes_only
+    """A significance column of the detection (``flux_significance_b``, ``detect_significance``),
+    not of the source's variability (``var_significance``)."""
+    return bool(set(parts) & _SIGNIFICANCE_WORDS) and not set(parts) & _VARIABILITY_WORDS
 
 
 def choose_columns(
