@@ -146,8 +146,8 @@ def predict_logits(model, X: np.ndarray, batch_size: int) -> np.ndarray:
 
 def check_out_spares_data(out: str, data: str) -> None:
     """UsageError (exit 2) when writing ``out`` would replace the input: the ``data`` file itself,
-    or a file already in the ``data`` folder, or in the folder of a PHA ``data`` file (PHA
-    spectra, their backgrounds and responses)."""
+    or a file already in the ``data`` folder, or, beside a PHA ``data`` file, the background and
+    responses it names or another PHA spectrum (a file of earlier predictions may be replaced)."""
     out_path, data_path = Path(out), Path(data)
     if not os.path.lexists(out_path) or not data_path.exists():
         return
@@ -157,8 +157,12 @@ def check_out_spares_data(out: str, data: str) -> None:
     elif os.path.samestat(os.lstat(out_path), os.stat(data_path)):  # the entry os.replace swaps out is the data
         raise UsageError(f"--out {out}: is the --data file, which the predictions would overwrite; choose another --out")
     elif out_path.parent.resolve() == data_path.parent.resolve() and is_pha_file(data_path):
-        raise UsageError(f"--out {out}: would replace a file of the folder of the PHA --data file {data} (its "
-                         f"background, response or another spectrum); choose another --out")
+        from latentlapse.xray.data.pha import companion_files
+
+        named = any(os.path.samestat(os.lstat(out_path), os.stat(f)) for f in companion_files(data_path) if f.exists())
+        if named or is_pha_file(out_path):
+            what = "a file the PHA --data file names (background, response)" if named else "another PHA spectrum"
+            raise UsageError(f"--out {out}: would replace {what} beside {data}; choose another --out")
 
 
 def predict_file(checkpoint: str, data: str, out: str, batch_size: int = BATCH_SIZE, priors: str = "balanced",

@@ -29,9 +29,22 @@ def test_predict_refuses_an_out_that_would_replace_a_file_beside_a_pha_data_file
     code = cli.main(["predict", "--checkpoint", "absent.pt", "--data", "PN.pha", "--out", name])
     assert code == 2
     assert capsys.readouterr().err == (
-        f"latentlapse predict: error: --out {name}: would replace a file of the folder of the PHA --data file "
-        f"PN.pha (its background, response or another spectrum); choose another --out\n")
+        f"latentlapse predict: error: --out {name}: would replace a file the PHA --data file names (background, "
+        f"response) beside PN.pha; choose another --out\n")
     assert {p: p.read_bytes() for p in observation.parent.iterdir()} == before
+
+
+def test_predict_beside_a_pha_file_may_replace_its_own_earlier_predictions_not_another_spectrum(
+        observation, make_pha, capsys, monkeypatch):
+    """Refusing every existing file of the folder also refused rerunning the same command."""
+    monkeypatch.chdir(observation.parent)
+    (observation.parent / "pred.csv").write_text("id,predicted_class\n")  # an earlier run's output
+    make_pha(observation.parent / "other_src.fits", np.ones(2000))  # a PHA spectrum, by its content
+    from latentlapse.xray.predict import check_out_spares_data
+
+    check_out_spares_data("pred.csv", "PN.pha")  # no refusal
+    code = cli.main(["predict", "--checkpoint", "absent.pt", "--data", "PN.pha", "--out", "other_src.fits"])
+    assert code == 2 and "would replace another PHA spectrum beside PN.pha" in capsys.readouterr().err
 
 
 # --- damaged copies: one line that names the file and says it was cut short -----------------

@@ -343,6 +343,17 @@ def _ebounds(path: Path, response: Path, channels: np.ndarray) -> tuple[np.ndarr
     return e_min[order][position], e_max[order][position]
 
 
+def companion_files(path: Path) -> list[Path]:
+    """The files a PHA spectrum names beside it (BACKFILE, RESPFILE, ANCRFILE), which writing
+    over would lose; none when its headers cannot be read (reading the spectrum says why)."""
+    try:
+        keywords = _spectrum_keywords(Path(path)) or {}
+    except InputError:
+        return []
+    names = (_named_file(keywords, key) for key in ("BACKFILE", "RESPFILE", "ANCRFILE"))
+    return [Path(path).parent / name for name in names if name]
+
+
 def _named_file(keywords: dict, key: str) -> str:
     """A file named by a keyword, without an extension selector like ``[1]``; "" for none."""
     value = re.sub(r"[\[{].*$", "", str(keywords.get(key, "") or "")).strip()
