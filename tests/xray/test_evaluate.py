@@ -98,8 +98,10 @@ def test_sources_of_an_unknown_class_are_skipped_and_counted_not_refused(trained
            f"model's classes are scored\n" in captured.err
     assert "on 38 sources" in captured.out
     assert "38 labelled sources (2 without a label of these classes skipped)" in (out / "evaluation_report.txt").read_text()
-    assert sum(json.loads((out / "evaluation.json").read_text())["per_class"][n]["support"] for n in
-               json.loads((out / "evaluation.json").read_text())["class_names"]) == 38
+    metrics = json.loads((out / "evaluation.json").read_text())
+    assert sum(metrics["per_class"][n]["support"] for n in metrics["class_names"]) == 38
+    # a QSO is labelled, with a class the model does not have: not counted as unlabelled
+    assert (metrics["n_skipped_unlabelled"], metrics["n_skipped_other_class"]) == (0, 2)
 
 
 def test_run_records_calibration_and_both_operating_points(trained):

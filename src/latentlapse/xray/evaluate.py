@@ -51,7 +51,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     point = from_checkpoint(payload, priors, uncalibrated)
     config = TrainConfig.from_dict(payload["config"])
     names = list(payload["class_names"])
-    X, y, labels, known = labelled_inputs(payload, str(data), config.label_column, "evaluate", "scored")
+    X, y, labels, known, n_unknown = labelled_inputs(payload, str(data), config.label_column, "evaluate", "scored")
     logits = predict_logits(checkpoints.model_from_checkpoint(payload), X, batch_size)
     proba = point.proba(logits)
     pred = proba.argmax(axis=1)
@@ -63,7 +63,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
         "checkpoint": str(Path(checkpoint).resolve()),
         "data": str(Path(data).resolve()),
         "n_sources": int(len(y)),
-        **_skipped(labels, known),
+        **_skipped(labels, known, n_unknown),
         "training_file": training_file,
         "operating_point": point.describe(),
         "priors": point.label,
@@ -133,14 +133,15 @@ def _report_text(checkpoint: str | os.PathLike, data: str | os.PathLike, point, 
             + operating_points_text(points))
 
 
-def _skipped(labels: np.ndarray, known: np.ndarray) -> dict[str, int]:
+def _skipped(labels: np.ndarray, known: np.ndarray, n_unknown: int) -> dict[str, int]:
     """The sources not scored: without a label, and labelled with a class the model does not have
-    (e.g. YSO for a 2-class model)."""
+    (e.g. YSO for a 2-class model, or QSO, of no known class: the reader leaves those ``n_unknown``
+    without a label)."""
     from latentlapse.xray.data.taxonomy import UNLABELLED
 
     unlabelled = np.asarray(labels).astype(str) == UNLABELLED
-    return {"n_skipped_unlabelled": int((~known & unlabelled).sum()),
-            "n_skipped_other_class": int((~known & ~unlabelled).sum())}
+    return {"n_skipped_unlabelled": int((~known & unlabelled).sum()) - n_unknown,
+            "n_skipped_other_class": int((~known & ~unlabelled).sum()) + n_unknown}
 
 
 def _is_training_file(payload: dict, data: str | os.PathLike) -> bool:

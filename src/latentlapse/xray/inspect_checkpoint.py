@@ -138,8 +138,8 @@ def _from_file(data: str, payload: dict, config) -> _View:
     same rule as ``evaluate``: other labels skipped with a note, none at all a usage error)."""
     from latentlapse.xray.predict import labelled_inputs
 
-    X, y, _, _ = labelled_inputs(payload, data, config.label_column, "visualize", "drawn")
-    return _View(X, y, f"{len(y)} labelled sources of {Path(data).name}")
+    rows = labelled_inputs(payload, data, config.label_column, "visualize", "drawn")
+    return _View(rows.X, rows.y, f"{len(rows.y)} labelled sources of {Path(data).name}")
 
 
 def embed(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -97,12 +97,22 @@ def inputs_of_file(payload: dict, data: str, label_column: str | None, notes: li
     return result
 
 
-def labelled_inputs(payload: dict, data: str, label_column: str | None, command: str,
-                    done: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(inputs, classes) of the sources of ``data`` with a label of the checkpoint's classes, with
-    every source's label as read and the mask of those kept, for a command that needs labels
-    (``evaluate``, ``visualize``). Labels of no known class are skipped with one note that ends
-    in ``done`` (e.g. "scored"); a file without any usable label is a UsageError for ``command``."""
+class Labelled(NamedTuple):
+    """The sources of a file with a label of a model's classes (``X``, ``y``), every source's
+    label as read (``labels``; "" for none and for a label of no known class), the mask of those
+    kept (``known``) and how many had a label of no known class (``n_unknown``)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    labels: np.ndarray
+    known: np.ndarray
+    n_unknown: int
+
+
+def labelled_inputs(payload: dict, data: str, label_column: str | None, command: str, done: str) -> Labelled:
+    """The sources of ``data`` with a label of the checkpoint's classes, for a command that needs
+    labels (``evaluate``, ``visualize``). Labels of no known class are skipped with one note that
+    ends in ``done`` (e.g. "scored"); a file without any usable label is a UsageError for ``command``."""
     from latentlapse.xray.data.spectra_checks import PHA_LABEL_HINT, UnknownLabels
 
     names = list(payload["class_names"])
@@ -117,7 +127,7 @@ def labelled_inputs(payload: dict, data: str, label_column: str | None, command:
                          f"a labelled file ({how}); use predict for unlabelled sources")
     for line in notes:
         log.info("%s", line)
-    return X_all[known], y_all[known], labels, known
+    return Labelled(X_all[known], y_all[known], labels, known, unknown.count)
 
 
 def checkpoint_schema(payload: dict):
