@@ -80,3 +80,23 @@ def test_a_balanced_sampler_with_square_root_weights_is_named_as_stacked():
     assert stacked_corrections(TrainConfig(sampler="balanced", alpha="sqrt", oversample_target=0.0)) == [
         "a balanced sampler", "square-root alpha"]
     assert stacked_corrections(TrainConfig(sampler="shuffle", alpha="sqrt", oversample_target=0.0)) == []
+
+
+def test_a_class_without_training_sources_keeps_probability_zero_instead_of_nan():
+    """A scheme class absent from training has prior 0: dividing by it made every probability NaN
+    and every source that class."""
+    proba = np.array([[0.7, 0.3, 0.0], [0.2, 0.8, 0.0]])
+    out = priors.reweight(proba, np.array([0.6, 0.4, 0.0]), np.full(3, 1 / 3))
+    assert np.isfinite(out).all() and np.allclose(out.sum(axis=1), 1) and (out[:, 2] == 0).all()
+    assert out.argmax(axis=1).tolist() == [0, 1]
+
+
+def test_a_checkpoint_without_training_sources_of_a_class_says_so(caplog):
+    from latentlapse.xray.operating import from_checkpoint
+
+    payload = {"class_names": ["AGN", "HM/LM", "NS"], "model_spec": {"n_classes": 3},
+               "priors": {"train": [0.6, 0.4, 0.0], "model": [0.5, 0.5, 0.0]}}
+    with caplog.at_level("WARNING", logger="latentlapse"):
+        point = from_checkpoint(payload, "balanced", uncalibrated=True)
+    assert "the model had no training source of NS: its probability is 0 at any --priors" in caplog.messages
+    assert np.isfinite(point.proba(np.array([[1.0, 0.5, 2.0]]))).all()

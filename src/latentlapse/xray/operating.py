@@ -3,6 +3,7 @@ re-weighted to the chosen class priors. ``predict`` and ``evaluate`` both go thr
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -11,6 +12,8 @@ import numpy as np
 from latentlapse.xray import priors as priors_mod
 from latentlapse.xray.calibration import Calibration, softmax
 from latentlapse.core.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PRIORS = "balanced"
 
@@ -61,6 +64,10 @@ def from_checkpoint(payload: dict, priors: str = DEFAULT_PRIORS, uncalibrated: b
                          "record (written by an older latentlapse); give them as NAME=VALUE,...")
     source = stored["model"] if calibration is None else stored["train"]
     label, target = priors_mod.parse(priors, names, stored["train"], model_priors=source)
+    untrained = [name for name, p in zip(names, stored["train"]) if p <= 0]
+    if untrained:
+        log.warning("the model had no training source of %s: %s probability is 0 at any --priors",
+                    ", ".join(untrained), "its" if len(untrained) == 1 else "their")
     return OperatingPoint(calibration, source, target, label, names)
 
 

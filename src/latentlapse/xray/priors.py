@@ -25,8 +25,11 @@ from latentlapse.core.errors import UsageError
 
 
 def reweight(proba: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Posteriors under priors ``target`` from posteriors ``proba`` under priors ``source``."""
-    ratio = np.asarray(target, dtype=np.float64) / np.asarray(source, dtype=np.float64)
+    """Posteriors under priors ``target`` from posteriors ``proba`` under priors ``source``; a
+    class of source prior 0 (no training source) keeps probability 0: the model knows nothing of
+    it, and dividing by its prior made every source NaN and that class the prediction."""
+    source = np.asarray(source, dtype=np.float64)
+    ratio = np.divide(np.asarray(target, dtype=np.float64), source, out=np.zeros(len(source)), where=source > 0)
     weighted = np.asarray(proba, dtype=np.float64) * ratio
     return weighted / weighted.sum(axis=1, keepdims=True)
 
