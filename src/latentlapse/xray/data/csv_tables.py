@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from latentlapse.xray.data.encoding import not_utf8_message
-from latentlapse.xray.data.spectra_checks import Rows
+from latentlapse.xray.data.spectra_checks import Rows, is_number
 from latentlapse.xray.data.table_columns import Table
 from latentlapse.core.errors import InputError
 
@@ -152,15 +152,8 @@ def _uncommented(comment: list[str], first: list[str]) -> list[str] | None:
     names = [comment[0].lstrip()[1:].strip(), *comment[1:]]
     if len(names) < 2 or len(names) != len(first) or not names[0]:
         return None
-    return names if any(_is_number(v) for v in first) and not any(_is_number(n) for n in names) else None
+    return names if any(is_number(v) for v in first) and not any(is_number(n) for n in names) else None
 
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _commented_header_note(path: Path, header_line: int) -> list[str]:

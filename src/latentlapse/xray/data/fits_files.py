@@ -21,7 +21,7 @@ import numpy as np
 from latentlapse.xray.data.spectra_checks import require_astropy
 from latentlapse.core.errors import InputError
 
-# The FITS table reader's words for a truncated file (fits_tables.table_hdu), so both say the same.
+# The words for a truncated file, of spectra and of tables (fits_tables.table_hdu) alike.
 CUT_SHORT = "it was cut short (an interrupted copy or download?); copy it again"
 _BLOCK = 2880  # FITS block: headers and data are padded to whole blocks
 _DAMAGE = (OSError, EOFError, ValueError, zlib.error)

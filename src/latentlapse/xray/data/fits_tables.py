@@ -11,6 +11,7 @@ import logging
 import os
 from pathlib import Path
 
+from latentlapse.xray.data.fits_files import CUT_SHORT
 from latentlapse.core.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def table_hdu(hdus, path: Path):
     size = os.path.getsize(path)
     if size < needed:
         raise InputError(f"{path}: the file ends after {size} bytes, but its table {_name(hdu, index)} needs "
-                         f"{needed}: it was cut short (an interrupted copy or download?); copy it again")
+                         f"{needed}: {CUT_SHORT}")
     return index, hdu, rows
 
 

@@ -61,6 +61,15 @@ def suffix_of(path: Path) -> str:
     return path.suffix.lower()
 
 
+def is_number(token: str) -> bool:
+    """Whether a text field reads as a number (``float`` takes it): a value, not a name or label."""
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
 def is_spectrum_hdu(hdu) -> bool:
     """An OGIP spectrum extension: EXTNAME or HDUCLAS1 is SPECTRUM."""
     header = hdu.header

@@ -20,7 +20,9 @@ import numpy as np
 
 from latentlapse.xray.data.encoding import not_utf8_message
 from latentlapse.xray.data.dataset import Dataset
-from latentlapse.xray.data.spectra_checks import Rows, UnknownLabels, bin_names, canonical_labels, spectra_dataset
+from latentlapse.xray.data.spectra_checks import (
+    Rows, UnknownLabels, bin_names, canonical_labels, is_number, spectra_dataset,
+)
 from latentlapse.core.errors import InputError
 
 _CHUNK_ROWS = 1024
@@ -139,7 +141,7 @@ def _first_row(path: Path, lines: Iterator[tuple[int, list[str]]]) -> tuple[int,
     """The first data row, skipping one header line (a line with no number after its first field)."""
     first = next(lines, None)
     notes: tuple[str, ...] = ()
-    if first is not None and len(first[1]) > 1 and not any(_is_number(token) for token in first[1][1:]):
+    if first is not None and len(first[1]) > 1 and not any(is_number(token) for token in first[1][1:]):
         notes = (f"line {first[0]} read as a column header and skipped",)  # shown once, as the reader's note
         first = next(lines, None)
     if first is not None:
@@ -152,7 +154,7 @@ def _first_row(path: Path, lines: Iterator[tuple[int, list[str]]]) -> tuple[int,
 
 def _values_per_row(path: Path, line_no: int, tokens: list[str]) -> int:
     """K, from the first data row: its last field is the label unless it is a number."""
-    labelled = not _is_number(tokens[-1])
+    labelled = not is_number(tokens[-1])
     k = len(tokens) - (3 if labelled else 2)
     if k < 1:
         raise InputError(
@@ -166,13 +168,13 @@ def _check_field_count(path: Path, line_no: int, tokens: list[str], k: int, firs
     """Every row has K+2 (unlabelled) or K+3 (labelled) fields; a row of K+2 fields that ends
     in a label is a labelled row with a value missing, and is named as such."""
     n_fields = len(tokens)
-    if n_fields == k + 2 and not _is_number(tokens[-1]):
+    if n_fields == k + 2 and not is_number(tokens[-1]):
         raise InputError(
             f"{path}: line {line_no} has {n_fields - 1} fields and the label '{tokens[-1]}', where {k + 2} "
             f"(unlabelled) or {k + 3} (labelled) fields are expected (src_id, {k} values, net_counts[, label]) "
             f"as set by line {first_line}; a value is missing: fix or remove that row"
         )
-    if n_fields == k + 3 and _is_number(tokens[-1]):
+    if n_fields == k + 3 and is_number(tokens[-1]):
         raise InputError(
             f"{path}: line {line_no} has {n_fields} fields and ends in the number '{tokens[-1]}', not a label: "
             f"one value too many for the {k + 2} (src_id, {k} values, net_counts) set by line {first_line}; "
@@ -201,7 +203,7 @@ def _raise_first_non_number(path: Path, chunk: list[tuple[int, list[str]]], k: i
     """Find the token that ``float`` refused and say where it is."""
     for line_no, tokens in chunk:
         for column, token in enumerate(tokens[1 : k + 2], start=2):
-            if not _is_number(token):
+            if not is_number(token):
                 what = "net_counts" if column == k + 2 else "spectra values"
                 raise InputError(
                     f"{path}: line {line_no}, column {column}: '{token}' is not a number; "
@@ -216,10 +218,3 @@ def _collect(chunk, k: int, line_numbers: list[int], ids: list[str], raw_labels:
         ids.append(tokens[0])
         raw_labels.append(tokens[k + 2] if len(tokens) == k + 3 else "")
 
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
