@@ -57,7 +57,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     pred = proba.argmax(axis=1)
     metrics = evaluation.report(y, pred, names)
     raw = calibration.softmax(logits)
-    fitted, calibration_block, points = _calibration_block(payload, logits, raw, y, names)
+    fitted, calibrated, calibration_block, points = _calibration_block(payload, logits, raw, y, names)
     training_file = _is_training_file(payload, data)
     metrics.update({
         "checkpoint": str(Path(checkpoint).resolve()),
@@ -73,7 +73,7 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
     })
     folder = _output_folder(out, out_root)
     text = _report_text(checkpoint, data, point, metrics, y, pred, names, int((~known).sum()), fitted)
-    png = reliability_png(y, raw, None if fitted is None else fitted.apply(logits),
+    png = reliability_png(y, raw, calibrated,
                           f"{Path(checkpoint).name} on {Path(data).name} ({len(y)} sources)",
                           confusion=np.asarray(metrics["confusion_matrix"]), class_names=names,
                           calibrated_label="calibrated (at training priors)", confusion_point=point.describe())
@@ -88,17 +88,19 @@ def evaluate_file(checkpoint: str | os.PathLike, data: str | os.PathLike, out: s
 
 def _calibration_block(payload: dict, logits: np.ndarray, raw: np.ndarray, y: np.ndarray,
                        names: list[str]) -> tuple:
-    """The checkpoint's fitted calibration (None without one), the calibration scores of the raw
-    and calibrated probabilities, and the scores at the standard operating points. The
-    calibration is reported even when ``--uncalibrated`` keeps it out of the headline."""
+    """The checkpoint's fitted calibration and the calibrated probabilities (None without one),
+    the calibration scores of the raw and calibrated probabilities, and the scores at the standard
+    operating points. The calibration is reported even when ``--uncalibrated`` keeps it out of
+    the headline."""
     from latentlapse.xray import calibration
     from latentlapse.xray.operating import both_points, stored_priors
     from latentlapse.core.results import RAW_POINT
 
     fitted = calibration.Calibration.from_dict(payload["calibration"]) if payload.get("calibration") else None
+    calibrated = None if fitted is None else fitted.apply(logits)
     block = {"raw": calibration.scores(raw, y, names)}
     if fitted is not None:
-        block["calibrated"] = calibration.scores(fitted.apply(logits), y, names)
+        block["calibrated"] = calibration.scores(calibrated, y, names)
         block["calibrated_at_priors"] = "train"
         block.update(fitted.to_dict())
         points = {name: evaluation.scores(y, p.proba(logits).argmax(axis=1), len(names))
@@ -106,7 +108,7 @@ def _calibration_block(payload: dict, logits: np.ndarray, raw: np.ndarray, y: np
     else:
         points = {}
     points[RAW_POINT] = evaluation.scores(y, raw.argmax(axis=1), len(names))
-    return fitted, block, points
+    return fitted, calibrated, block, points
 
 
 def _report_text(checkpoint: str | os.PathLike, data: str | os.PathLike, point, metrics: dict, y: np.ndarray,

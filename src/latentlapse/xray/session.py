@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-
 from latentlapse.core import atomic, runs
 from latentlapse.xray import checkpoints
 from latentlapse.xray.config import TrainConfig
