@@ -11,7 +11,9 @@ Each seed runs :func:`latentlapse.xray.cv.cross_validate` — the user command `
 same code path as a training run (``experiment.fit_on_split`` -> ``prepare.prepare_split``):
 the feature schema (imputation medians, missing indicators, log10 choice, scaling), the
 oversampling, the best epoch and the calibration are fitted on the training rows of the fold
-only (epoch and calibration on a stratified 20 % of them), never on the test fold — with
+only (epoch and calibration on a stratified 20 % of them), never on the test fold, and the
+model is then refit on all of the fold's training rows as a run's best.pt is (``--no-refit``
+scores the model trained on the 80 % instead) — with
 ``--baseline hgb``: scikit-learn's ``HistGradientBoostingClassifier(class_weight='balanced')``
 on the same folds and exactly the model's inputs before its scaler (the fold's schema applied
 to every row) — and, as a second reference, the same HGB on the catalogue's own values with NaN
@@ -30,7 +32,7 @@ Published reference (shared catalogue, 4 classes): the authors' random forest, l
 accuracy 0.910, balanced accuracy 0.886 (their own feature engineering).
 
 Run: ``python bench/catalog_cv.py [--data FILE] [--classes 4|8] [--seeds 42 1 2] [--folds 5] [--epochs 40]
-[--features all|+A,B|A,B,C] [--members 3] [--split_seed N] [--galactic]``.
+[--features all|+A,B|A,B,C] [--members 3] [--no-refit] [--split_seed N] [--galactic]``.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def config_for(args, seed: int) -> TrainConfig:
     return TrainConfig(classes=args.classes, epochs=args.epochs, seed=seed, data=str(args.data),
                        label_column=args.label_column, features=args.feature_list, exclude=args.exclude,
                        placeholders=args.placeholder, missing=args.missing, members=args.members,
-                       oversample_target=args.oversample_target)
+                       oversample_target=args.oversample_target, refit=args.refit)
 
 
 def hgb_native(config: TrainConfig, folds: int, split_seed: int) -> dict:
@@ -138,7 +140,7 @@ def cross_validation(args) -> None:
         rows.append(row)
     folds_from = "each seed's own folds" if args.split_seed is None else f"the folds of seed {args.split_seed}"
     print(f"\n{args.classes} classes, {args.features or 'default'} features, {args.folds}-fold CV, seeds {args.seeds}, "
-          f"{folds_from}")
+          f"{folds_from}, {'no refit' if args.refit is False else 'refit on each fold'}")
     print(table(["model", "accuracy (median)", "seed std", "balanced acc. (median)", "seed std"], rows))
     print(f"ECE (15 bins, top label), median over seeds: mean over folds raw "
           f"{statistics.median(s['ece_raw']['mean'] for s in ours):.4f}, calibrated "
@@ -198,6 +200,8 @@ def main() -> None:
     parser.add_argument("--classes", type=int, choices=(4, 8), default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 1, 2])
     parser.add_argument("--members", type=int, default=TrainConfig().members)
+    parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                        help="refit each fold's model on all its training rows (default: the model's, on)")
     parser.add_argument("--oversample_target", type=float, default=TrainConfig().oversample_target)
     parser.add_argument("--split_seed", type=int, default=None,
                         help="every seed on the folds of this seed: the seed std is then the model's alone")

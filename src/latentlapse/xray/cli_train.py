@@ -98,6 +98,11 @@ def _add_training_flags(g) -> None:
                    help="network: cnn for spectra, mlp for catalogue features; auto picks by data kind")
     g.add_argument("--members", type=int, default=d.members,
                    help="catalogue model (mlp): networks in the deep ensemble; the time-lapse shows member 1's latent space")
+    g.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                   help="once the validation split has scored and calibrated the model, train it again on every "
+                        "labelled source (the validation split included; in cv, every training row of the fold), "
+                        "same settings and epochs: that model is best.pt, and what cv scores; needs --schedule "
+                        "onecycle (default: on for the catalogue mlp, off for the cnn)")
     g.add_argument("--device", choices=DEVICES, default=d.device, help="auto uses cuda when available, else cpu")
     g.add_argument("--num_workers", type=int, default=d.num_workers,
                    help="accepted for compatibility; batches come from in-memory tensors, which is faster here")
@@ -211,6 +216,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         model=args.model,
         patience=args.patience,
         members=args.members,
+        refit=args.refit,
         num_workers=args.num_workers,
         threads=args.threads,
         tensorboard=args.tensorboard,

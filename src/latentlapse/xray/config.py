@@ -37,13 +37,14 @@ class VizConfig:
 # of the validation loss, best epoch by validation balanced accuracy, oversampling and focal loss.
 # The catalogue ensemble (measured in bench/catalog_cv.py, see docs/GUIDE.md "The catalogue
 # model"): no oversampling, cross-entropy weighted by the square root of inverse class
-# frequency, AdamW with decoupled weight decay, a one-cycle schedule to 3e-3 over 40 epochs, and
-# the last epoch kept.
+# frequency, AdamW with decoupled weight decay, a one-cycle schedule to 3e-3 over 40 epochs, the
+# last epoch kept, and a refit on every labelled source once the validation split has scored and
+# calibrated the run (``refit``; only where the last epoch is kept, so no choice rests on it).
 MODEL_DEFAULTS = {
     "cnn": {"epochs": 100, "lr": 1e-3, "weight_decay": 1e-4, "oversample_target": 0.7, "focal_gamma": 2.0,
-            "alpha": "auto", "schedule": "plateau", "optimizer": "adam"},
+            "alpha": "auto", "schedule": "plateau", "optimizer": "adam", "refit": False},
     "mlp": {"epochs": 40, "lr": 3e-3, "weight_decay": 1e-3, "oversample_target": 0.0, "focal_gamma": 0.0,
-            "alpha": "sqrt", "schedule": "onecycle", "optimizer": "adamw"},
+            "alpha": "sqrt", "schedule": "onecycle", "optimizer": "adamw", "refit": True},
 }
 
 
@@ -79,6 +80,7 @@ class TrainConfig:
     model: str = "auto"
     patience: int | None = None
     members: int = 3
+    refit: bool | None = None
     num_workers: int = 0
     threads: int | None = None
     tensorboard: bool = False
@@ -90,7 +92,13 @@ class TrainConfig:
     def for_model(self, kind: str) -> "TrainConfig":
         """This config with every setting left at None set to model ``kind``'s default."""
         filled = {name: value for name, value in MODEL_DEFAULTS[kind].items() if getattr(self, name) is None}
+        if self.refit is None and filled.get("schedule", self.schedule) != "onecycle":
+            filled["refit"] = False  # the default refit needs the one-cycle schedule's fixed epochs
         resolved = dataclasses.replace(self, **filled) if filled else self
+        _check(not resolved.refit or resolved.schedule == "onecycle",
+               "--refit retrains for all --epochs and keeps the last, as the one-cycle schedule does; under "
+               "--schedule plateau the validation split, which a refit trains on, chooses the epoch: drop --refit "
+               "or use --schedule onecycle")
         _check(resolved.patience is None or resolved.schedule == "plateau",
                "--patience stops on a plateau of the checkpoint score; the one-cycle schedule (--schedule onecycle, "
                "the catalogue model's default) runs all --epochs and keeps the last: drop --patience or use "
@@ -105,7 +113,7 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Rebuild (and re-validate) a config stored by :meth:`to_dict`; unknown keys are errors."""
         values = dict(values)
-        for name, before in (("schedule", "plateau"), ("optimizer", "adam")):
+        for name, before in (("schedule", "plateau"), ("optimizer", "adam"), ("refit", False)):
             values.setdefault(name, before)  # written before these settings existed: what trained then
         viz = VizConfig(**values.pop("viz", {}))
         if values.get("features") is not None:

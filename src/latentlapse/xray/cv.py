@@ -3,7 +3,8 @@
 Each fold trains exactly as a run does (:func:`latentlapse.xray.experiment.fit_on_split`: everything
 fitted from data — imputation, scaling, oversampling, the epoch kept, the calibration — comes
 from the fold's training rows, the epoch and calibration from an inner validation split of
-them), then scores the held-out fold. With ``--baseline hgb`` scikit-learn's
+them; under ``--refit``, the catalogue model's default, the model is then trained again on all
+of them, as a run's best.pt is), then scores the held-out fold. With ``--baseline hgb`` scikit-learn's
 ``HistGradientBoostingClassifier(class_weight='balanced')`` is trained on the same folds and
 exactly the model's inputs before its scaler (for a catalogue, the fold's feature schema applied
 to every row), so the two columns of the summary are directly comparable.
@@ -86,9 +87,11 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
     held_out: dict[str, list] = {"y": [], "raw": [], "calibrated": [], "floor": []}
     floor_rng = rng.generator(config.seed, "metrics")
     choice = None  # the first fold's thread choice, kept for the others
+    refit = False
     for k, (train, test) in enumerate(splits, start=1):
         started = time.perf_counter()
         result = fit_on_split(config, labelled, y, train, test, device=device, thread_choice=choice)
+        refit = result.refit
         if choice is None:
             from latentlapse.core.threads import describe
 
@@ -131,6 +134,7 @@ def cross_validate(config: TrainConfig, folds: int = 5, baseline: str | None = N
         "folds": folds,
         "seed": config.seed,
         "split_seed": split_seed,
+        "refit": bool(refit),
         "config": config.to_dict(),
         "models": {name: {"folds": rows, "summary": summaries[name]} for name, rows in models.items()},
     }
@@ -179,8 +183,9 @@ def summary_text(result: dict) -> str:
     lines = [f"{result['folds']}-fold stratified cross-validation of {result['data']} ({result['n_sources']} sources, "
              f"{result['n_features']} feature columns), seed {result['seed']}{_folds_from(result)}; mean ± std "
              f"(population) over folds",
-             "latentlapse: the raw network's top class (predict --uncalibrated --priors model); 'at ... priors': "
-             "calibrated, re-weighted to those priors",
+             "latentlapse: the raw network's top class (predict --uncalibrated --priors model)"
+             + ("; each fold's model refit on all its training rows" if result.get("refit") else "")
+             + "; 'at ... priors': calibrated, re-weighted to those priors",
              f"{'':<{width}}" + "".join(f"{name:>22}" for name in columns)]
     for label, _, stats in rows:
         lines.append(f"{label:<{width}}" + "".join(f"{cell(s) if s else '-':>22}" for s in stats))

@@ -32,6 +32,7 @@ def build_trainer(
     callbacks: Sequence = (),
     augment_each_epoch: bool = True,
     world=None,
+    log_epochs: bool = True,
 ):
     """A :class:`Trainer` for ``prepared`` as its config says (``prepared.config``: the run's
     config with the model's defaults filled in): model and scaling fitted on the training split, the
@@ -67,6 +68,7 @@ def build_trainer(
         epochs=c.epochs, batch_size=c.batch_size, n_classes=p.scheme.n_classes, class_names=p.scheme.names,
         sampler=c.sampler, patience=c.patience, sample_weights=p.sample_weights,
         select_by="last" if c.schedule == "onecycle" else "val_loss" if p.model_kind == "mlp" else "val_balanced_acc",
+        log_epochs=log_epochs,
     )
     torch_device = torch.device(device)
     return Trainer(
@@ -77,6 +79,18 @@ def build_trainer(
         augment_generator=rng.generator(c.seed, "oversample"),
         save_checkpoint=save_checkpoint, write_history=write_history, callbacks=callbacks, world=world,
     )
+
+
+def refit(prepared: Prepared, device: str = "cpu"):
+    """``prepared``'s model trained again from its initial weights on every labelled row
+    (``--refit``, :func:`~latentlapse.xray.prepare.for_refit`): the same seeds, settings and
+    epochs, and the last epoch's weights kept, so nothing is chosen on the rows it now trains on.
+    Returns the finished :class:`Trainer`; it logs no line per epoch."""
+    from latentlapse.xray.prepare import for_refit
+
+    trainer = build_trainer(for_refit(prepared), device, log_epochs=False)
+    trainer.fit()
+    return trainer
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,7 @@ class FoldResult:
     schema: FeatureSchema | None = None
     threads: object = None  # the ThreadChoice the fold trained with
     operating_points: dict = field(default_factory=dict)
+    refit: bool = False  # the scored model was trained again on all training rows (--refit)
 
 
 def fit_on_split(
@@ -111,7 +126,9 @@ def fit_on_split(
     Parameters
     ----------
     config : the run settings (epochs, oversampling, focal loss, seed, ...); ``val_split`` of the
-        training rows is held back, stratified, to choose the best epoch and drive the LR schedule.
+        training rows is held back, stratified, to choose the best epoch, drive the LR schedule and
+        fit the calibration; under ``refit`` the model that scores ``test_idx`` is then trained
+        again on all of ``train_idx`` (:func:`refit`), as a run's best.pt is.
     labelled, y : the data set after the class scheme (``taxonomy.apply_scheme``) and its classes.
     train_idx, test_idx : disjoint row indices, e.g. one fold of ``StratifiedKFold``.
     thread_choice : the torch threads to train with (a ``ThreadChoice``); None: chosen here.
@@ -140,18 +157,22 @@ def fit_on_split(
         trainer.fit()
         trainer.model.load_state_dict(best["model"])
         X = prepared.dataset.X
-        logits = trainer.predict_logits(X[test_idx])
         val_logits = trainer.predict_logits(X[prepared.split.val])
+        if prepared.config.refit:  # the calibration stays the one fitted above, as in a run
+            trainer = refit(prepared, device)
+        logits = trainer.predict_logits(X[test_idx])
     finally:
         torch.set_num_threads(before)
     proba = calibration.softmax(logits)
     # calibration, like the epoch, is fitted on the inner validation rows, never on the held-out ones
     fitted = calibration.fit(val_logits, y[prepared.split.val])
-    train_priors = np.bincount(y[prepared.split.train], minlength=prepared.scheme.n_classes) / len(prepared.split.train)
+    trained = train_idx if prepared.config.refit else prepared.split.train
+    train_priors = np.bincount(y[trained], minlength=prepared.scheme.n_classes) / len(trained)
     points = {name: point.proba(logits) for name, point in both_points(fitted, train_priors, prepared.scheme.names).items()}
     return FoldResult(
         metrics=evaluation.report(y[test_idx], proba.argmax(axis=1), prepared.scheme.names),
         proba=proba, best_epoch=trainer.best_epoch, epochs_run=trainer.epoch,
         schema=prepared.schema, inputs=prepared.dataset,
         logits=logits, calibrated=fitted.apply(logits), operating_points=points, threads=choice,
+        refit=bool(prepared.config.refit),
     )

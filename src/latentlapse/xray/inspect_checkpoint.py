@@ -129,8 +129,9 @@ def _validation_split(checkpoint: Path, payload: dict, config) -> _View:
         raise InputError(f"{checkpoint}: the data ({config.data or 'the built-in set'}) has changed since the model was "
                          f"trained (sha256 differs); pass --data FILE to view other data")
     val = prepared.split.val
+    trained = "; the refitted model trained on them too" if (payload.get("refit") or {}).get("completed") else ""
     return _View(prepared.dataset.X[val], prepared.y[val],
-                 f"validation split ({len(val)} sources of {prepared.dataset.source})")
+                 f"validation split ({len(val)} sources of {prepared.dataset.source}{trained})")
 
 
 def _from_file(data: str, payload: dict, config) -> _View:
@@ -189,6 +190,7 @@ def statistics_text(checkpoint: Path, payload: dict, view: _View, names: list[st
 
     c = payload["config"]
     scores = payload.get("scores") or {}
+    refit = payload.get("refit") or {}
     width = max(len(n) for n in names) + 2
     total, correct = confusion.sum(axis=1), np.diag(confusion)
     lines = [
@@ -199,6 +201,8 @@ def statistics_text(checkpoint: Path, payload: dict, view: _View, names: list[st
         f"  epoch          {payload['trainer']['epoch']} of {c.get('epochs')}",
         "  saved scores   " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()
                                         if k in ("train_acc", "val_acc", "val_balanced_acc", "val_macro_f1", "val_loss")),
+        *([f"  refit          trained again on all {refit['sources']} labelled sources after the run (the saved "
+           f"scores are the run's, from before it)"] if refit.get("completed") else []),
         "  config         " + ", ".join(f"{k} {c.get(k)}" for k in ("classes", "epochs", "oversample_target", "focal_gamma",
                                                                      "alpha", "sampler", "lr", "weight_decay", "batch_size",
                                                                      "model", "seed")),

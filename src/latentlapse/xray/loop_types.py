@@ -47,6 +47,7 @@ class FitOptions:
     patience: int | None = None
     sample_weights: np.ndarray | None = None
     select_by: str = "val_balanced_acc"  # "val_loss" or "last": what picks best.pt and drives --patience
+    log_epochs: bool = True  # False: no line per epoch (a refit's validation rows are training rows)
 
 
 @dataclass

@@ -8,6 +8,7 @@ caller after the run folder is announced.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -228,17 +229,11 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
     config = config.for_model(model_kind)
     raw = labelled
     labelled, schema = model_inputs(config, raw, split.train, schema)
-    train = labelled.subset(split.train)
-    over = oversample(
-        train.X, y[split.train], classes.n_classes, config.oversample_target, rng.generator(config.seed, "augment"),
-        kind=labelled.kind, counts=train.counts, errors=train.errors,
-    )
-    weights = balanced_sample_weights(over.y, classes.n_classes) if config.sampler == "balanced" else None
+    over, alpha, weights = _training_rows(config, labelled, y, split.train, classes.n_classes)
     prepared = Prepared(
         config=config, dataset=labelled, y=y, scheme=classes, split=split, oversampled=over, model_kind=model_kind,
-        data_sha256=digest, alpha=loss_alpha(config, over.counts_before, over.counts_after),
-        sample_weights=weights, schema=schema, model_options=model_options(config, labelled, model_kind),
-        values_read=_values_read(raw, schema),
+        data_sha256=digest, alpha=alpha, sample_weights=weights, schema=schema,
+        model_options=model_options(config, labelled, model_kind), values_read=_values_read(raw, schema),
     )
     prepared.messages.extend(_summary_lines(config, prepared))
     stacked = stacked_corrections(config)
@@ -248,6 +243,30 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
             "together they over-correct; keep one (e.g. --alpha auto with --sampler shuffle)"
         )
     return prepared
+
+
+def for_refit(prepared: Prepared) -> Prepared:
+    """``prepared`` with every labelled row training (``--refit``): the validation rows join the
+    training split, which is oversampled and weighted again; the schema, fitted on the training
+    split, and the model's build stay as they are, so the refitted model reads the same inputs.
+    The validation rows stay named (the loop scores them each epoch), but they no longer judge."""
+    p = prepared
+    rows = np.sort(np.concatenate((p.split.train, p.split.val)))
+    over, alpha, weights = _training_rows(p.config, p.dataset, p.y, rows, p.scheme.n_classes)
+    return dataclasses.replace(p, split=Split(train=rows, val=p.split.val), oversampled=over, alpha=alpha,
+                               sample_weights=weights, messages=[], warnings=[])
+
+
+def _training_rows(config: TrainConfig, inputs: Dataset, y: np.ndarray, rows: np.ndarray,
+                   n_classes: int) -> tuple[Oversampled, np.ndarray, np.ndarray | None]:
+    """The oversampled training rows, the loss's class weights and the balanced sampler's weights."""
+    train = inputs.subset(rows)
+    over = oversample(
+        train.X, y[rows], n_classes, config.oversample_target, rng.generator(config.seed, "augment"),
+        kind=inputs.kind, counts=train.counts, errors=train.errors,
+    )
+    weights = balanced_sample_weights(over.y, n_classes) if config.sampler == "balanced" else None
+    return over, loss_alpha(config, over.counts_before, over.counts_after), weights
 
 
 def model_options(config: TrainConfig, inputs: Dataset, model_kind: str) -> dict:

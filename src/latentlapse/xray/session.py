@@ -62,6 +62,7 @@ class Session:
         self._winding_down = False
         self._finishing = False  # training is done: the last frames and the results are being made
         self._saving = False  # inside a checkpoint save: a first signal waits until last.pt is written
+        self._refitting = False  # training again on every labelled source: a first signal stops only that
         self._interrupt_pending = False
         self._visualizer = None
         self._threads_before = 0
@@ -71,7 +72,8 @@ class Session:
 
         SIGTERM takes Ctrl-C's path. Once training is complete, a first Ctrl-C does not stop the
         finishing (the last frames, the results): it says that a second one skips the frames not
-        yet drawn, as after an interrupt.
+        yet drawn, as after an interrupt; during the refit (``--refit``) it stops the refit, and
+        best.pt stays the model trained on the training split.
         """
         for line in self.prepared.messages:
             log.info(line)
@@ -110,6 +112,8 @@ class Session:
         runs to its end.
         """
         self.signals_received += 1
+        if self.signals_received == 1 and self._refitting:
+            raise KeyboardInterrupt  # stops the refit alone; see _refit
         if self.signals_received == 1 and self._finishing:
             log.warning("training is complete and the run is being finished (its last frames and results); "
                         "Ctrl-C again skips the frames not yet drawn")
@@ -174,8 +178,9 @@ class Session:
         method = self.method if self.config.viz.enabled else None
         return [TrainingVisualizer(self.run_dir, self.config, self.prepared, method, resume_after=resume_after)]
 
-    def _checkpoint_payload(self, trainer) -> dict:
-        p = self.prepared
+    def _checkpoint_payload(self, trainer, prepared: Prepared | None = None) -> dict:
+        """What best.pt and last.pt hold; ``prepared``: the data the trainer trained on (a refit's)."""
+        p = prepared or self.prepared
         return {
             "config": self.config.to_dict(),
             "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes,
@@ -184,19 +189,19 @@ class Session:
             "feature_names": list(p.dataset.feature_names),
             "feature_schema": p.schema.to_dict() if p.schema is not None else None,
             "data": {"source": p.dataset.source, "sha256": p.data_sha256, "kind": p.dataset.kind},
-            "priors": self._priors(),
+            "priors": self._priors(p),
             "run_dir": str(self.run_dir),
             "scores": dict(trainer.history.rows[-1]) if trainer.history.rows else {},
             "trainer": trainer.state_dict(),
         }
 
-    def _priors(self) -> dict[str, list[float]]:
+    def _priors(self, prepared: Prepared | None = None) -> dict[str, list[float]]:
         """``train``: class frequencies of the training split before oversampling; ``model``:
         those the raw network learns (:func:`~latentlapse.xray.prepare.learned_priors`) — the
         priors :mod:`latentlapse.xray.priors` re-weights from."""
         from latentlapse.xray.prepare import learned_priors
 
-        p = self.prepared
+        p = prepared or self.prepared
         before = p.oversampled.counts_before.astype(float)
         model = learned_priors(self.config, p.oversampled.counts_after, p.alpha)
         return {"train": (before / before.sum()).tolist(), "model": model.tolist()}
@@ -326,8 +331,11 @@ class Session:
         p = self.prepared
         names = p.scheme.names
         best_path = checkpoints.checkpoint_path(self.ckpt_dir, "best")
-        best = checkpoints.load(best_path)
-        trainer.model.load_state_dict(best["trainer"]["model"])
+        if self.config.refit:  # the last epoch is kept, the trainer's own, whatever an earlier refit left in best.pt
+            best = self._checkpoint_payload(trainer)
+        else:
+            best = checkpoints.load(best_path)
+            trainer.model.load_state_dict(best["trainer"]["model"])
         logits = trainer.predict_logits(p.dataset.X[p.split.val])
         y_val = p.y[p.split.val]
         fitted = calibration.fit(logits, y_val)
@@ -336,13 +344,16 @@ class Session:
                   for name, point in both_points(fitted, self._priors()["train"], names).items()}
         best["calibration"] = fitted.to_dict()
         checkpoints.save(best_path, {k: v for k, v in best.items() if k != "format"})
+        extra = {"calibration": block, "operating_points": points}
+        if self.config.refit:
+            extra["refit"] = self._refit(dict(trainer.history.rows[-1]), fitted.to_dict())
         raw = calibration.softmax(logits)
         metrics = write_results(
             self.run_dir, y_val, raw.argmax(axis=1), names, best_epoch=trainer.best_epoch,
-            last_scores=dict(trainer.history.rows[-1]), epochs_run=trainer.epoch,
-            extra={"calibration": block, "operating_points": points},
+            last_scores=dict(trainer.history.rows[-1]), epochs_run=trainer.epoch, extra=extra,
             selected_by=selection_label(trainer.options.select_by),
-            extra_text="\n" + calibration_text(block) + "\n" + operating_points_text(points),
+            extra_text="\n" + calibration_text(block) + "\n" + operating_points_text(points)
+            + ("\n" + refit_text(extra["refit"]) if "refit" in extra else ""),
         )
         atomic.write_bytes(self.run_dir / CALIBRATION_PNG, reliability_png(
             y_val, raw, fitted.apply(logits), f"Reliability on the validation split ({len(y_val)} sources), best epoch"))
@@ -353,7 +364,49 @@ class Session:
         log.info(summary_text(metrics))
         log.info(calibration_text(block).rstrip())
         log.info(operating_points_text(points).rstrip())
+        if "refit" in extra:
+            log.info(refit_text(extra["refit"]).rstrip())
         return metrics
+
+    def _refit(self, scores: dict, fitted_calibration: dict) -> dict:
+        """Train the model again on every labelled source (``--refit``) and save it as best.pt with
+        the calibration just fitted; the run's scores stay those of the model trained on the
+        training split. A first Ctrl-C stops the refit alone: best.pt then stays that model.
+        Returns what final_metrics.json records of it."""
+        import time
+
+        from latentlapse.xray.experiment import refit
+        from latentlapse.xray.prepare import for_refit
+
+        p = self.prepared
+        n = len(p.split.train) + len(p.split.val)
+        log.info("refit: training the model again on all %d labelled sources (the validation split's %d too), "
+                 "%d epochs; it becomes best.pt (Ctrl-C stops the refit and keeps the model scored here)",
+                 n, len(p.split.val), self.config.epochs)
+        started = time.perf_counter()
+        self._refitting = True
+        try:
+            trainer = refit(p, self.device)
+        except KeyboardInterrupt:
+            log.warning("refit stopped: best.pt stays the model trained on the training split, scored below")
+            return {"sources": n, "epochs": self.config.epochs, "completed": False}
+        finally:
+            self._refitting = False
+        record = {"sources": n, "epochs": trainer.epoch, "completed": True,
+                  "seconds": round(time.perf_counter() - started, 1)}
+        payload = self._checkpoint_payload(trainer, for_refit(p))
+        payload.update(scores=scores, calibration=fitted_calibration, refit=record)
+        checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, "best"), payload)
+        return record
+
+
+def refit_text(record: dict) -> str:
+    """What ``--refit`` made of best.pt, said after the scores it leaves as they are."""
+    if not record.get("completed"):
+        return "Refit: stopped before its end; best.pt is the model trained on the training split, scored above.\n"
+    return (f"Refit: best.pt was then trained again on all {record['sources']} labelled sources (the validation "
+            f"split included) for {record['epochs']} epochs and keeps the calibration above; the scores above are "
+            f"of the model trained on the training split alone (latentlapse cv scores the refitted one).\n")
 
 
 def _timing_before(run_dir: Path, checkpoint: dict | None) -> tuple[float, float]:

@@ -159,7 +159,8 @@ class Trainer:
         opts = self.options
         for callback in self.callbacks:
             callback.on_train_start(self)
-        bar = tqdm(total=opts.epochs, initial=self.epoch, unit="epoch", desc="training", leave=False,
+        bar = tqdm(total=opts.epochs, initial=self.epoch, unit="epoch", desc="training" if opts.log_epochs else "refit",
+                   leave=False,
                    dynamic_ncols=True, disable=None)
         try:
             while self.epoch < opts.epochs:
@@ -189,7 +190,8 @@ class Trainer:
                 spent = time.perf_counter() - callback_started
                 self.callback_seconds += spent
                 self.loop_seconds += spent
-                log.info(_epoch_line(result, opts.epochs))
+                if opts.log_epochs:
+                    log.info(_epoch_line(result, opts.epochs))
                 bar.update(1)
                 if stop:
                     log.info("early stopping: %s has not improved for %d epochs (best %.4f at epoch %d)",

@@ -233,6 +233,15 @@ _RULE_WORDS = {"balanced": "highest validation balanced accuracy", "loss": "lowe
                "last": "the one-cycle schedule's last epoch"}
 
 
+def _best_pt_words(best: int, rule: str, final: Mapping) -> str:
+    """What best.pt holds: the epoch the rule kept, or (``--refit``) that training repeated on every source."""
+    refit = final.get("refit") or {}
+    if refit.get("completed"):
+        return (f"best.pt holds this training repeated on all {refit['sources']} labelled sources for the same "
+                f"{refit['epochs']} epochs (--refit), the last kept")
+    return f"best.pt holds epoch {best} ({_RULE_WORDS[rule]})"
+
+
 def _overfitting(history: list[Row], config: Mapping, final: Mapping, terms: Terms) -> list[Finding]:
     """Validation loss bottomed out and climbed while training accuracy rose and validation stalled."""
     epochs = column(history, "epoch")
@@ -266,7 +275,7 @@ def _overfitting(history: list[Row], config: Mapping, final: Mapping, terms: Ter
         f"(mean of the last {trends.SMOOTH_EPOCHS // 2 + 1} epochs, {rise / s_loss[i]:+.0%})",
         f"training accuracy {s_train[i]:.3f} → {s_train[-1]:.3f} ({train_gain:+.3f}) while validation accuracy "
         f"{s_val[i]:.3f} → {s_val[-1]:.3f} ({val_gain:+.3f}): the gap between them widened",
-    ) + ((f"best.pt holds epoch {best} ({_RULE_WORDS[rule]})",) if best else ())
+    ) + ((_best_pt_words(best, rule, final),) if best else ())
     wd = config.get("weight_decay")
     stopping = terms("epochs", began) + ("" if rule == "last" else f", or {terms('patience', 10)}")
     oversampling = ", or oversample less aggressively" if (config.get("oversample_target") or 0) > 0 else ""

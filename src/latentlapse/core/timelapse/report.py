@@ -200,8 +200,11 @@ def _curves(run: RunFiles) -> str:
         return '<p class="note">No epoch finished, so there are no curves.</p>'
     stored = run.run_dir / METRICS_PNG
     png = stored.read_bytes() if stored.is_file() else curves_png(run)
+    refit = (run.final or {}).get("refit") or {}
+    kept = ("best.pt holds this training repeated on every labelled source" if refit.get("completed")
+            else "kept as best.pt")
     return (f'<img class="curves" alt="learning curves" src="{_data_uri(png, "image/png")}">'
-            '<p class="note">Grey lines: epochs with a frame; dashed green: the best epoch (kept as best.pt). '
+            f'<p class="note">Grey lines: epochs with a frame; dashed green: the best epoch ({kept}). '
             "Bottom row: cluster spread relative to class distances (lower is tighter), separation (silhouette, "
             "5-NN accuracy; higher is better) and the validation error count.</p>")
 

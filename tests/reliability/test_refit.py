@@ -1,0 +1,133 @@
+"""``--refit``: once the validation split has scored and calibrated a run, the model is trained again
+on every labelled source and saved as best.pt; the run's scores stay those of the model before it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from latentlapse.core.errors import UsageError
+from latentlapse.xray import checkpoints, experiment, pipeline
+from latentlapse.xray.config import TrainConfig, VizConfig
+from latentlapse.xray.data.balance import Split, stratified_split
+from latentlapse.core import rng
+from latentlapse.xray.prepare import for_refit, prepare, prepare_split
+from latentlapse.xray.training import Trainer
+
+
+@pytest.fixture
+def mlp_config(tiny_spectra, tmp_path):
+    """The catalogue model's recipe (one-cycle, last epoch kept, refit by default) on the tiny spectra."""
+    return TrainConfig(data=str(tiny_spectra), model="mlp", members=2, epochs=3, device="cpu", threads=1,
+                       runs_dir=str(tmp_path / "runs"), viz=VizConfig(enabled=False))
+
+
+def _weights(payload: dict) -> dict:
+    return payload["trainer"]["model"]
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refit_is_the_catalogue_models_default_where_the_last_epoch_is_kept():
+    assert TrainConfig().for_model("mlp").refit is True
+    assert TrainConfig().for_model("cnn").refit is False
+    assert TrainConfig(schedule="plateau").for_model("mlp").refit is False  # the validation split picks the epoch
+    assert TrainConfig(refit=False).for_model("mlp").refit is False
+    assert TrainConfig(refit=True, schedule="onecycle").for_model("cnn").refit is True
+    with pytest.raises(UsageError, match="--refit retrains for all --epochs.*--schedule onecycle"):
+        TrainConfig(refit=True).for_model("cnn")
+    stored = TrainConfig().to_dict()
+    del stored["refit"]  # a run or checkpoint written before the setting existed trained without it
+    assert TrainConfig.from_dict(stored).refit is False
+
+
+def test_for_refit_trains_on_every_labelled_row_with_the_training_splits_schema(mlp_config):
+    prepared = prepare(mlp_config)
+    again = for_refit(prepared)
+    p = prepared.split
+    assert np.array_equal(again.split.train, np.sort(np.concatenate((p.train, p.val))))
+    assert np.array_equal(again.split.val, p.val)
+    counts = np.bincount(prepared.y, minlength=prepared.scheme.n_classes)
+    assert np.array_equal(again.oversampled.counts_before, counts)
+    assert again.dataset is prepared.dataset and again.schema is prepared.schema
+    assert again.model_options == prepared.model_options
+
+
+def test_a_run_scores_the_model_before_the_refit_and_saves_the_refitted_one(mlp_config):
+    result = pipeline.train(mlp_config, announce=lambda line: None)
+    assert (result.status, result.exit_code) == ("completed", 0)
+    best, last = checkpoints.load(result.run_dir / "best.pt"), checkpoints.load(result.run_dir / "last.pt")
+    prepared = prepare(mlp_config)
+    n = len(prepared.y)
+    assert best["refit"]["completed"] and best["refit"]["sources"] == n and best["refit"]["epochs"] == 3
+    assert not _same_weights(_weights(best), _weights(last))
+    assert best["calibration"]["temperature"] > 0
+    assert np.allclose(best["priors"]["train"], np.bincount(prepared.y) / n)  # the refit's training frequencies
+    # the run's headline is last.pt's model (the last epoch, kept) on the validation split
+    metrics = json.loads((result.run_dir / "final_metrics.json").read_text())
+    model = checkpoints.model_from_checkpoint(last)
+    with torch.no_grad():
+        pred = model(torch.as_tensor(prepared.dataset.X[prepared.split.val])).argmax(dim=1).numpy()
+    assert metrics["acc"] == pytest.approx(float(np.mean(pred == prepared.y[prepared.split.val])))
+    assert metrics["refit"]["sources"] == n
+    assert "Refit: best.pt was then trained again on all" in (result.run_dir / "classification_report.txt").read_text()
+    # the refitted model is the one trained on all rows: the same as training it here from the same seeds
+    torch.manual_seed(0)  # global state must not matter
+    again = experiment.refit(prepared)
+    assert _same_weights(_weights(best), again.model.state_dict())
+
+
+def test_no_refit_keeps_the_last_epoch_as_best_pt(mlp_config):
+    result = pipeline.train(dataclasses.replace(mlp_config, refit=False), announce=lambda line: None)
+    best, last = checkpoints.load(result.run_dir / "best.pt"), checkpoints.load(result.run_dir / "last.pt")
+    assert "refit" not in best and _same_weights(_weights(best), _weights(last))
+    assert "refit" not in json.loads((result.run_dir / "final_metrics.json").read_text())
+
+
+def test_ctrl_c_during_the_refit_stops_it_alone(mlp_config, monkeypatch, logs):
+    """A real SIGINT in the refit's second epoch: the run still completes, best.pt stays the
+    calibrated model the run scored (last.pt's weights), and the record says the refit stopped."""
+    real_epoch = Trainer._train_one_epoch
+
+    def epoch_with_ctrl_c(self, epoch):
+        if not self.options.log_epochs and epoch == 2:  # the refit's loop logs no line per epoch
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "_train_one_epoch", epoch_with_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = pipeline.train(mlp_config, announce=lambda line: None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (result.status, result.exit_code) == ("completed", 0)
+    best, last = checkpoints.load(result.run_dir / "best.pt"), checkpoints.load(result.run_dir / "last.pt")
+    assert "refit" not in best and "calibration" in best and _same_weights(_weights(best), _weights(last))
+    metrics = json.loads((result.run_dir / "final_metrics.json").read_text())
+    assert metrics["refit"]["completed"] is False
+    assert "refit stopped: best.pt stays the model trained on the training split" in logs.text
+
+
+def test_cv_scores_the_refitted_model(mlp_config):
+    """A fold's held-out rows are scored by the model trained on all of the fold's training rows."""
+    prepared = prepare(mlp_config)
+    labelled_y = prepared.y
+    labelled = prepared.dataset  # spectra: the model's inputs are the rows as read
+    order = np.random.default_rng(0).permutation(len(labelled_y))
+    train_idx, test_idx = np.sort(order[:60]), np.sort(order[60:])
+    config = dataclasses.replace(mlp_config, epochs=2)
+    result = experiment.fit_on_split(config, labelled, labelled_y, train_idx, test_idx)
+    inner = stratified_split(labelled_y[train_idx], config.val_split, rng.generator(config.seed, "split"))
+    split = Split(train=train_idx[inner.train], val=train_idx[inner.val])
+    refitted = experiment.refit(prepare_split(config, labelled, labelled_y, split))
+    assert np.allclose(result.logits, refitted.predict_logits(labelled.X[test_idx]), atol=1e-5)
+    plain = experiment.fit_on_split(dataclasses.replace(config, refit=False), labelled, labelled_y, train_idx, test_idx)
+    assert not np.allclose(result.logits, plain.logits, atol=1e-3)
