@@ -359,8 +359,11 @@ class Session:
             y_val, raw, fitted.apply(logits), f"Reliability on the validation split ({len(y_val)} sources), best epoch"))
         if self.config.save_preds:
             path = write_predictions(self.config.save_preds, p.dataset.ids[p.split.val], y_val, raw, names)
+            same = ("the model before the refit, so predict with the refitted best.pt gives others"
+                    if (extra.get("refit") or {}).get("completed")
+                    else "latentlapse predict --uncalibrated --priors model gives the same")
             log.info("validation predictions written to %s (the raw network's probabilities, as the headline "
-                     "scores: latentlapse predict --uncalibrated --priors model gives the same)", path)
+                     "scores: %s)", path, same)
         log.info(summary_text(metrics))
         log.info(calibration_text(block).rstrip())
         log.info(operating_points_text(points).rstrip())
