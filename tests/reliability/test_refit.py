@@ -49,7 +49,7 @@ def test_refit_is_the_catalogue_models_default_where_the_last_epoch_is_kept():
     assert TrainConfig.from_dict(stored).refit is False
 
 
-def test_for_refit_trains_on_every_labelled_row_with_the_training_splits_schema(mlp_config):
+def test_for_refit_trains_on_every_labelled_row(mlp_config):
     prepared = prepare(mlp_config)
     again = for_refit(prepared)
     p = prepared.split
@@ -57,8 +57,31 @@ def test_for_refit_trains_on_every_labelled_row_with_the_training_splits_schema(
     assert np.array_equal(again.split.val, p.val)
     counts = np.bincount(prepared.y, minlength=prepared.scheme.n_classes)
     assert np.array_equal(again.oversampled.counts_before, counts)
-    assert again.dataset is prepared.dataset and again.schema is prepared.schema
-    assert again.model_options == prepared.model_options
+    assert again.model_options == prepared.model_options and again.messages == []
+
+
+def test_for_refit_fits_a_catalogues_schema_on_every_labelled_row(tmp_path):
+    """Imputation medians and missing-value indicators from all rows: a gap only in the validation
+    split gets its indicator in the refit."""
+    rows = ["name,Fs,Gmag,label"]
+    for i in range(40):
+        rows.append(f"S{i},{1e-14 * (1 + i)},{12 + i % 7},{'AGN' if i % 2 else 'LM-STAR'}")
+    data = tmp_path / "cat.csv"
+    data.write_text("\n".join(rows) + "\n")
+    config = TrainConfig(data=str(data), classes=2, epochs=2, members=1, val_split=0.25)
+    prepared = prepare(config)
+    val_row = int(prepared.split.val[0])
+    lines = data.read_text().splitlines()
+    name, fs, _, label = lines[val_row + 1].split(",")
+    lines[val_row + 1] = f"{name},{fs},,{label}"  # Gmag missing in one validation source only
+    data.write_text("\n".join(lines) + "\n")
+    prepared = prepare(config)
+    assert prepared.schema.indicators == ()
+    again = for_refit(prepared)
+    assert again.schema.indicators == ("Gmag",)
+    values = np.array([float(line.split(",")[2]) for line in lines[1:] if line.split(",")[2]])
+    assert again.schema.medians[again.schema.columns.index("Gmag")] == pytest.approx(np.median(values))
+    assert again.dataset.n_features == prepared.dataset.n_features + 1
 
 
 def test_a_run_scores_the_model_before_the_refit_and_saves_the_refitted_one(mlp_config):
@@ -81,7 +104,7 @@ def test_a_run_scores_the_model_before_the_refit_and_saves_the_refitted_one(mlp_
     assert "Refit: best.pt was then trained again on all" in (result.run_dir / "classification_report.txt").read_text()
     # the refitted model is the one trained on all rows: the same as training it here from the same seeds
     torch.manual_seed(0)  # global state must not matter
-    again = experiment.refit(prepared)
+    again, _ = experiment.refit(prepared)
     assert _same_weights(_weights(best), again.model.state_dict())
 
 
@@ -127,7 +150,7 @@ def test_cv_scores_the_refitted_model(mlp_config):
     result = experiment.fit_on_split(config, labelled, labelled_y, train_idx, test_idx)
     inner = stratified_split(labelled_y[train_idx], config.val_split, rng.generator(config.seed, "split"))
     split = Split(train=train_idx[inner.train], val=train_idx[inner.val])
-    refitted = experiment.refit(prepare_split(config, labelled, labelled_y, split))
-    assert np.allclose(result.logits, refitted.predict_logits(labelled.X[test_idx]), atol=1e-5)
+    refitted, inputs = experiment.refit(prepare_split(config, labelled, labelled_y, split))
+    assert np.allclose(result.logits, refitted.predict_logits(inputs.dataset.X[test_idx]), atol=1e-5)
     plain = experiment.fit_on_split(dataclasses.replace(config, refit=False), labelled, labelled_y, train_idx, test_idx)
     assert not np.allclose(result.logits, plain.logits, atol=1e-3)

@@ -73,10 +73,16 @@ def test_checkpoint_and_metadata_carry_the_schema(trained):
     meta = json.loads((run_dir / "run_metadata.json").read_text())
     assert meta["features"]["used"] == ["Fs", "Gmag", "hr", "var"]
     assert meta["features"]["left_out"]["RA"] == "not in --features"
-    # the medians are those of the run's training split, not of the whole file
+    # the medians are those of the rows the model trained on, never of the held-out rows: the run's
+    # training split in last.pt; every labelled source in best.pt, which the refit trained on
     prepared = prepare(TrainConfig.from_dict(payload["config"]))
     gmag = load_dataset(data, features=("Gmag",)).X[:, 0]
-    assert schema["medians"][1] == pytest.approx(float(np.nanmedian(gmag[prepared.split.train])))
+    first = checkpoints.load(run_dir / "last.pt")["feature_schema"]
+    assert first["medians"][1] == pytest.approx(float(np.nanmedian(gmag[prepared.split.train])))
+    assert payload["refit"]["sources"] == len(prepared.y)
+    labelled = np.concatenate((prepared.split.train, prepared.split.val))
+    assert schema["medians"][1] == pytest.approx(float(np.nanmedian(gmag[labelled])))
+    assert first["medians"][1] != pytest.approx(schema["medians"][1])
 
 
 def test_a_source_alone_gets_the_probabilities_it_gets_in_the_whole_file(trained, tmp_path):

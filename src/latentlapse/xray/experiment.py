@@ -83,14 +83,16 @@ def build_trainer(
 
 def refit(prepared: Prepared, device: str = "cpu"):
     """``prepared``'s model trained again from its initial weights on every labelled row
-    (``--refit``, :func:`~latentlapse.xray.prepare.for_refit`): the same seeds, settings and
-    epochs, and the last epoch's weights kept, so nothing is chosen on the rows it now trains on.
-    Returns the finished :class:`Trainer`; it logs no line per epoch."""
+    (``--refit``): the data prepared anew with all of them as the training split
+    (:func:`~latentlapse.xray.prepare.for_refit`), the same seeds, settings and epochs, and the
+    last epoch's weights kept, so nothing is chosen on the rows it now trains on. Returns the
+    finished :class:`Trainer` (it logs no line per epoch) and the data it trained on."""
     from latentlapse.xray.prepare import for_refit
 
-    trainer = build_trainer(for_refit(prepared), device, log_epochs=False)
+    again = for_refit(prepared)
+    trainer = build_trainer(again, device, log_epochs=False)
     trainer.fit()
-    return trainer
+    return trainer, again
 
 
 @dataclass(frozen=True)
@@ -156,23 +158,23 @@ def fit_on_split(
     try:
         trainer.fit()
         trainer.model.load_state_dict(best["model"])
-        X = prepared.dataset.X
-        val_logits = trainer.predict_logits(X[prepared.split.val])
+        val_logits = trainer.predict_logits(prepared.dataset.X[prepared.split.val])
+        scored = prepared
         if prepared.config.refit:  # the calibration stays the one fitted above, as in a run
-            trainer = refit(prepared, device)
-        logits = trainer.predict_logits(X[test_idx])
+            trainer, scored = refit(prepared, device)
+        logits = trainer.predict_logits(scored.dataset.X[test_idx])  # every row through the scored model's schema
     finally:
         torch.set_num_threads(before)
     proba = calibration.softmax(logits)
     # calibration, like the epoch, is fitted on the inner validation rows, never on the held-out ones
     fitted = calibration.fit(val_logits, y[prepared.split.val])
-    trained = train_idx if prepared.config.refit else prepared.split.train
+    trained = scored.split.train
     train_priors = np.bincount(y[trained], minlength=prepared.scheme.n_classes) / len(trained)
     points = {name: point.proba(logits) for name, point in both_points(fitted, train_priors, prepared.scheme.names).items()}
     return FoldResult(
         metrics=evaluation.report(y[test_idx], proba.argmax(axis=1), prepared.scheme.names),
         proba=proba, best_epoch=trainer.best_epoch, epochs_run=trainer.epoch,
-        schema=prepared.schema, inputs=prepared.dataset,
+        schema=scored.schema, inputs=scored.dataset,
         logits=logits, calibrated=fitted.apply(logits), operating_points=points, threads=choice,
         refit=bool(prepared.config.refit),
     )

@@ -53,6 +53,7 @@ class Prepared:
     schema: FeatureSchema | None = None
     model_options: dict = field(default_factory=dict)
     values_read: np.ndarray | None = None
+    raw: Dataset | None = None  # the labelled rows as read, before the schema: what a refit fits it on
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -229,11 +230,17 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
     config = config.for_model(model_kind)
     raw = labelled
     labelled, schema = model_inputs(config, raw, split.train, schema)
-    over, alpha, weights = _training_rows(config, labelled, y, split.train, classes.n_classes)
+    train = labelled.subset(split.train)
+    over = oversample(
+        train.X, y[split.train], classes.n_classes, config.oversample_target, rng.generator(config.seed, "augment"),
+        kind=labelled.kind, counts=train.counts, errors=train.errors,
+    )
+    weights = balanced_sample_weights(over.y, classes.n_classes) if config.sampler == "balanced" else None
     prepared = Prepared(
         config=config, dataset=labelled, y=y, scheme=classes, split=split, oversampled=over, model_kind=model_kind,
-        data_sha256=digest, alpha=alpha, sample_weights=weights, schema=schema,
-        model_options=model_options(config, labelled, model_kind), values_read=_values_read(raw, schema),
+        data_sha256=digest, alpha=loss_alpha(config, over.counts_before, over.counts_after),
+        sample_weights=weights, schema=schema, model_options=model_options(config, labelled, model_kind),
+        values_read=_values_read(raw, schema), raw=raw,
     )
     prepared.messages.extend(_summary_lines(config, prepared))
     stacked = stacked_corrections(config)
@@ -246,27 +253,14 @@ def prepare_split(config: TrainConfig, labelled: Dataset, y: np.ndarray, split: 
 
 
 def for_refit(prepared: Prepared) -> Prepared:
-    """``prepared`` with every labelled row training (``--refit``): the validation rows join the
-    training split, which is oversampled and weighted again; the schema, fitted on the training
-    split, and the model's build stay as they are, so the refitted model reads the same inputs.
-    The validation rows stay named (the loop scores them each epoch), but they no longer judge."""
+    """``prepared`` again with every labelled row as the training split (``--refit``): the schema
+    (imputation, indicators, log10, scaling), oversampling and loss weights fitted on all of them,
+    as if there were no validation split. Its rows stay named (the loop scores them each epoch),
+    but they judge nothing: the refit keeps its last epoch."""
     p = prepared
     rows = np.sort(np.concatenate((p.split.train, p.split.val)))
-    over, alpha, weights = _training_rows(p.config, p.dataset, p.y, rows, p.scheme.n_classes)
-    return dataclasses.replace(p, split=Split(train=rows, val=p.split.val), oversampled=over, alpha=alpha,
-                               sample_weights=weights, messages=[], warnings=[])
-
-
-def _training_rows(config: TrainConfig, inputs: Dataset, y: np.ndarray, rows: np.ndarray,
-                   n_classes: int) -> tuple[Oversampled, np.ndarray, np.ndarray | None]:
-    """The oversampled training rows, the loss's class weights and the balanced sampler's weights."""
-    train = inputs.subset(rows)
-    over = oversample(
-        train.X, y[rows], n_classes, config.oversample_target, rng.generator(config.seed, "augment"),
-        kind=inputs.kind, counts=train.counts, errors=train.errors,
-    )
-    weights = balanced_sample_weights(over.y, n_classes) if config.sampler == "balanced" else None
-    return over, loss_alpha(config, over.counts_before, over.counts_after), weights
+    again = prepare_split(p.config, p.raw, p.y, Split(train=rows, val=p.split.val), p.data_sha256)
+    return dataclasses.replace(again, messages=[], warnings=[])
 
 
 def model_options(config: TrainConfig, inputs: Dataset, model_kind: str) -> dict:

@@ -379,7 +379,6 @@ class Session:
         import time
 
         from latentlapse.xray.experiment import refit
-        from latentlapse.xray.prepare import for_refit
 
         p = self.prepared
         n = len(p.split.train) + len(p.split.val)
@@ -389,7 +388,7 @@ class Session:
         started = time.perf_counter()
         self._refitting = True
         try:
-            trainer = refit(p, self.device)
+            trainer, again = refit(p, self.device)
         except KeyboardInterrupt:
             log.warning("refit stopped: best.pt stays the model trained on the training split, scored below")
             return {"sources": n, "epochs": self.config.epochs, "completed": False}
@@ -397,7 +396,7 @@ class Session:
             self._refitting = False
         record = {"sources": n, "epochs": trainer.epoch, "completed": True,
                   "seconds": round(time.perf_counter() - started, 1)}
-        payload = self._checkpoint_payload(trainer, for_refit(p))
+        payload = self._checkpoint_payload(trainer, again)
         payload.update(scores=scores, calibration=fitted_calibration, refit=record)
         checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, "best"), payload)
         return record
