@@ -17,7 +17,7 @@ from latentlapse.xray import checkpoints, experiment, pipeline
 from latentlapse.xray.config import TrainConfig, VizConfig
 from latentlapse.xray.data.balance import Split, stratified_split
 from latentlapse.core import rng
-from latentlapse.xray.prepare import for_refit, prepare, prepare_split
+from latentlapse.xray.prepare import for_refit, learned_priors, prepare, prepare_split
 from latentlapse.xray.training import Trainer
 
 
@@ -93,7 +93,13 @@ def test_a_run_scores_the_model_before_the_refit_and_saves_the_refitted_one(mlp_
     assert best["refit"]["completed"] and best["refit"]["sources"] == n and best["refit"]["epochs"] == 3
     assert not _same_weights(_weights(best), _weights(last))
     assert best["calibration"]["temperature"] > 0
-    assert np.allclose(best["priors"]["train"], np.bincount(prepared.y) / n)  # the refit's training frequencies
+    # the calibration's priors stay the training split's (it was fitted there); the raw network's are the refit's
+    train_counts = np.bincount(prepared.y[prepared.split.train], minlength=4)
+    assert np.allclose(best["priors"]["train"], train_counts / train_counts.sum())
+    refitted = for_refit(prepared)
+    expected = learned_priors(refitted.config, refitted.oversampled.counts_after, refitted.alpha)
+    assert np.allclose(best["priors"]["model"], expected)
+    assert best["trainer"]["history"] == []  # the refit's validation scores were of training rows
     # the run's headline is last.pt's model (the last epoch, kept) on the validation split
     metrics = json.loads((result.run_dir / "final_metrics.json").read_text())
     model = checkpoints.model_from_checkpoint(last)
@@ -154,3 +160,24 @@ def test_cv_scores_the_refitted_model(mlp_config):
     assert np.allclose(result.logits, refitted.predict_logits(inputs.dataset.X[test_idx]), atol=1e-5)
     plain = experiment.fit_on_split(dataclasses.replace(config, refit=False), labelled, labelled_y, train_idx, test_idx)
     assert not np.allclose(result.logits, plain.logits, atol=1e-3)
+
+
+def test_a_refit_that_fails_only_warns_and_the_run_completes(mlp_config, monkeypatch, logs):
+    """A refit's error (here a full disk as it saves best.pt) costs the refit alone: the run's
+    results are written, best.pt stays the scored model, and the record names the error."""
+    real_save = checkpoints.save
+
+    def save(path, payload):
+        if "refit" in payload:
+            raise OSError(28, "No space left on device")
+        return real_save(path, payload)
+
+    monkeypatch.setattr(checkpoints, "save", save)
+    result = pipeline.train(mlp_config, announce=lambda line: None)
+    assert (result.status, result.exit_code) == ("completed", 0)
+    best, last = checkpoints.load(result.run_dir / "best.pt"), checkpoints.load(result.run_dir / "last.pt")
+    assert "refit" not in best and "calibration" in best and _same_weights(_weights(best), _weights(last))
+    record = json.loads((result.run_dir / "final_metrics.json").read_text())["refit"]
+    assert record["completed"] is False and "No space left on device" in record["error"]
+    assert "Refit: failed (OSError" in (result.run_dir / "classification_report.txt").read_text()
+    assert "refit failed (OSError: [Errno 28] No space left on device)" in logs.text

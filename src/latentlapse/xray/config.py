@@ -96,9 +96,9 @@ class TrainConfig:
             filled["refit"] = False  # the default refit needs the one-cycle schedule's fixed epochs
         resolved = dataclasses.replace(self, **filled) if filled else self
         _check(not resolved.refit or resolved.schedule == "onecycle",
-               "--refit retrains for all --epochs and keeps the last, as the one-cycle schedule does; under "
-               "--schedule plateau the validation split, which a refit trains on, chooses the epoch: drop --refit "
-               "or use --schedule onecycle")
+               f"--refit retrains for all --epochs and keeps the last, as the one-cycle schedule does; this run's "
+               f"schedule is plateau{' (the cnn default)' if self.schedule is None else ''}, where the validation "
+               f"split, which a refit trains on, chooses the epoch: add --schedule onecycle or drop --refit")
         _check(resolved.patience is None or resolved.schedule == "plateau",
                "--patience stops on a plateau of the checkpoint score; the one-cycle schedule (--schedule onecycle, "
                "the catalogue model's default) runs all --epochs and keeps the last: drop --patience or use "

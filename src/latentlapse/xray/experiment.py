@@ -8,6 +8,7 @@ an inner validation split of the training rows, so the held-out rows never steer
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -21,6 +22,8 @@ from latentlapse.xray.data.dataset import Dataset
 from latentlapse.xray.data.schema import FeatureSchema
 from latentlapse.xray.operating import both_points
 from latentlapse.xray.prepare import Prepared, prepare_split
+
+log = logging.getLogger(__name__)
 
 
 def build_trainer(
@@ -161,6 +164,7 @@ def fit_on_split(
         val_logits = trainer.predict_logits(prepared.dataset.X[prepared.split.val])
         scored = prepared
         if prepared.config.refit:  # the calibration stays the one fitted above, as in a run
+            log.info("refit on all %d training rows of the fold (%d epochs)", len(train_idx), prepared.config.epochs)
             trainer, scored = refit(prepared, device)
         logits = trainer.predict_logits(scored.dataset.X[test_idx])  # every row through the scored model's schema
     finally:

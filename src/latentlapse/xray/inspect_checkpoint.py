@@ -99,7 +99,10 @@ def visualize_checkpoint(checkpoint: str | os.PathLike, method: str = "tsne", da
     folder = new_folder(Path(out_root), f"{Path(checkpoint).stem}_{run_name}_epoch{epoch}_acc{accuracy:.4f}")
     for name, content in files.items():
         atomic.write_bytes(folder / name, content)
-    log.info("%s: %d sources, accuracy %.4f, map by %s", folder, len(view.y), accuracy, METHOD_LABELS.get(used, used))
+    trained = ("; the refitted model trained on these sources" if not data and (payload.get("refit") or {}).get("completed")
+               else "")
+    log.info("%s: %d sources, accuracy %.4f%s, map by %s", folder, len(view.y), accuracy, trained,
+             METHOD_LABELS.get(used, used))
     return folder
 
 

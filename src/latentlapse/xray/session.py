@@ -72,8 +72,8 @@ class Session:
 
         SIGTERM takes Ctrl-C's path. Once training is complete, a first Ctrl-C does not stop the
         finishing (the last frames, the results): it says that a second one skips the frames not
-        yet drawn, as after an interrupt; during the refit (``--refit``) it stops the refit, and
-        best.pt stays the model trained on the training split.
+        yet drawn, as after an interrupt; the first one during the refit (``--refit``) stops the
+        refit, and best.pt stays the model trained on the training split.
         """
         for line in self.prepared.messages:
             log.info(line)
@@ -112,8 +112,9 @@ class Session:
         runs to its end.
         """
         self.signals_received += 1
-        if self.signals_received == 1 and self._refitting:
-            raise KeyboardInterrupt  # stops the refit alone; see _refit
+        if self._refitting:  # the first signal during the refit stops the refit alone; see _refit
+            self._refitting = False
+            raise KeyboardInterrupt
         if self.signals_received == 1 and self._finishing:
             log.warning("training is complete and the run is being finished (its last frames and results); "
                         "Ctrl-C again skips the frames not yet drawn")
@@ -147,7 +148,9 @@ class Session:
             log.info("--num_workers %d accepted; batches come from in-memory tensors, no loader workers are used", c.num_workers)
         from latentlapse.xray.training import selection_label
 
-        log.info("best checkpoint chosen by %s; last.pt is rewritten every epoch", selection_label(trainer.options.select_by))
+        refit = "; at the end it is trained again on every labelled source (--refit)" if c.refit else ""
+        log.info("best checkpoint chosen by %s%s; last.pt is rewritten every epoch",
+                 selection_label(trainer.options.select_by), refit)
         return trainer
 
     def _use_threads(self, trainer) -> None:
@@ -325,8 +328,8 @@ class Session:
         from latentlapse.xray.calibration_figure import reliability_png
         from latentlapse.xray.operating import both_points
         from latentlapse.xray.training import selection_label
-        from latentlapse.core.results import (calibration_text, operating_points_text, summary_text, write_predictions,
-                                         write_results)
+        from latentlapse.core.results import (RAW_NETWORK, calibration_text, operating_points_text, summary_text,
+                                              write_predictions, write_results)
 
         p = self.prepared
         names = p.scheme.names
@@ -348,15 +351,18 @@ class Session:
         if self.config.refit:
             extra["refit"] = self._refit(dict(trainer.history.rows[-1]), fitted.to_dict())
         raw = calibration.softmax(logits)
+        evaluated = (f"last epoch's model (best.pt before its refit) on the validation split, {RAW_NETWORK}"
+                     if self.config.refit else None)
         metrics = write_results(
             self.run_dir, y_val, raw.argmax(axis=1), names, best_epoch=trainer.best_epoch,
             last_scores=dict(trainer.history.rows[-1]), epochs_run=trainer.epoch, extra=extra,
-            selected_by=selection_label(trainer.options.select_by),
+            selected_by=selection_label(trainer.options.select_by), evaluated=evaluated,
             extra_text="\n" + calibration_text(block) + "\n" + operating_points_text(points)
             + ("\n" + refit_text(extra["refit"]) if "refit" in extra else ""),
         )
+        scored = "last epoch, before the refit" if self.config.refit else "best epoch"
         atomic.write_bytes(self.run_dir / CALIBRATION_PNG, reliability_png(
-            y_val, raw, fitted.apply(logits), f"Reliability on the validation split ({len(y_val)} sources), best epoch"))
+            y_val, raw, fitted.apply(logits), f"Reliability on the validation split ({len(y_val)} sources), {scored}"))
         if self.config.save_preds:
             path = write_predictions(self.config.save_preds, p.dataset.ids[p.split.val], y_val, raw, names)
             same = ("the model before the refit, so predict with the refitted best.pt gives others"
@@ -374,8 +380,9 @@ class Session:
     def _refit(self, scores: dict, fitted_calibration: dict) -> dict:
         """Train the model again on every labelled source (``--refit``) and save it as best.pt with
         the calibration just fitted; the run's scores stay those of the model trained on the
-        training split. A first Ctrl-C stops the refit alone: best.pt then stays that model.
-        Returns what final_metrics.json records of it."""
+        training split. A first Ctrl-C stops the refit alone, and a refit that fails (a NaN loss,
+        a full disk) only warns: best.pt then stays that model, and the run completes. Returns
+        what final_metrics.json records of it."""
         import time
 
         from latentlapse.xray.experiment import refit
@@ -383,29 +390,40 @@ class Session:
         p = self.prepared
         n = len(p.split.train) + len(p.split.val)
         log.info("refit: training the model again on all %d labelled sources (the validation split's %d too), "
-                 "%d epochs; it becomes best.pt (Ctrl-C stops the refit and keeps the model scored here)",
-                 n, len(p.split.val), self.config.epochs)
+                 "%d epochs%s; it becomes best.pt (Ctrl-C stops the refit and keeps the model scored here)",
+                 n, len(p.split.val), self.config.epochs,
+                 ", in this process alone" if self.world is not None else "")
         started = time.perf_counter()
+        kept = "best.pt stays the model trained on the training split, scored below"
         self._refitting = True
         try:
             trainer, again = refit(p, self.device)
+            self._refitting = False
+            payload = self._checkpoint_payload(trainer, again)
+            # the calibration's priors stay those it was fitted at; the raw network's are the refit's
+            payload["priors"] = {"train": self._priors()["train"], "model": payload["priors"]["model"]}
+            payload["trainer"]["history"] = []  # its validation rows were training rows: no scores to keep
+            record = {"sources": n, "epochs": trainer.epoch, "completed": True,
+                      "seconds": round(time.perf_counter() - started, 1)}
+            payload.update(scores=scores, calibration=fitted_calibration, refit=record)
+            checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, "best"), payload)
         except KeyboardInterrupt:
-            log.warning("refit stopped: best.pt stays the model trained on the training split, scored below")
-            return {"sources": n, "epochs": self.config.epochs, "completed": False}
+            log.warning("refit stopped: %s", kept)
+            return {"sources": n, "completed": False, "stopped_by": "interrupt"}
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            log.warning("refit failed (%s): %s", error, kept)
+            return {"sources": n, "completed": False, "error": error}
         finally:
             self._refitting = False
-        record = {"sources": n, "epochs": trainer.epoch, "completed": True,
-                  "seconds": round(time.perf_counter() - started, 1)}
-        payload = self._checkpoint_payload(trainer, again)
-        payload.update(scores=scores, calibration=fitted_calibration, refit=record)
-        checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, "best"), payload)
         return record
 
 
 def refit_text(record: dict) -> str:
     """What ``--refit`` made of best.pt, said after the scores it leaves as they are."""
     if not record.get("completed"):
-        return "Refit: stopped before its end; best.pt is the model trained on the training split, scored above.\n"
+        why = f"failed ({record['error']})" if record.get("error") else "stopped before its end"
+        return f"Refit: {why}; best.pt is the model trained on the training split, scored above.\n"
     return (f"Refit: best.pt was then trained again on all {record['sources']} labelled sources (the validation "
             f"split included) for {record['epochs']} epochs and keeps the calibration above; the scores above are "
             f"of the model trained on the training split alone (latentlapse cv scores the refitted one).\n")

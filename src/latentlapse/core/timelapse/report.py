@@ -211,6 +211,7 @@ def _curves(run: RunFiles) -> str:
 
 def _results(run: RunFiles) -> str:
     final = run.final
+    scored = "model before its refit" if (final.get("refit") or {}).get("completed") else "best checkpoint"
     if not final:
         return '<p class="note">No final results (the run did not complete).</p>'
     names = final.get("class_names") or run.class_names
@@ -224,7 +225,7 @@ def _results(run: RunFiles) -> str:
             f'<td style="background:rgba({"44,160,44" if i == j else "214,39,40"},{0.6 * c / total:.2f})">{c}</td>'
             for j, c in enumerate(counts))
         rows.append(f"<tr><th>{_e(name)}</th>{cells}<td class='dim'>{sum(counts)}</td></tr>")
-    confusion = (f'<table class="matrix"><caption>Confusion matrix of the best checkpoint (rows: true class, columns: predicted class)</caption>'
+    confusion = (f'<table class="matrix"><caption>Confusion matrix of the {scored} (rows: true class, columns: predicted class)</caption>'
                  f"<tr><th></th>{head}<th class='dim'>total</th></tr>{''.join(rows)}</table>")
     per_class = final.get("per_class") or {}
     table = "".join(f"<tr><th>{_e(n)}</th>" + "".join(f"<td>{_num(per_class.get(n, {}).get(k), 4)}</td>"
