@@ -160,8 +160,7 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_start(self)
         bar = tqdm(total=opts.epochs, initial=self.epoch, unit="epoch", desc="training" if opts.log_epochs else "refit",
-                   leave=False,
-                   dynamic_ncols=True, disable=None)
+                   leave=False, dynamic_ncols=True, disable=None)
         try:
             while self.epoch < opts.epochs:
                 started = time.perf_counter()

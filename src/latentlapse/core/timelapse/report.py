@@ -211,9 +211,9 @@ def _curves(run: RunFiles) -> str:
 
 def _results(run: RunFiles) -> str:
     final = run.final
-    scored = "model before its refit" if (final.get("refit") or {}).get("completed") else "best checkpoint"
     if not final:
         return '<p class="note">No final results (the run did not complete).</p>'
+    scored = "model before its refit" if (final.get("refit") or {}).get("completed") else "best checkpoint"
     names = final.get("class_names") or run.class_names
     matrix = final.get("confusion_matrix") or []
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
