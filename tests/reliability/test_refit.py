@@ -24,7 +24,7 @@ from latentlapse.xray.training import Trainer
 @pytest.fixture
 def mlp_config(tiny_spectra, tmp_path):
     """The catalogue model's recipe (one-cycle, last epoch kept, refit by default) on the tiny spectra."""
-    return TrainConfig(data=str(tiny_spectra), model="mlp", members=2, epochs=3, device="cpu", threads=1,
+    return TrainConfig(data=str(tiny_spectra), model="mlp", members=1, epochs=2, device="cpu", threads=1,
                        runs_dir=str(tmp_path / "runs"), viz=VizConfig(enabled=False))
 
 
@@ -90,7 +90,7 @@ def test_a_run_scores_the_model_before_the_refit_and_saves_the_refitted_one(mlp_
     best, last = checkpoints.load(result.run_dir / "best.pt"), checkpoints.load(result.run_dir / "last.pt")
     prepared = prepare(mlp_config)
     n = len(prepared.y)
-    assert best["refit"]["completed"] and best["refit"]["sources"] == n and best["refit"]["epochs"] == 3
+    assert best["refit"]["completed"] and best["refit"]["sources"] == n and best["refit"]["epochs"] == 2
     assert not _same_weights(_weights(best), _weights(last))
     assert best["calibration"]["temperature"] > 0
     # the calibration's priors stay the training split's (it was fitted there); the raw network's are the refit's
