@@ -58,3 +58,34 @@ def model_from_checkpoint(payload: dict[str, Any]) -> torch.nn.Module:
     model = build_model(spec["kind"], spec["n_features"], spec["n_classes"], torch.Generator(), **spec.get("options", {}))
     model.load_state_dict(payload["trainer"]["model"])
     return model.eval()
+
+
+def payload(prepared, run_dir: str | os.PathLike, trainer) -> dict[str, Any]:
+    """What a run's best.pt and last.pt hold: the config, the model's build and inputs (schema),
+    the data's checksum, the class priors, the last epoch's scores and the trainer's whole state.
+    ``prepared`` is the data the trainer trained on (a refit's, for a refitted best.pt)."""
+    p = prepared
+    return {
+        "config": p.config.to_dict(),
+        "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes,
+                       "options": p.model_options},
+        "class_names": list(p.scheme.names),
+        "feature_names": list(p.dataset.feature_names),
+        "feature_schema": p.schema.to_dict() if p.schema is not None else None,
+        "data": {"source": p.dataset.source, "sha256": p.data_sha256, "kind": p.dataset.kind},
+        "priors": class_priors(p),
+        "run_dir": str(run_dir),
+        "scores": dict(trainer.history.rows[-1]) if trainer.history.rows else {},
+        "trainer": trainer.state_dict(),
+    }
+
+
+def class_priors(prepared) -> dict[str, list[float]]:
+    """``train``: class frequencies of the training split before oversampling; ``model``: those
+    the raw network learns (:func:`~latentlapse.xray.prepare.learned_priors`) — the priors
+    :mod:`latentlapse.xray.priors` re-weights from."""
+    from latentlapse.xray.prepare import learned_priors
+
+    before = prepared.oversampled.counts_before.astype(float)
+    model = learned_priors(prepared.config, prepared.oversampled.counts_after, prepared.alpha)
+    return {"train": (before / before.sum()).tolist(), "model": model.tolist()}

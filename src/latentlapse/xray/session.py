@@ -9,6 +9,7 @@ first error's line recorded and raised as :class:`~latentlapse.core.errors.RunFa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -24,7 +25,6 @@ from latentlapse.xray.prepare import Prepared
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_PNG = "calibration.png"
 
 Announce = Callable[[str], None]
 
@@ -112,7 +112,7 @@ class Session:
         runs to its end.
         """
         self.signals_received += 1
-        if self._refitting:  # the first signal during the refit stops the refit alone; see _refit
+        if self._refitting:  # the first signal during the refit stops the refit alone; see _refit_window
             self._refitting = False
             raise KeyboardInterrupt
         if self.signals_received == 1 and self._finishing:
@@ -181,40 +181,13 @@ class Session:
         method = self.method if self.config.viz.enabled else None
         return [TrainingVisualizer(self.run_dir, self.config, self.prepared, method, resume_after=resume_after)]
 
-    def _checkpoint_payload(self, trainer, prepared: Prepared | None = None) -> dict:
-        """What best.pt and last.pt hold; ``prepared``: the data the trainer trained on (a refit's)."""
-        p = prepared or self.prepared
-        return {
-            "config": self.config.to_dict(),
-            "model_spec": {"kind": p.model_kind, "n_features": p.dataset.n_features, "n_classes": p.scheme.n_classes,
-                           "options": p.model_options},
-            "class_names": list(p.scheme.names),
-            "feature_names": list(p.dataset.feature_names),
-            "feature_schema": p.schema.to_dict() if p.schema is not None else None,
-            "data": {"source": p.dataset.source, "sha256": p.data_sha256, "kind": p.dataset.kind},
-            "priors": self._priors(p),
-            "run_dir": str(self.run_dir),
-            "scores": dict(trainer.history.rows[-1]) if trainer.history.rows else {},
-            "trainer": trainer.state_dict(),
-        }
-
-    def _priors(self, prepared: Prepared | None = None) -> dict[str, list[float]]:
-        """``train``: class frequencies of the training split before oversampling; ``model``:
-        those the raw network learns (:func:`~latentlapse.xray.prepare.learned_priors`) — the
-        priors :mod:`latentlapse.xray.priors` re-weights from."""
-        from latentlapse.xray.prepare import learned_priors
-
-        p = prepared or self.prepared
-        before = p.oversampled.counts_before.astype(float)
-        model = learned_priors(self.config, p.oversampled.counts_after, p.alpha)
-        return {"train": (before / before.sum()).tolist(), "model": model.tolist()}
-
     def _save_checkpoint(self, trainer, name: str) -> None:
         """Save best.pt or last.pt; an interrupt that came meanwhile is raised once last.pt is on disk."""
         self._saving = True
         try:
             if self.writes:
-                checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, name), self._checkpoint_payload(trainer))
+                checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, name),
+                                 checkpoints.payload(self.prepared, self.run_dir, trainer))
         finally:
             self._saving = False
         if name == "last":
@@ -321,112 +294,20 @@ class Session:
                 "viz_seconds_in_loop": round(viz + trainer.callback_seconds, 4)}
 
     def _final_results(self, trainer) -> dict:
-        """Score best.pt on the validation split, fit its calibration there (stored back into
-        best.pt), and write final_metrics.json, the report, calibration.png and --save_preds."""
-        from latentlapse.xray import calibration
-        from latentlapse.core import evaluation
-        from latentlapse.xray.calibration_figure import reliability_png
-        from latentlapse.xray.operating import both_points
-        from latentlapse.xray.training import selection_label
-        from latentlapse.core.results import (RAW_NETWORK, calibration_text, operating_points_text, summary_text,
-                                              write_predictions, write_results)
+        """Score and calibrate the run's model and write its results (:mod:`latentlapse.xray.run_results`)."""
+        from latentlapse.xray.run_results import final_results
 
-        p = self.prepared
-        names = p.scheme.names
-        best_path = checkpoints.checkpoint_path(self.ckpt_dir, "best")
-        if self.config.refit:  # the last epoch is kept, the trainer's own, whatever an earlier refit left in best.pt
-            best = self._checkpoint_payload(trainer)
-        else:
-            best = checkpoints.load(best_path)
-            trainer.model.load_state_dict(best["trainer"]["model"])
-        logits = trainer.predict_logits(p.dataset.X[p.split.val])
-        y_val = p.y[p.split.val]
-        fitted = calibration.fit(logits, y_val)
-        block = calibration.before_after(logits, y_val, fitted, names, "the validation split")
-        points = {name: evaluation.scores(y_val, point.proba(logits).argmax(axis=1), len(names))
-                  for name, point in both_points(fitted, self._priors()["train"], names).items()}
-        best["calibration"] = fitted.to_dict()
-        checkpoints.save(best_path, {k: v for k, v in best.items() if k != "format"})
-        extra = {"calibration": block, "operating_points": points}
-        if self.config.refit:
-            extra["refit"] = self._refit(dict(trainer.history.rows[-1]), fitted.to_dict())
-        raw = calibration.softmax(logits)
-        evaluated = (f"last epoch's model (best.pt before its refit) on the validation split, {RAW_NETWORK}"
-                     if self.config.refit else None)
-        metrics = write_results(
-            self.run_dir, y_val, raw.argmax(axis=1), names, best_epoch=trainer.best_epoch,
-            last_scores=dict(trainer.history.rows[-1]), epochs_run=trainer.epoch, extra=extra,
-            selected_by=selection_label(trainer.options.select_by), evaluated=evaluated,
-            extra_text="\n" + calibration_text(block) + "\n" + operating_points_text(points)
-            + ("\n" + refit_text(extra["refit"]) if "refit" in extra else ""),
-        )
-        scored = "last epoch, before the refit" if self.config.refit else "best epoch"
-        atomic.write_bytes(self.run_dir / CALIBRATION_PNG, reliability_png(
-            y_val, raw, fitted.apply(logits), f"Reliability on the validation split ({len(y_val)} sources), {scored}"))
-        if self.config.save_preds:
-            path = write_predictions(self.config.save_preds, p.dataset.ids[p.split.val], y_val, raw, names)
-            same = ("the model before the refit, so predict with the refitted best.pt gives others"
-                    if (extra.get("refit") or {}).get("completed")
-                    else "latentlapse predict --uncalibrated --priors model gives the same")
-            log.info("validation predictions written to %s (the raw network's probabilities, as the headline "
-                     "scores: %s)", path, same)
-        log.info(summary_text(metrics))
-        log.info(calibration_text(block).rstrip())
-        log.info(operating_points_text(points).rstrip())
-        if "refit" in extra:
-            log.info(refit_text(extra["refit"]).rstrip())
-        return metrics
+        return final_results(self.run_dir, self.prepared, trainer, self.ckpt_dir, self.device, self._refit_window,
+                             alone=self.world is not None)
 
-    def _refit(self, scores: dict, fitted_calibration: dict) -> dict:
-        """Train the model again on every labelled source (``--refit``) and save it as best.pt with
-        the calibration just fitted; the run's scores stay those of the model trained on the
-        training split. A first Ctrl-C stops the refit alone, and a refit that fails (a NaN loss,
-        a full disk) only warns: best.pt then stays that model, and the run completes. Returns
-        what final_metrics.json records of it."""
-        import time
-
-        from latentlapse.xray.experiment import refit
-
-        p = self.prepared
-        n = len(p.split.train) + len(p.split.val)
-        log.info("refit: training the model again on all %d labelled sources (the validation split's %d too), "
-                 "%d epochs%s; it becomes best.pt (Ctrl-C stops the refit and keeps the model scored here)",
-                 n, len(p.split.val), self.config.epochs,
-                 ", in this process alone" if self.world is not None else "")
-        started = time.perf_counter()
-        kept = "best.pt stays the model trained on the training split, scored below"
+    @contextlib.contextmanager
+    def _refit_window(self):
+        """While the refit trains, a first Ctrl-C or SIGTERM stops the refit alone (see :meth:`_on_signal`)."""
         self._refitting = True
         try:
-            trainer, again = refit(p, self.device)
-            self._refitting = False
-            payload = self._checkpoint_payload(trainer, again)
-            # the calibration's priors stay those it was fitted at; the raw network's are the refit's
-            payload["priors"] = {"train": self._priors()["train"], "model": payload["priors"]["model"]}
-            payload["trainer"]["history"] = []  # its validation rows were training rows: no scores to keep
-            record = {"sources": n, "epochs": trainer.epoch, "completed": True,
-                      "seconds": round(time.perf_counter() - started, 1)}
-            payload.update(scores=scores, calibration=fitted_calibration, refit=record)
-            checkpoints.save(checkpoints.checkpoint_path(self.ckpt_dir, "best"), payload)
-        except KeyboardInterrupt:
-            log.warning("refit stopped: %s", kept)
-            return {"sources": n, "completed": False, "stopped_by": "interrupt"}
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            log.warning("refit failed (%s): %s", error, kept)
-            return {"sources": n, "completed": False, "error": error}
+            yield
         finally:
             self._refitting = False
-        return record
-
-
-def refit_text(record: dict) -> str:
-    """What ``--refit`` made of best.pt, said after the scores it leaves as they are."""
-    if not record.get("completed"):
-        why = f"failed ({record['error']})" if record.get("error") else "stopped before its end"
-        return f"Refit: {why}; best.pt is the model trained on the training split, scored above.\n"
-    return (f"Refit: best.pt was then trained again on all {record['sources']} labelled sources (the validation "
-            f"split included) for {record['epochs']} epochs and keeps the calibration above; the scores above are "
-            f"of the model trained on the training split alone (latentlapse cv scores the refitted one).\n")
 
 
 def _timing_before(run_dir: Path, checkpoint: dict | None) -> tuple[float, float]:
