@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -108,6 +108,13 @@ def calibration_text(block: dict[str, object]) -> str:
 
 
 RAW_POINT = "raw"  # an operating-point key: the raw network's top class, not calibrated nor re-weighted
+
+
+def completed_refit(record: Mapping) -> dict:
+    """The ``refit`` entry of final_metrics.json or a checkpoint when that refit completed (best.pt
+    then holds a model trained again on every labelled source), else an empty dict."""
+    refit = record.get("refit") or {}
+    return refit if refit.get("completed") else {}
 
 
 def operating_points_text(points: dict[str, dict]) -> str:

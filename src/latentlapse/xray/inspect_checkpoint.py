@@ -30,6 +30,7 @@ import numpy as np
 from latentlapse.core import atomic, evaluation, rng, runs
 from latentlapse.xray import checkpoints
 from latentlapse.core.errors import InputError, UsageError
+from latentlapse.core.results import completed_refit
 from latentlapse.core.timelapse.runfiles import ClassStyle, class_style
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,7 @@ def visualize_checkpoint(checkpoint: str | os.PathLike, method: str = "tsne", da
     folder = new_folder(Path(out_root), f"{Path(checkpoint).stem}_{run_name}_epoch{epoch}_acc{accuracy:.4f}")
     for name, content in files.items():
         atomic.write_bytes(folder / name, content)
-    trained = ("; the refitted model trained on these sources" if not data and (payload.get("refit") or {}).get("completed")
-               else "")
+    trained = "; the refitted model trained on these sources" if not data and completed_refit(payload) else ""
     log.info("%s: %d sources, accuracy %.4f%s, map by %s", folder, len(view.y), accuracy, trained,
              METHOD_LABELS.get(used, used))
     return folder
@@ -132,7 +132,7 @@ def _validation_split(checkpoint: Path, payload: dict, config) -> _View:
         raise InputError(f"{checkpoint}: the data ({config.data or 'the built-in set'}) has changed since the model was "
                          f"trained (sha256 differs); pass --data FILE to view other data")
     val = prepared.split.val
-    trained = "; the refitted model trained on them too" if (payload.get("refit") or {}).get("completed") else ""
+    trained = "; the refitted model trained on them too" if completed_refit(payload) else ""
     return _View(prepared.dataset.X[val], prepared.y[val],
                  f"validation split ({len(val)} sources of {prepared.dataset.source}{trained})")
 
@@ -193,7 +193,7 @@ def statistics_text(checkpoint: Path, payload: dict, view: _View, names: list[st
 
     c = payload["config"]
     scores = payload.get("scores") or {}
-    refit = payload.get("refit") or {}
+    refit = completed_refit(payload)
     width = max(len(n) for n in names) + 2
     total, correct = confusion.sum(axis=1), np.diag(confusion)
     lines = [
@@ -205,7 +205,7 @@ def statistics_text(checkpoint: Path, payload: dict, view: _View, names: list[st
         "  saved scores   " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()
                                         if k in ("train_acc", "val_acc", "val_balanced_acc", "val_macro_f1", "val_loss")),
         *([f"  refit          trained again on all {refit['sources']} labelled sources after the run (the saved "
-           f"scores are the run's, from before it)"] if refit.get("completed") else []),
+           f"scores are the run's, from before it)"] if refit else []),
         "  config         " + ", ".join(f"{k} {c.get(k)}" for k in ("classes", "epochs", "oversample_target", "focal_gamma",
                                                                      "alpha", "sampler", "lr", "weight_decay", "batch_size",
                                                                      "model", "seed")),

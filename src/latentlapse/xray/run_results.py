@@ -33,8 +33,8 @@ def final_results(run_dir: Path, prepared: Prepared, trainer, ckpt_dir: Path, de
     ``alone``: other processes trained too (torchrun), and the refit runs in this one alone.
     """
     from latentlapse.core import evaluation
-    from latentlapse.core.results import (RAW_NETWORK, calibration_text, operating_points_text, summary_text,
-                                          write_predictions, write_results)
+    from latentlapse.core.results import (RAW_NETWORK, calibration_text, completed_refit, operating_points_text,
+                                          summary_text, write_predictions, write_results)
     from latentlapse.xray import calibration
     from latentlapse.xray.calibration_figure import reliability_png
     from latentlapse.xray.operating import both_points
@@ -61,7 +61,6 @@ def final_results(run_dir: Path, prepared: Prepared, trainer, ckpt_dir: Path, de
     if config.refit:
         extra["refit"] = refit_best(run_dir, p, ckpt_dir, device, best, refit_window, alone)
         text += "\n" + refit_text(extra["refit"])
-    refitted = extra.get("refit", {}).get("completed", False)
     raw = calibration.softmax(logits)
     metrics = write_results(
         run_dir, y_val, raw.argmax(axis=1), names, best_epoch=trainer.best_epoch,
@@ -75,7 +74,7 @@ def final_results(run_dir: Path, prepared: Prepared, trainer, ckpt_dir: Path, de
         y_val, raw, fitted.apply(logits), f"Reliability on the validation split ({len(y_val)} sources), {scored}"))
     if config.save_preds:
         path = write_predictions(config.save_preds, p.dataset.ids[p.split.val], y_val, raw, names)
-        same = ("the model before the refit, so predict with the refitted best.pt gives others" if refitted
+        same = ("the model before the refit, so predict with the refitted best.pt gives others" if completed_refit(extra)
                 else "latentlapse predict --uncalibrated --priors model gives the same")
         log.info("validation predictions written to %s (the raw network's probabilities, as the headline "
                  "scores: %s)", path, same)

@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from latentlapse.core import atomic
+from latentlapse.core.results import completed_refit
 from latentlapse.core.timelapse.styles import safe_name
 from latentlapse.core.timelapse import shortfalls, trends
 from latentlapse.core.timelapse.remedy_terms import COMMAND_LINE, Terms
@@ -235,8 +236,8 @@ _RULE_WORDS = {"balanced": "highest validation balanced accuracy", "loss": "lowe
 
 def _best_pt_words(best: int, rule: str, final: Mapping) -> str:
     """What best.pt holds: the epoch the rule kept, or (``--refit``) that training repeated on every source."""
-    refit = final.get("refit") or {}
-    if refit.get("completed"):
+    refit = completed_refit(final)
+    if refit:
         return (f"best.pt holds this training repeated on all {refit['sources']} labelled sources for the same "
                 f"{refit['epochs']} epochs (--refit), the last kept")
     return f"best.pt holds epoch {best} ({_RULE_WORDS[rule]})"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from latentlapse import __version__
 from latentlapse.core import atomic
+from latentlapse.core.results import completed_refit
 from latentlapse.core.results import REPORT as REPORT_TXT
 from latentlapse.core.timelapse import diagnose as diagnosis_module
 from latentlapse.core.timelapse import dynamics_summary, explorer
@@ -200,8 +201,7 @@ def _curves(run: RunFiles) -> str:
         return '<p class="note">No epoch finished, so there are no curves.</p>'
     stored = run.run_dir / METRICS_PNG
     png = stored.read_bytes() if stored.is_file() else curves_png(run)
-    refit = (run.final or {}).get("refit") or {}
-    kept = ("best.pt holds this training repeated on every labelled source" if refit.get("completed")
+    kept = ("best.pt holds this training repeated on every labelled source" if completed_refit(run.final or {})
             else "kept as best.pt")
     return (f'<img class="curves" alt="learning curves" src="{_data_uri(png, "image/png")}">'
             f'<p class="note">Grey lines: epochs with a frame; dashed green: the best epoch ({kept}). '
@@ -213,7 +213,7 @@ def _results(run: RunFiles) -> str:
     final = run.final
     if not final:
         return '<p class="note">No final results (the run did not complete).</p>'
-    scored = "model before its refit" if (final.get("refit") or {}).get("completed") else "best checkpoint"
+    scored = "model before its refit" if completed_refit(final) else "best checkpoint"
     names = final.get("class_names") or run.class_names
     matrix = final.get("confusion_matrix") or []
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
