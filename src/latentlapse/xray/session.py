@@ -25,7 +25,6 @@ from latentlapse.xray.prepare import Prepared
 
 log = logging.getLogger(__name__)
 
-
 Announce = Callable[[str], None]
 
 
